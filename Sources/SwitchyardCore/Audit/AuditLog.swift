@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DequeModule
+import Foundation
+import Synchronization
+
+/// The JSON-lines audit stream. Lines are appended to an in-memory batch and written by one
+/// dedicated thread; when the batch is over its limit, writers wait (back-pressure) instead of
+/// lines being dropped.
+public final class AuditLog: Sendable {
+    public enum Destination: Sendable, Equatable {
+        case stdout
+        case file(String)
+        /// Kept in memory; for tests.
+        case memory
+    }
+
+    public struct OpenError: Error, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "cannot open audit log \(path): \(reason)" }
+    }
+
+    private struct State {
+        var batch: [UInt8] = []
+        var waiters: Deque<CheckedContinuation<Void, Never>> = []
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
+        var closed = false
+        var writtenLines = 0
+        var pendingLines = 0
+    }
+
+    private let state = Mutex(State())
+    private let wakeup = Condition()
+    private let fd: Int32
+    private let ownsFD: Bool
+    private let memory: MemorySink?
+    /// Batches larger than this make writers wait.
+    private let highWater: Int
+
+    public init(destination: Destination, highWater: Int = 4 << 20) throws(OpenError) {
+        self.highWater = highWater
+        switch destination {
+        case .stdout:
+            fd = STDOUT_FILENO
+            ownsFD = false
+            memory = nil
+        case .memory:
+            fd = -1
+            ownsFD = false
+            memory = MemorySink()
+        case .file(let path):
+            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard opened >= 0 else { throw OpenError(path: path, reason: String(cString: strerror(errno))) }
+            fd = opened
+            ownsFD = true
+            memory = nil
+        }
+        let thread = Thread { [self] in self.writerLoop() }
+        thread.name = "switchyard-audit"
+        thread.start()
+    }
+
+    /// Appends one line (without its newline); returns once it is queued, waiting while the
+    /// queue is over its limit.
+    public func append(_ line: [UInt8]) async {
+        let mustWait = state.withLock { state -> Bool in
+            state.batch.append(contentsOf: line)
+            state.batch.append(UInt8(ascii: "\n"))
+            state.pendingLines += 1
+            return state.batch.count > highWater
+        }
+        wakeup.signal()
+        if mustWait {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.batch.count <= highWater || state.closed { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    /// Waits until every line appended so far has been written.
+    public func flush() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.pendingLines == 0 { return true }
+                state.flushWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+            wakeup.signal()
+        }
+    }
+
+    /// Flushes and stops the writer thread.
+    public func close() async {
+        await flush()
+        state.withLock { $0.closed = true }
+        wakeup.signal()
+    }
+
+    /// Lines written so far (for tests and the shutdown message).
+    public var writtenLines: Int { state.withLock { $0.writtenLines } }
+
+    /// The memory destination's contents.
+    public var memoryContents: String {
+        memory.map { String(decoding: $0.bytes.withLock { $0 }, as: UTF8.self) } ?? ""
+    }
+
+    private func writerLoop() {
+        var spare: [UInt8] = []
+        while true {
+            wakeup.wait { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
+            var lines = 0
+            let closed = state.withLock { state -> Bool in
+                swap(&spare, &state.batch)
+                lines = state.pendingLines
+                state.pendingLines = 0
+                return state.closed
+            }
+            if !spare.isEmpty {
+                write(spare)
+                spare.removeAll(keepingCapacity: spare.count < 16 << 20)
+            }
+            let (waiters, flushWaiters) = state.withLock { state in
+                state.writtenLines += lines
+                let waiters = state.waiters
+                state.waiters.removeAll()
+                var flushWaiters: [CheckedContinuation<Void, Never>] = []
+                if state.pendingLines == 0 {
+                    flushWaiters = state.flushWaiters
+                    state.flushWaiters.removeAll()
+                }
+                return (waiters, flushWaiters)
+            }
+            waiters.forEach { $0.resume() }
+            flushWaiters.forEach { $0.resume() }
+            if closed, state.withLock({ $0.batch.isEmpty }) {
+                if ownsFD { Glibc.close(fd) }
+                return
+            }
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        if let memory {
+            memory.bytes.withLock { $0.append(contentsOf: bytes) }
+            return
+        }
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    // The destination is gone (disk full, closed pipe); there is nowhere left to
+                    // report to but stderr, and blocking callers forever would take the router down.
+                    let message = "switchyard: audit log write failed: \(String(cString: strerror(errno)))\n"
+                    _ = message.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+final class MemorySink: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+}
+
+/// A minimal condition variable for the writer thread.
+final class Condition: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func signal() {
+        pthread_mutex_lock(&mutex)
+        pthread_cond_signal(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Waits until `ready` is true; `ready` is checked under the condition's mutex so a signal
+    /// between the check and the wait cannot be lost.
+    func wait(until ready: () -> Bool) {
+        pthread_mutex_lock(&mutex)
+        while !ready() {
+            pthread_cond_wait(&condition, &mutex)
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+}

@@ -1,0 +1,251 @@
+/// How a request ended, as the audit log and metrics name it.
+public enum RequestOutcome: String, Sendable {
+    case ok
+    case clientError = "client_error"
+    case upstreamError = "upstream_error"
+    case noModelAvailable = "no_model_available"
+    case streamError = "stream_error"
+    case cancelled
+    /// Bad input, authentication, limits: refused before any upstream call.
+    case rejected
+}
+
+/// One upstream attempt of a request.
+public struct AttemptRecord: Sendable {
+    public var model: String
+    public var status: Int?
+    /// `connect`, `timeout`, `reset`, `stream_error`, `invalid_response` when there was no usable status.
+    public var error: String?
+    public var errorType: String?
+    public var upstreamRequestID: String?
+    public var durationMs: Int64
+    public var ttfbMs: Int64?
+    public var retryAfterMs: Int64?
+    /// Wait before this attempt.
+    public var backoffMs: Int64?
+
+    public init(model: String) {
+        self.model = model
+        self.durationMs = 0
+    }
+
+    /// `sonnet: 500 api_error (req_01…)`, for error messages.
+    public var summary: String {
+        var text = "\(model): "
+        if let status {
+            text += String(status)
+            if let errorType { text += " \(errorType)" }
+        } else {
+            text += error ?? "failed"
+            if let errorType { text += " \(errorType)" }
+        }
+        if let upstreamRequestID { text += " (\(upstreamRequestID))" }
+        return text
+    }
+}
+
+/// The `request` line: everything an auditor needs to know about one request, and nothing secret.
+public struct RequestAuditRecord: Sendable {
+    public var timestampMs: Int64
+    public var requestID: String
+    public var client: String?
+    public var route: String?
+    public var requestedModel: String?
+    public var api: String
+    public var stream: Bool
+    public var status: Int
+    public var outcome: RequestOutcome
+    public var model: String?
+    public var upstreamModel: String?
+    public var upstreamRequestID: String?
+    public var downgraded: Bool
+    public var decision: [DecisionEntry]
+    public var attempts: [AttemptRecord]
+    public var durationMs: Int64
+    public var ttfbMs: Int64?
+    public var usage: TokenUsage?
+    /// Switchyard's own explanation when it answered with an error itself.
+    public var message: String?
+
+    public init(timestampMs: Int64, requestID: String, api: String) {
+        self.timestampMs = timestampMs
+        self.requestID = requestID
+        self.api = api
+        self.stream = false
+        self.status = 0
+        self.outcome = .ok
+        self.downgraded = false
+        self.decision = []
+        self.attempts = []
+        self.durationMs = 0
+    }
+
+    public func encoded() -> [UInt8] {
+        var json = JSONWriter(capacity: 512 + attempts.count * 160 + decision.count * 80)
+        json.beginObject()
+        json.key("ts")
+        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.field("event", "request")
+        json.field("request_id", requestID)
+        json.field("client", client)
+        json.field("route", route)
+        json.field("requested_model", requestedModel)
+        json.field("api", api)
+        json.field("stream", stream)
+        json.field("status", status)
+        json.field("outcome", outcome.rawValue)
+        json.field("model", model)
+        json.field("upstream_model", upstreamModel)
+        json.field("upstream_request_id", upstreamRequestID)
+        json.field("downgraded", downgraded)
+        json.key("decision")
+        json.beginArray()
+        for entry in decision {
+            json.beginObject()
+            json.field("model", entry.model)
+            json.field("breaker", entry.breaker.rawValue)
+            json.field("action", entry.action.rawValue)
+            json.field("reason", entry.reason)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("attempts")
+        json.beginArray()
+        for attempt in attempts {
+            json.beginObject()
+            json.field("model", attempt.model)
+            json.field("status", attempt.status)
+            json.field("error", attempt.error)
+            json.field("error_type", attempt.errorType)
+            json.field("upstream_request_id", attempt.upstreamRequestID)
+            json.field("duration_ms", attempt.durationMs)
+            json.field("ttfb_ms", attempt.ttfbMs)
+            json.field("retry_after_ms", attempt.retryAfterMs)
+            json.field("backoff_ms", attempt.backoffMs)
+            json.endObject()
+        }
+        json.endArray()
+        json.field("duration_ms", durationMs)
+        json.field("ttfb_ms", ttfbMs)
+        if let usage, !usage.isEmpty {
+            json.key("usage")
+            json.beginObject()
+            json.field("input_tokens", usage.inputTokens)
+            json.field("output_tokens", usage.outputTokens)
+            json.field("cache_read_input_tokens", usage.cacheReadInputTokens)
+            json.field("cache_creation_input_tokens", usage.cacheCreationInputTokens)
+            json.endObject()
+        }
+        json.field("message", message)
+        json.endObject()
+        return json.bytes
+    }
+}
+
+/// Lines other than `request`: breaker transitions and lifecycle events.
+public enum AuditEvent {
+    public static func breaker(model: String, transition: CircuitBreaker.Transition, timestampMs: Int64 = WallClock.nowMilliseconds()) -> [UInt8] {
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.key("ts")
+        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.field("event", "breaker")
+        json.field("model", model)
+        json.field("from", transition.from.rawValue)
+        json.field("to", transition.to.rawValue)
+        json.field("reason", transition.reason)
+        json.field("open_for_ms", transition.openFor.map(\.milliseconds))
+        json.endObject()
+        return json.bytes
+    }
+
+    /// `server.started`, `config.reloaded`, ...: a flat object of string, number and list fields.
+    public static func lifecycle(_ event: String, fields: [(String, LifecycleValue)] = [], timestampMs: Int64 = WallClock.nowMilliseconds()) -> [UInt8] {
+        var json = JSONWriter(capacity: 256)
+        json.beginObject()
+        json.key("ts")
+        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.field("event", event)
+        for (name, value) in fields {
+            json.key(dynamic: name)
+            switch value {
+            case .string(let text): json.string(text)
+            case .int(let number): json.int(number)
+            case .strings(let list):
+                json.beginArray()
+                for item in list { json.string(item) }
+                json.endArray()
+            }
+        }
+        json.endObject()
+        return json.bytes
+    }
+
+    public enum LifecycleValue: Sendable {
+        case string(String)
+        case int(Int)
+        case strings([String])
+    }
+}
+
+/// `2026-11-24T10:00:01.234Z` from Unix milliseconds, without Foundation's formatter cost.
+public enum ISO8601 {
+    public static func format(milliseconds: Int64) -> String {
+        let ms = Int(milliseconds %% 1000)
+        let totalSeconds = Int(milliseconds.floorDiv(1000))
+        let days = totalSeconds.floorDiv(86_400)
+        let secondsOfDay = totalSeconds - days * 86_400
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468
+        let era = z.floorDiv(146_097)
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(24)
+        func append(_ value: Int, digits: Int) {
+            var divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
+            var remaining = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(remaining / divisor))
+                remaining %= divisor
+                divisor /= 10
+            }
+        }
+        append(year, digits: 4)
+        bytes.append(UInt8(ascii: "-"))
+        append(month, digits: 2)
+        bytes.append(UInt8(ascii: "-"))
+        append(day, digits: 2)
+        bytes.append(UInt8(ascii: "T"))
+        append(secondsOfDay / 3600, digits: 2)
+        bytes.append(UInt8(ascii: ":"))
+        append(secondsOfDay / 60 % 60, digits: 2)
+        bytes.append(UInt8(ascii: ":"))
+        append(secondsOfDay % 60, digits: 2)
+        bytes.append(UInt8(ascii: "."))
+        append(ms, digits: 3)
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+infix operator %%: MultiplicationPrecedence
+
+extension BinaryInteger {
+    /// Modulo that is never negative.
+    static func %% (lhs: Self, rhs: Self) -> Self {
+        let remainder = lhs % rhs
+        return remainder < 0 ? remainder + rhs : remainder
+    }
+
+    func floorDiv(_ divisor: Self) -> Self {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
+    }
+}

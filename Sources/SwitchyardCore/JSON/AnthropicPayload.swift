@@ -1,0 +1,84 @@
+import NIOCore
+
+/// Token counts read off a response on its way through.
+public struct TokenUsage: Sendable, Equatable {
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    public var cacheReadInputTokens: Int?
+    public var cacheCreationInputTokens: Int?
+
+    public init(inputTokens: Int? = nil, outputTokens: Int? = nil, cacheReadInputTokens: Int? = nil, cacheCreationInputTokens: Int? = nil) {
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cacheReadInputTokens = cacheReadInputTokens
+        self.cacheCreationInputTokens = cacheCreationInputTokens
+    }
+
+    public var isEmpty: Bool {
+        inputTokens == nil && outputTokens == nil && cacheReadInputTokens == nil && cacheCreationInputTokens == nil
+    }
+
+    /// Later values win: `message_delta` carries cumulative counts.
+    mutating func merge(_ other: TokenUsage) {
+        if let value = other.inputTokens { inputTokens = value }
+        if let value = other.outputTokens { outputTokens = value }
+        if let value = other.cacheReadInputTokens { cacheReadInputTokens = value }
+        if let value = other.cacheCreationInputTokens { cacheCreationInputTokens = value }
+    }
+}
+
+/// Reads the few fields Switchyard needs from Anthropic payloads, without decoding them whole.
+public enum AnthropicPayload {
+    /// `error.type` and `error.message` of an error body or `event: error` data.
+    public static func error(in buffer: ByteBuffer) -> (type: String?, message: String?) {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), let error = JSONSkimmer.member("error", in: skim, bytes: bytes),
+                error.kind == .object
+            else { return (nil, nil) }
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[error.value])
+            guard let errorSkim = try? JSONSkimmer.skim(inner) else { return (nil, nil) }
+            let type = JSONSkimmer.member("type", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
+            let message = JSONSkimmer.member("message", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
+            return (type, message)
+        }
+    }
+
+    /// `usage` of a complete (non-streaming) message.
+    public static func usage(inMessage buffer: ByteBuffer) -> TokenUsage? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes) else { return nil }
+            return usage(member: JSONSkimmer.member("usage", in: skim, bytes: bytes), bytes: bytes)
+        }
+    }
+
+    /// `message.usage` of a `message_start` event.
+    public static func usage(inMessageStart buffer: ByteBuffer) -> TokenUsage? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), let message = JSONSkimmer.member("message", in: skim, bytes: bytes),
+                message.kind == .object
+            else { return nil }
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[message.value])
+            guard let messageSkim = try? JSONSkimmer.skim(inner) else { return nil }
+            return usage(member: JSONSkimmer.member("usage", in: messageSkim, bytes: inner), bytes: inner)
+        }
+    }
+
+    /// `usage` of a `message_delta` event.
+    public static func usage(inMessageDelta buffer: ByteBuffer) -> TokenUsage? {
+        usage(inMessage: buffer)
+    }
+
+    private static func usage(member: JSONSkimmer.Member?, bytes: UnsafeRawBufferPointer) -> TokenUsage? {
+        guard let member, member.kind == .object else { return nil }
+        let inner = UnsafeRawBufferPointer(rebasing: bytes[member.value])
+        guard let skim = try? JSONSkimmer.skim(inner) else { return nil }
+        func int(_ key: StaticString) -> Int? {
+            JSONSkimmer.member(key, in: skim, bytes: inner).flatMap { JSONSkimmer.intValue($0, bytes: inner) }
+        }
+        let usage = TokenUsage(
+            inputTokens: int("input_tokens"), outputTokens: int("output_tokens"),
+            cacheReadInputTokens: int("cache_read_input_tokens"), cacheCreationInputTokens: int("cache_creation_input_tokens")
+        )
+        return usage.isEmpty ? nil : usage
+    }
+}

@@ -1,0 +1,110 @@
+import Synchronization
+
+/// Why a model did not take a request.
+public enum SkipReason: String, Sendable, Equatable {
+    case breakerOpen = "breaker_open"
+    case probesBusy = "half_open_busy"
+    case rateLimited = "rate_limited"
+    case disabled
+    /// The request already left this model (it spent its attempts there, or got a 429/529).
+    case alreadyTried = "already_tried"
+}
+
+/// The health record of one configured model: pure state, mutated under the owning
+/// ``ModelHealth``'s lock. Everything here is a decision; nothing here does I/O.
+public struct ModelState: Sendable {
+    public var breaker: CircuitBreaker
+    public var rateLimitedUntil: MonotonicInstant?
+    /// Set by an operator (`/admin/models/{name}/disable`): who, for the state page.
+    public var disabledBy: String?
+    public var inFlight = 0
+    public var lastError: LastError?
+    /// Exponentially weighted moving average of attempt latency, in milliseconds.
+    public var latencyEWMA: Double?
+
+    public struct LastError: Sendable {
+        public var description: String
+        public var upstreamRequestID: String?
+        public var wallMilliseconds: Int64
+    }
+
+    public enum Admission: Sendable, Equatable {
+        case admitted(CircuitBreaker.Ticket)
+        case skipped(SkipReason, availableAt: MonotonicInstant?)
+    }
+
+    public init(policy: BreakerPolicy) {
+        breaker = CircuitBreaker(policy: policy)
+    }
+
+    public mutating func tryAdmit(now: MonotonicInstant) -> (Admission, CircuitBreaker.Transition?) {
+        if disabledBy != nil { return (.skipped(.disabled, availableAt: nil), nil) }
+        if let until = rateLimitedUntil {
+            if now < until { return (.skipped(.rateLimited, availableAt: until), nil) }
+            rateLimitedUntil = nil
+        }
+        let (admission, transition) = breaker.admit(now: now)
+        switch admission {
+        case .admitted(let ticket):
+            inFlight += 1
+            return (.admitted(ticket), transition)
+        case .open(let until):
+            return (.skipped(.breakerOpen, availableAt: until), transition)
+        case .probesBusy:
+            return (.skipped(.probesBusy, availableAt: nil), transition)
+        }
+    }
+
+    public mutating func forceProbe(now: MonotonicInstant, reason: String) -> (CircuitBreaker.Ticket, CircuitBreaker.Transition?) {
+        inFlight += 1
+        return breaker.forceProbe(now: now, reason: reason)
+    }
+
+    public mutating func finish(_ ticket: CircuitBreaker.Ticket, effect: BreakerEffect, now: MonotonicInstant) -> CircuitBreaker.Transition? {
+        inFlight = max(0, inFlight - 1)
+        switch effect {
+        case .success: return breaker.recordSuccess(ticket, now: now)
+        case .failure(let cause): return breaker.recordFailure(ticket, cause: cause, now: now)
+        case .neutral:
+            breaker.release(ticket)
+            return nil
+        }
+    }
+
+    public mutating func recordLatency(milliseconds: Double) {
+        if let current = latencyEWMA {
+            latencyEWMA = current * 0.8 + milliseconds * 0.2
+        } else {
+            latencyEWMA = milliseconds
+        }
+    }
+}
+
+/// What an attempt's outcome does to the model's breaker.
+public enum BreakerEffect: Sendable, Equatable {
+    case success
+    case failure(cause: String)
+    /// Says nothing about the model's health (4xx, 429, cancellation).
+    case neutral
+}
+
+/// One model's shared, lockable health; shared by every route that uses the model and kept
+/// across reloads while the model's upstream identity is unchanged.
+public final class ModelHealth: Sendable {
+    public let name: String
+    /// Provider, base URL and upstream model: a reload keeps the record only when this is unchanged.
+    public let identity: String
+    private let state: Mutex<ModelState>
+
+    public init(name: String, identity: String, policy: BreakerPolicy) {
+        self.name = name
+        self.identity = identity
+        self.state = Mutex(ModelState(policy: policy))
+    }
+
+    public func withState<T>(_ body: (inout ModelState) -> T) -> T {
+        state.withLock { body(&$0) }
+    }
+
+    public var snapshot: ModelState { state.withLock { $0 } }
+}

@@ -1,0 +1,169 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// The caller-facing HTTP surface: dispatches each request to its endpoint and writes the answer.
+struct HTTPFront: Sendable {
+    let runtime: RouterRuntime
+    let startedAtMs: Int64
+
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
+        let path = request.uri.path
+        switch (request.method, path) {
+        case (.post, "/v1/messages"):
+            try await proxy(.messages, request: request, writer: writer, channel: channel, canceller: canceller)
+        case (.post, "/v1/messages/count_tokens"):
+            try await proxy(.countTokens, request: request, writer: writer, channel: channel, canceller: canceller)
+        case (.get, "/v1/models"), (.head, "/v1/models"):
+            try await writeJSON(status: 200, body: ModelsListing.body(table: runtime.table, createdAtMs: startedAtMs), to: writer)
+        case (.get, "/healthz"), (.head, "/healthz"):
+            try await writeJSON(status: 200, body: ByteBuffer(string: #"{"status":"ok"}"#), to: writer)
+        case (.get, "/readyz"), (.head, "/readyz"):
+            let readiness = Readiness.evaluate(table: runtime.table, now: runtime.clock.now())
+            try await writeJSON(status: readiness.isReady ? 200 : 503, body: readiness.body, to: writer)
+        default:
+            let known = ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/healthz", "/readyz"]
+            let error: RouterError =
+                known.contains(path)
+                ? RouterError(status: 405, type: "invalid_request_error", message: "method \(request.method) is not allowed on \(path)", outcome: .rejected)
+                : .notFound("no endpoint \(request.method) \(path)")
+            try await writeError(error, requestID: requestID(for: request), to: writer, channel: channel)
+        }
+    }
+
+    // MARK: Proxying
+
+    private func proxy(
+        _ api: UpstreamAPI, request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller
+    ) async throws {
+        let startedAt = runtime.clock.now()
+        let requestID = requestID(for: request)
+        var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
+        let table = runtime.table
+        var answer: ProxyAnswer
+        var exchange: ProxyExchange?
+        do {
+            let buffer = try await readBody(request, limit: table.config.server.maxBody)
+            let body = try InboundBody.parse(buffer, requireMessages: true)
+            record.requestedModel = body.model
+            record.stream = body.stream && api == .messages
+            guard let route = table.route(named: body.model) else {
+                throw RouterError.notFound(
+                    "model '\(body.model)' is not a route or alias of this Switchyard (routes: \(table.routeNames.joined(separator: ", ")))"
+                )
+            }
+            record.route = route.name
+            var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: request.headers, query: request.uri.query.map { Substring($0) })
+            if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
+            let current = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt)
+            exchange = current
+            answer = await canceller.whileConnected { await current.run() }
+        } catch let error as RouterError {
+            record.status = error.status
+            record.outcome = error.outcome
+            record.message = error.message
+            try await writeError(error, requestID: requestID, to: writer, channel: channel)
+            record.durationMs = (runtime.clock.now() - startedAt).milliseconds
+            await runtime.writeAudit(record.encoded())
+            return
+        }
+
+        guard let exchange else { return }
+        switch answer {
+        case .complete(let status, var headers, let body):
+            headers[.contentLength] = String(body.readableBytes)
+            do {
+                try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+                exchange.record.ttfbMs = (runtime.clock.now() - startedAt).milliseconds
+            } catch {
+                exchange.record.outcome = .cancelled
+            }
+        case .stream(let status, let headers, let prelude, var relay):
+            do {
+                var bodyWriter = try await writer.writeHead(HTTPResponse(status: .init(code: status), headerFields: headers))
+                exchange.record.ttfbMs = (runtime.clock.now() - startedAt).milliseconds
+                try await bodyWriter.write(prelude)
+                exchange.record.status = status
+                _ = await canceller.whileConnected { await relay.run(into: &bodyWriter) }
+            } catch {
+                _ = await relay.abandon()
+            }
+        case .cancelled:
+            exchange.record.status = 499
+            exchange.record.outcome = .cancelled
+        }
+        exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
+        await runtime.writeAudit(exchange.record.encoded())
+    }
+
+    /// Reads the body up to `limit`; a larger body is refused without being read further.
+    private func readBody(_ request: Request, limit: Int) async throws(RouterError) -> ByteBuffer {
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw .tooLarge(limit: limit)
+        }
+        var collected = ByteBuffer()
+        do {
+            for try await chunk in request.body {
+                if collected.readableBytes + chunk.readableBytes > limit { throw RouterError.tooLarge(limit: limit) }
+                if collected.readableBytes == 0 {
+                    collected = chunk
+                } else {
+                    var chunk = chunk
+                    collected.writeBuffer(&chunk)
+                }
+            }
+        } catch let error as RouterError {
+            throw error
+        } catch {
+            var failure = RouterError.invalidRequest("could not read the request body: \(error)")
+            failure.closeConnection = true
+            throw failure
+        }
+        return collected
+    }
+
+    private func requestID(for request: Request) -> String {
+        if let given = request.headers[HeaderPolicy.requestIDName], RequestID.isAcceptable(Substring(given)) {
+            return given
+        }
+        return RequestID.generate()
+    }
+
+    // MARK: Writing
+
+    private func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter) async throws {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.contentLength] = String(body.readableBytes)
+        try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+    }
+
+    func writeError(_ error: RouterError, requestID: String, to writer: consuming ResponseWriter, channel: any Channel) async throws {
+        let body = error.body(requestID: requestID)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.contentLength] = String(body.readableBytes)
+        headers[HTTPField.Name("request-id")!] = requestID
+        headers[HeaderPolicy.requestIDName] = requestID
+        if let retryAfter = error.retryAfter {
+            headers[.retryAfter] = String(max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000))
+        }
+        if let shouldRetry = error.shouldRetry {
+            headers[HeaderPolicy.shouldRetryName] = shouldRetry ? "true" : "false"
+        }
+        if error.closeConnection { headers[.connection] = "close" }
+        try await writer.write(response: HTTPResponse(status: .init(code: error.status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+        if error.closeConnection {
+            // The rest of the request was not read; the connection cannot carry another one.
+            channel.close(promise: nil)
+        }
+    }
+}
+
+extension InboundBody {
+    /// count_tokens has no stream mode; a `stream` field there must not change how it is relayed.
+    func forcingNonStreaming() -> InboundBody {
+        InboundBody(buffer: buffer, model: model, modelRange: modelRange, stream: false)
+    }
+}

@@ -1,0 +1,68 @@
+import NIOCore
+
+/// `GET /v1/models`: the routes and their aliases, in Anthropic's list format, so that SDK
+/// `models.list()` calls show what callers may put in `model`.
+enum ModelsListing {
+    static func body(table: RoutingTable, createdAtMs: Int64) -> ByteBuffer {
+        var json = JSONWriter(capacity: 256 + table.routes.count * 200)
+        let created = ISO8601.format(milliseconds: createdAtMs)
+        var ids: [String] = []
+        json.beginObject()
+        json.key("data")
+        json.beginArray()
+        for route in table.routes {
+            let chain = route.models.map(\.name).joined(separator: " → ")
+            for id in [route.name] + route.spec.aliases {
+                ids.append(id)
+                json.beginObject()
+                json.field("type", "model")
+                json.field("id", id)
+                json.field("display_name", id == route.name ? "route \(route.name): \(chain)" : "alias of route \(route.name): \(chain)")
+                json.field("created_at", created)
+                json.endObject()
+            }
+        }
+        json.endArray()
+        json.field("has_more", false)
+        json.key("first_id")
+        if let first = ids.first { json.string(first) } else { json.null() }
+        json.key("last_id")
+        if let last = ids.last { json.string(last) } else { json.null() }
+        json.endObject()
+        return ByteBuffer(bytes: json.bytes)
+    }
+}
+
+/// `GET /readyz`: ready when the configuration is loaded and every route has a model whose
+/// breaker is not open (and that an operator has not disabled).
+struct Readiness {
+    var isReady: Bool
+    var body: ByteBuffer
+
+    static func evaluate(table: RoutingTable, now: MonotonicInstant) -> Readiness {
+        var json = JSONWriter(capacity: 256)
+        var ready = true
+        json.beginObject()
+        json.key("routes")
+        json.beginObject()
+        for route in table.routes {
+            let available = route.models.filter { model in
+                let state = model.health.snapshot
+                return state.disabledBy == nil && state.breaker.effectiveState(now: now) != .open
+            }
+            if available.isEmpty { ready = false }
+            json.key(dynamic: route.name)
+            json.beginObject()
+            json.field("ready", !available.isEmpty)
+            json.key("available_models")
+            json.beginArray()
+            for model in available { json.string(model.name) }
+            json.endArray()
+            json.endObject()
+        }
+        json.endObject()
+        json.field("status", ready ? "ready" : "not_ready")
+        json.endObject()
+        return Readiness(isReady: ready, body: ByteBuffer(bytes: json.bytes))
+    }
+}

@@ -1,0 +1,379 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+/// The upstream API a request is for.
+public enum UpstreamAPI: Sendable {
+    case messages
+    case countTokens
+
+    var path: String {
+        switch self {
+        case .messages: "/v1/messages"
+        case .countTokens: "/v1/messages/count_tokens"
+        }
+    }
+
+    var auditName: String {
+        switch self {
+        case .messages: "messages"
+        case .countTokens: "count_tokens"
+        }
+    }
+}
+
+/// A validated caller request, ready to be routed.
+struct ProxyRequest: Sendable {
+    var requestID: String
+    var api: UpstreamAPI
+    var body: InboundBody
+    var inboundHeaders: HTTPFields
+    /// The query string, without `?` (the SDK's beta calls add `beta=true`).
+    var query: Substring?
+}
+
+/// What the HTTP layer writes back.
+enum ProxyAnswer {
+    case complete(status: Int, headers: HTTPFields, body: ByteBuffer)
+    /// A stream past its commit point: write the head and `prelude`, then let `relay` pump the rest.
+    case stream(status: Int, headers: HTTPFields, prelude: ByteBuffer, relay: StreamRelay)
+    /// The caller went away; nothing can be written.
+    case cancelled
+}
+
+/// The result of one attempt, as far as delivering it goes.
+enum AttemptDelivery {
+    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
+    case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
+}
+
+/// One request's walk through its route: selection, attempts, backoff, and the audit record of
+/// all of it. Decisions come from the pure types (``ModelSelector``, ``AttemptVerdict``,
+/// ``RetryPlanner``); this type carries them out.
+final class ProxyExchange {
+    let runtime: RouterRuntime
+    let route: RoutingTable.Route
+    let request: ProxyRequest
+    let startedAt: MonotonicInstant
+    let deadline: MonotonicInstant
+    var record: RequestAuditRecord
+    private var random: InjectedRandom
+
+    init(runtime: RouterRuntime, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant) {
+        self.runtime = runtime
+        self.route = route
+        self.request = request
+        self.record = record
+        self.startedAt = startedAt
+        self.deadline = startedAt + runtime.table.config.server.requestTimeout
+        self.random = InjectedRandom(source: runtime.randomSource)
+    }
+
+    func run() async -> ProxyAnswer {
+        var planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
+        var preferred: Int?
+        var backoff: Duration?
+        var transitions: [ObservedTransition] = []
+        while true {
+            let now = runtime.clock.now()
+            guard now < deadline else { return finalError(reason: .deadline) }
+            let selection = ModelSelector.select(
+                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: record.attempts.isEmpty,
+                decisions: &record.decision, transitions: &transitions
+            )
+            if !transitions.isEmpty {
+                await runtime.record(transitions)
+                transitions.removeAll()
+            }
+            guard case .selected(let selected) = selection else {
+                if record.attempts.isEmpty, case .unavailable(let retryAfter) = selection {
+                    return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
+                }
+                return finalError(reason: .exhausted)
+            }
+            planner.willAttempt(modelAt: selected.index)
+            let model = route.models[selected.index]
+            var attempt = AttemptRecord(model: model.name)
+            attempt.backoffMs = backoff?.milliseconds
+            let attemptStart = runtime.clock.now()
+            let (outcome, delivery) = await perform(model: model, attempt: &attempt)
+            attempt.durationMs = (runtime.clock.now() - attemptStart).milliseconds
+
+            if Task.isCancelled {
+                await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
+                record.attempts.append(attempt)
+                return .cancelled
+            }
+            if case .stream(let status, let headers, let prelude, let continuation) = delivery {
+                // Past the commit point: the breaker learns the outcome when the stream ends.
+                record.attempts.append(attempt)
+                served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
+                let relay = StreamRelay(
+                    exchange: self, model: model, ticket: selected.ticket, attemptIndex: record.attempts.count - 1,
+                    attemptStart: attemptStart, continuation: continuation
+                )
+                return .stream(status: status, headers: responseHeaders(upstream: headers, model: model), prelude: prelude, relay: relay)
+            }
+
+            let verdict = AttemptVerdict.classify(outcome)
+            attempt.retryAfterMs = verdict.retryAfter?.milliseconds
+            await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
+            record.attempts.append(attempt)
+
+            switch planner.next(after: verdict, now: runtime.clock.now(), using: &random) {
+            case .stop(.answered):
+                guard case .complete(let status, let headers, let body) = delivery else { return finalError(reason: .exhausted) }
+                served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
+                if (200..<300).contains(status), request.api == .messages {
+                    record.usage = AnthropicPayload.usage(inMessage: body)
+                }
+                record.status = status
+                record.outcome = (200..<300).contains(status) ? .ok : .clientError
+                return .complete(status: status, headers: responseHeaders(upstream: headers, model: model), body: body)
+            case .stop(let reason):
+                return finalError(reason: reason)
+            case .moveOn:
+                preferred = nil
+                backoff = nil
+            case .retrySameModel(let delay):
+                preferred = selected.index
+                backoff = delay
+                do {
+                    try await runtime.clock.sleep(for: delay)
+                } catch {
+                    return .cancelled
+                }
+            }
+        }
+    }
+
+    // MARK: One attempt
+
+    private func perform(model: RoutingTable.Model, attempt: inout AttemptRecord) async -> (AttemptOutcome, AttemptDelivery?) {
+        guard let client = runtime.client(for: model.provider) else {
+            attempt.error = "connect"
+            return (.transport(.connect), nil)
+        }
+        let now = runtime.clock.now()
+        let budget = min(model.provider.timeouts.firstByte, deadline - now)
+        var path = request.api.path
+        if let query = request.query, !query.isEmpty {
+            path += "?"
+            path += query
+        }
+        let upstreamRequest = UpstreamRequest(
+            pathAndQuery: path,
+            headers: HeaderPolicy.upstreamHeaders(from: request.inboundHeaders, provider: model.provider),
+            body: request.body.withModel(model.encodedUpstreamModel),
+            isStreaming: request.body.stream,
+            headDeadline: .now() + .nanoseconds(max(0, budget.nanoseconds))
+        )
+        let response: UpstreamResponse
+        do {
+            response = try await client.send(upstreamRequest)
+        } catch {
+            attempt.error = error.failure.rawValue
+            return (.transport(error.failure), nil)
+        }
+        attempt.status = response.status
+        attempt.ttfbMs = (runtime.clock.now() - now).milliseconds
+        attempt.upstreamRequestID = response.headers.first(name: "request-id")
+        let retryAfter = RetryAfter.parse(response.headers, now: WallClock.nowMilliseconds())
+        let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }
+
+        if request.body.stream, (200..<300).contains(response.status) {
+            return await StreamRelay.advanceToCommit(response: response, attempt: &attempt, exchange: self)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: runtime.maxUpstreamResponse)
+        } catch {
+            attempt.error = error.failure.rawValue
+            return (.transport(error.failure), nil)
+        }
+        if (200..<300).contains(response.status) {
+            let valid = body.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
+            guard valid else {
+                attempt.error = "invalid_response"
+                return (.invalidResponse(reason: "2xx body is not a JSON object"), nil)
+            }
+            return (.response(status: response.status, errorType: nil, retryAfter: nil, shouldRetry: shouldRetry), .complete(status: response.status, headers: response.headers, body: body))
+        }
+        attempt.errorType = AnthropicPayload.error(in: body).type
+        let outcome = AttemptOutcome.response(status: response.status, errorType: attempt.errorType, retryAfter: retryAfter, shouldRetry: shouldRetry)
+        return (outcome, .complete(status: response.status, headers: response.headers, body: body))
+    }
+
+    /// Applies an attempt's verdict to the model's shared health.
+    func finishAttempt(
+        model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, effect: BreakerEffect, attempt: AttemptRecord, rateLimitFor: Duration? = nil
+    ) async {
+        let now = runtime.clock.now()
+        let transition = model.health.withState { state -> CircuitBreaker.Transition? in
+            let transition = state.finish(ticket, effect: effect, now: now)
+            if let rateLimitFor {
+                state.rateLimitedUntil = max(state.rateLimitedUntil ?? now, now + rateLimitFor)
+            }
+            if case .failure = effect {
+                state.lastError = ModelState.LastError(
+                    description: attempt.summary, upstreamRequestID: attempt.upstreamRequestID, wallMilliseconds: WallClock.nowMilliseconds()
+                )
+            }
+            if rateLimitFor != nil {
+                state.lastError = ModelState.LastError(
+                    description: attempt.summary, upstreamRequestID: attempt.upstreamRequestID, wallMilliseconds: WallClock.nowMilliseconds()
+                )
+            }
+            if attempt.status != nil {
+                state.recordLatency(milliseconds: Double(attempt.durationMs))
+            }
+            return transition
+        }
+        if let transition {
+            await runtime.record([ObservedTransition(model: model.name, transition: transition)])
+        }
+    }
+
+    // MARK: Answers
+
+    private func served(by model: RoutingTable.Model, selectedIndex: Int, upstreamRequestID: String?) {
+        record.model = model.name
+        record.upstreamModel = model.spec.upstreamModel
+        record.upstreamRequestID = upstreamRequestID
+        record.downgraded = selectedIndex > 0
+    }
+
+    func responseHeaders(upstream: HTTPHeaders, model: RoutingTable.Model?) -> HTTPFields {
+        var fields = HeaderPolicy.relayedHeaders(from: upstream)
+        if fields[HTTPField.Name("request-id")!] == nil {
+            fields[HTTPField.Name("request-id")!] = request.requestID
+        }
+        addSwitchyardHeaders(&fields, model: model)
+        return fields
+    }
+
+    func addSwitchyardHeaders(_ fields: inout HTTPFields, model: RoutingTable.Model?) {
+        fields[HeaderPolicy.requestIDName] = request.requestID
+        fields[SwitchyardHeaders.route] = route.name
+        if let model { fields[SwitchyardHeaders.model] = model.name }
+        fields[SwitchyardHeaders.attempts] = String(record.attempts.count)
+    }
+
+    private func error(_ error: RouterError) -> ProxyAnswer {
+        record.status = error.status
+        record.outcome = error.outcome
+        record.message = error.message
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[HTTPField.Name("request-id")!] = request.requestID
+        if let retryAfter = error.retryAfter {
+            fields[.retryAfter] = String(max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000))
+        }
+        if let shouldRetry = error.shouldRetry {
+            fields[HeaderPolicy.shouldRetryName] = shouldRetry ? "true" : "false"
+        }
+        addSwitchyardHeaders(&fields, model: nil)
+        return .complete(status: error.status, headers: fields, body: error.body(requestID: request.requestID))
+    }
+
+    /// Every attempt failed (or the budget ran out): answer with the last upstream error's status
+    /// and type, and a message naming every model tried.
+    private func finalError(reason: RetryPlanner.StopReason) -> ProxyAnswer {
+        let attempts = record.attempts
+        let triedModels = attempts.reduce(into: [String]()) { if !$0.contains($1.model) { $0.append($1.model) } }
+        var message: String
+        if attempts.isEmpty {
+            message = "route '\(route.name)' sent no attempt"
+        } else if triedModels.count == route.models.count {
+            message = "all \(triedModels.count) models of route '\(route.name)' failed: "
+        } else {
+            message = "\(attempts.count) attempt\(attempts.count == 1 ? "" : "s") on route '\(route.name)' failed: "
+        }
+        message += attempts.map(\.summary).joined(separator: "; ")
+        let skipped = skippedSummary(excluding: Set(triedModels))
+        if !skipped.isEmpty { message += "; not tried: \(skipped)" }
+        if reason == .deadline { message += "; request_timeout of \(runtime.table.config.server.requestTimeout.configNotation) reached" }
+
+        var routerError: RouterError
+        if let answered = attempts.last(where: { $0.status != nil }), let status = answered.status {
+            routerError = RouterError(
+                status: status, type: answered.errorType ?? Self.defaultErrorType(status: status), message: message, outcome: .upstreamError
+            )
+        } else if attempts.last?.error == TransportFailure.timeout.rawValue || (reason == .deadline && attempts.last?.status == nil) {
+            routerError = RouterError(status: 504, type: "timeout_error", message: message, outcome: .upstreamError)
+        } else {
+            routerError = RouterError(status: 502, type: "api_error", message: message, outcome: .upstreamError)
+        }
+        routerError.shouldRetry = false
+        return error(routerError)
+    }
+
+    private func skippedSummary(excluding tried: Set<String> = []) -> String {
+        var seen: Set<String> = tried
+        var parts: [String] = []
+        for entry in record.decision where entry.action == .skipped && !seen.contains(entry.model) {
+            seen.insert(entry.model)
+            parts.append("\(entry.model) (\(entry.reason ?? "skipped"))")
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    static func defaultErrorType(status: Int) -> String {
+        switch status {
+        case 400: "invalid_request_error"
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 413: "request_too_large"
+        case 429: "rate_limit_error"
+        case 504: "timeout_error"
+        case 529: "overloaded_error"
+        default: "api_error"
+        }
+    }
+}
+
+enum SwitchyardHeaders {
+    static let route = HTTPField.Name("x-switchyard-route")!
+    static let model = HTTPField.Name("x-switchyard-model")!
+    static let attempts = HTTPField.Name("x-switchyard-attempts")!
+}
+
+/// `retry-after-ms`, or `retry-after` in seconds or as an HTTP date.
+enum RetryAfter {
+    static func parse(_ headers: HTTPHeaders, now wallMilliseconds: Int64) -> Duration? {
+        if let text = headers.first(name: "retry-after-ms"), let ms = Double(text.trimmingWhitespace()), ms >= 0, ms.isFinite {
+            return .milliseconds(Int64(min(ms, 86_400_000)))
+        }
+        guard let text = headers.first(name: "retry-after") else { return nil }
+        let trimmed = text.trimmingWhitespace()
+        if let seconds = Double(trimmed), seconds >= 0, seconds.isFinite {
+            return .milliseconds(Int64(min(seconds, 86_400) * 1000))
+        }
+        if let date = HTTPDate.parse(String(trimmed)) {
+            return .milliseconds(max(0, date - wallMilliseconds))
+        }
+        return nil
+    }
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix milliseconds.
+enum HTTPDate {
+    static func parse(_ text: String) -> Int64? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let year = Int(parts[3]) else { return nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let monthIndex = months.firstIndex(of: String(parts[2])) else { return nil }
+        let time = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard time.count == 3 else { return nil }
+        let month = monthIndex + 1
+        // Days from civil (Howard Hinnant).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return Int64(days * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]) * 1000
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+
+/// An answer Switchyard makes itself, rendered in Anthropic's error envelope so that SDKs raise
+/// their usual exception classes.
+public struct RouterError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    /// Anthropic's `error.type`.
+    public var type: String
+    public var message: String
+    public var outcome: RequestOutcome
+    /// Sent as `retry-after` (whole seconds, rounded up).
+    public var retryAfter: Duration?
+    /// Sent as `x-should-retry` when set.
+    public var shouldRetry: Bool?
+    /// Close the connection after answering (the rest of the request cannot be trusted or read).
+    public var closeConnection = false
+
+    public init(status: Int, type: String, message: String, outcome: RequestOutcome, retryAfter: Duration? = nil, shouldRetry: Bool? = nil) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.outcome = outcome
+        self.retryAfter = retryAfter
+        self.shouldRetry = shouldRetry
+    }
+
+    public var description: String { "\(status) \(type): \(message)" }
+
+    public func body(requestID: String) -> ByteBuffer {
+        var json = JSONWriter(capacity: 128 + message.utf8.count)
+        json.beginObject()
+        json.field("type", "error")
+        json.key("error")
+        json.beginObject()
+        json.field("type", type)
+        json.field("message", message)
+        json.endObject()
+        json.field("request_id", requestID)
+        json.endObject()
+        return ByteBuffer(bytes: json.bytes)
+    }
+
+    public static func invalidRequest(_ message: String) -> RouterError {
+        RouterError(status: 400, type: "invalid_request_error", message: message, outcome: .rejected)
+    }
+
+    public static func notFound(_ message: String) -> RouterError {
+        RouterError(status: 404, type: "not_found_error", message: message, outcome: .rejected)
+    }
+
+    public static func tooLarge(limit: Int) -> RouterError {
+        var error = RouterError(
+            status: 413, type: "request_too_large", message: "request body exceeds the limit of \(limit) bytes", outcome: .rejected
+        )
+        error.closeConnection = true
+        return error
+    }
+
+    public static func authentication(_ message: String) -> RouterError {
+        RouterError(status: 401, type: "authentication_error", message: message, outcome: .rejected)
+    }
+
+    public static func permission(_ message: String) -> RouterError {
+        RouterError(status: 403, type: "permission_error", message: message, outcome: .rejected)
+    }
+
+    /// Nothing admitted the request: the caller may retry after the shortest open period.
+    public static func noModelAvailable(route: String, retryAfter: Duration?, detail: String) -> RouterError {
+        RouterError(
+            status: 503, type: "overloaded_error", message: "no model of route '\(route)' is available: \(detail)",
+            outcome: .noModelAvailable, retryAfter: retryAfter ?? .seconds(1), shouldRetry: true
+        )
+    }
+}

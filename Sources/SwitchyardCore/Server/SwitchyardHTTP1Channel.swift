@@ -1,0 +1,95 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// The per-request entry point: the request, where to write the answer, the connection it came
+/// on, and the canceller tied to that connection.
+public typealias SwitchyardResponder = @Sendable (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
+
+/// Hummingbird's HTTP/1.1 child channel plus Switchyard's connection guard: decoder limits,
+/// keep-alive idle timeout and graceful quiescing from Hummingbird; client timeouts and
+/// disconnect-driven cancellation from ``ConnectionGuard``.
+public struct SwitchyardHTTP1Channel: ServerChildChannel {
+    public struct Value: ServerChildChannelValue {
+        public let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        public let canceller: DisconnectCanceller
+        public var channel: any Channel { asyncChannel.channel }
+    }
+
+    public struct Limits: Sendable {
+        public var maxHeaderSize: Int
+        public var maxHeaderCount: Int
+        public var idleTimeout: Duration
+        public var clientTimeout: Duration
+
+        public init(maxHeaderSize: Int, maxHeaderCount: Int = 200, idleTimeout: Duration, clientTimeout: Duration) {
+            self.maxHeaderSize = maxHeaderSize
+            self.maxHeaderCount = maxHeaderCount
+            self.idleTimeout = idleTimeout
+            self.clientTimeout = clientTimeout
+        }
+    }
+
+    let limits: Limits
+    let responder: SwitchyardResponder
+
+    public init(limits: Limits, responder: @escaping SwitchyardResponder) {
+        self.limits = limits
+        self.responder = responder
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderFieldSize = limits.maxHeaderSize
+            decoderLimits.maxHeaderListSize = limits.maxHeaderSize
+            decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,
+                withErrorHandling: false,
+                withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits
+            )
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            let canceller = DisconnectCanceller()
+            try channel.pipeline.syncOperations.addHandler(
+                ConnectionGuard(canceller: canceller, clientTimeout: .nanoseconds(limits.clientTimeout.nanoseconds))
+            )
+            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: limits.idleTimeout, logger: logger))
+            let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                wrappingChannelSynchronously: channel,
+                configuration: .init(isOutboundHalfClosureEnabled: true)
+            )
+            return Value(asyncChannel: asyncChannel, canceller: canceller)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        let connection = Connection(responder: responder, canceller: value.canceller)
+        await connection.handleHTTP(asyncChannel: value.asyncChannel, logger: logger)
+    }
+
+    /// Hummingbird's request loop, with a responder bound to this connection's canceller.
+    struct Connection: HTTPChannelHandler {
+        typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        let responder: HTTPChannelHandler.Responder
+
+        init(responder: @escaping SwitchyardResponder, canceller: DisconnectCanceller) {
+            self.responder = { request, writer, channel in
+                try await responder(request, writer, channel, canceller)
+            }
+        }
+
+        func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+            channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+        }
+
+        func handle(value: Value, logger: Logger) async {
+            await handleHTTP(asyncChannel: value, logger: logger)
+        }
+    }
+}
