@@ -1,0 +1,72 @@
+/// The resolved routing table as `switchyard check` prints it.
+public enum RoutingTableDescription {
+    public static func render(_ config: SwitchyardConfig) -> String {
+        var lines: [String] = []
+        let s = config.server
+        lines.append(
+            "\(config.source): OK — \(config.routes.count) route\(config.routes.count == 1 ? "" : "s"), "
+                + "\(config.models.count) model\(config.models.count == 1 ? "" : "s"), "
+                + "\(config.providers.count) provider\(config.providers.count == 1 ? "" : "s")"
+        )
+        lines.append(
+            "server: listen \(s.listen), max_body \(s.maxBody) bytes, request_timeout \(s.requestTimeout.configNotation), "
+                + "drain_timeout \(s.drainTimeout.configNotation), admin token \(s.adminTokenEnv.map { "from $\($0)" } ?? "none (loopback only)")"
+        )
+        if config.clients.isEmpty {
+            lines.append("clients: none (callers are not authenticated by Switchyard)")
+        } else {
+            for client in config.clients {
+                let routes = client.allowedRoutes.map { $0.sorted().joined(separator: ", ") } ?? "all routes"
+                lines.append("client \(client.name): key from $\(client.keyEnv), \(routes)")
+            }
+        }
+        for provider in config.providers {
+            let auth = provider.apiKeyEnv.map { "key from $\($0)" } ?? "callers' own keys passed through"
+            let t = provider.timeouts
+            lines.append(
+                "provider \(provider.name): \(provider.type.rawValue) at \(provider.baseURL), \(auth), timeouts connect \(t.connect.configNotation) "
+                    + "first_byte \(t.firstByte.configNotation) idle \(t.idle.configNotation), max_connections \(provider.maxConnections)"
+            )
+        }
+        lines.append("")
+        for route in config.routes {
+            let aliases = route.aliases.isEmpty ? "no aliases" : "aliases: \(route.aliases.joined(separator: ", "))"
+            lines.append("route \(route.name) (\(aliases); strategy \(route.strategy.rawValue); when_all_unavailable \(route.whenAllUnavailable.rawValue))")
+            let r = route.retry
+            let b = r.backoff
+            lines.append(
+                "  retry: max_attempts \(r.maxAttempts), per_model \(r.perModel), backoff \(b.initial.configNotation) ×\(formatNumber(b.multiplier)) "
+                    + "up to \(b.max.configNotation), jitter \(b.jitter.rawValue)"
+            )
+            let width = route.models.map(\.count).max() ?? 0
+            for (index, name) in route.models.enumerated() {
+                guard let model = config.model(named: name), let provider = config.provider(named: model.provider) else { continue }
+                let padded = name.padding(toLength: width, withPad: " ", startingAt: 0)
+                lines.append("  \(index + 1). \(padded) → \(provider.name) \(model.upstreamModel)")
+                lines.append("     breaker: \(describe(model.breaker))")
+            }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ breaker: BreakerPolicy) -> String {
+        var text = "opens after \(breaker.failureThreshold) consecutive failures"
+        if let rate = breaker.failureRate {
+            text += " or \(Int((rate.threshold * 100).rounded()))% failed over \(rate.window.configNotation) (min \(rate.minRequests) requests)"
+        }
+        text += "; open \(breaker.openFor.configNotation) doubling to \(breaker.maxOpenFor.configNotation); \(breaker.halfOpenProbes) half-open probe"
+        if breaker.halfOpenProbes != 1 { text += "s" }
+        return text
+    }
+
+    private static func formatNumber(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
+
+extension String {
+    func padding(toLength length: Int, withPad pad: String, startingAt _: Int) -> String {
+        count >= length ? self : self + String(repeating: pad, count: length - count)
+    }
+}

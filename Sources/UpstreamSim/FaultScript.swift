@@ -1,0 +1,189 @@
+/// What the simulator does with one request.
+public enum Fault: Sendable, Equatable {
+    /// A normal answer: JSON, or a stream of `events` content deltas `interval` apart.
+    case ok(events: Int, interval: Duration)
+    /// An error status in Anthropic's envelope.
+    case status(Int, retryAfter: Duration?, shouldRetry: Bool?)
+    /// Waits before the head, then answers normally.
+    case slowFirstByte(Duration)
+    /// Closes the connection before any header.
+    case resetBeforeHeaders
+    /// Never answers.
+    case hang
+    /// Streams: `event: error` (overloaded_error) after `after` events, then ends.
+    case sseError(after: Int, type: String)
+    /// Streams: the connection is cut after `after` events.
+    case cut(after: Int)
+    /// Streams: stops sending after `after` events but keeps the connection open.
+    case stall(after: Int)
+    /// A 200 whose body is not JSON.
+    case invalidJSON
+    /// A 200 JSON body of `bytes` bytes.
+    case huge(bytes: Int)
+    /// Streams: events with broken framing and data.
+    case malformedSSE
+    /// Headers that never end: the head is written without its terminating blank line.
+    case endlessHeaders
+}
+
+/// A fault script such as `ok*5,500*3,529,ok*`: steps taken one per request, in order. `STEP*N`
+/// repeats a step N times; `STEP*` repeats it forever. After the last step, requests are answered `ok`.
+///
+/// Steps: `ok`, `ok(events=20,interval=50ms)`, any status (`500`, `529`, `429(retry-after=2)`,
+/// `503(should-retry=false)`), `slow(2s)`, `reset`, `hang`, `sse-error(2)`, `sse-error(2,api_error)`,
+/// `cut(4)`, `stall(3)`, `invalid-json`, `huge(10MiB)`, `malformed-sse`, `endless-headers`.
+public struct FaultScript: Sendable, Equatable {
+    public struct Step: Sendable, Equatable {
+        public var fault: Fault
+        /// nil: forever.
+        public var count: Int?
+    }
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var step: String
+        public var reason: String
+        public var description: String { "invalid fault script step '\(step)': \(reason)" }
+    }
+
+    public var steps: [Step]
+
+    public static let defaultOK = Fault.ok(events: 3, interval: .zero)
+
+    public init(steps: [Step]) {
+        self.steps = steps
+    }
+
+    public static func parse(_ text: String) throws(ParseError) -> FaultScript {
+        var steps: [Step] = []
+        for raw in splitTopLevel(text) {
+            let token = raw.trimmingCharacters()
+            if token.isEmpty { continue }
+            var body = token
+            var count: Int? = 1
+            if let star = token.lastIndex(of: "*"), !token[star...].contains(")") {
+                body = String(token[..<star])
+                let countText = token[token.index(after: star)...]
+                if countText.isEmpty {
+                    count = nil
+                } else {
+                    guard let value = Int(countText), value > 0 else { throw ParseError(step: token, reason: "repeat count must be a positive number") }
+                    count = value
+                }
+            }
+            steps.append(Step(fault: try fault(from: body, token: token), count: count))
+        }
+        return FaultScript(steps: steps)
+    }
+
+    /// The fault for the request with this zero-based sequence number.
+    public func fault(forRequest index: Int) -> Fault {
+        var remaining = index
+        for step in steps {
+            guard let count = step.count else { return step.fault }
+            if remaining < count { return step.fault }
+            remaining -= count
+        }
+        return Self.defaultOK
+    }
+
+    static func fault(from text: String, token: String) throws(ParseError) -> Fault {
+        var name = text
+        var arguments: [String] = []
+        if let open = text.firstIndex(of: "(") {
+            guard text.hasSuffix(")") else { throw ParseError(step: token, reason: "missing ')'") }
+            name = String(text[..<open])
+            arguments = text[text.index(after: open)..<text.index(before: text.endIndex)]
+                .split(separator: ",").map { String($0).trimmingCharacters() }
+        }
+        func option(_ key: String) -> String? {
+            arguments.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+        }
+        func duration(_ value: String) throws(ParseError) -> Duration {
+            guard let parsed = parseDuration(value) else { throw ParseError(step: token, reason: "invalid duration '\(value)'") }
+            return parsed
+        }
+        func positional(_ index: Int) -> String? {
+            let plain = arguments.filter { !$0.contains("=") }
+            return index < plain.count ? plain[index] : nil
+        }
+        switch name {
+        case "ok":
+            let events = try option("events").map { (value: String) throws(ParseError) -> Int in
+                guard let count = Int(value), count >= 0 else { throw ParseError(step: token, reason: "events must be a number") }
+                return count
+            } ?? 3
+            let interval = try option("interval").map { (value: String) throws(ParseError) -> Duration in try duration(value) } ?? .zero
+            return .ok(events: events, interval: interval)
+        case "slow":
+            guard let value = positional(0) else { throw ParseError(step: token, reason: "slow needs a duration, e.g. slow(2s)") }
+            return .slowFirstByte(try duration(value))
+        case "reset": return .resetBeforeHeaders
+        case "hang": return .hang
+        case "sse-error":
+            let after = positional(0).flatMap { Int($0) } ?? 1
+            return .sseError(after: after, type: positional(1) ?? "overloaded_error")
+        case "cut":
+            return .cut(after: positional(0).flatMap { Int($0) } ?? 2)
+        case "stall":
+            return .stall(after: positional(0).flatMap { Int($0) } ?? 2)
+        case "invalid-json": return .invalidJSON
+        case "huge":
+            let size = positional(0).flatMap(parseSize) ?? (80 << 20)
+            return .huge(bytes: size)
+        case "malformed-sse": return .malformedSSE
+        case "endless-headers": return .endlessHeaders
+        default:
+            guard let status = Int(name), (100...599).contains(status) else {
+                throw ParseError(step: token, reason: "unknown fault '\(name)'")
+            }
+            let retryAfter = try option("retry-after").map { (value: String) throws(ParseError) -> Duration in
+                if let seconds = Double(value) { return .milliseconds(Int64(seconds * 1000)) }
+                return try duration(value)
+            }
+            let shouldRetry = option("should-retry").map { $0 == "true" }
+            return .status(status, retryAfter: retryAfter, shouldRetry: shouldRetry)
+        }
+    }
+
+    private static func splitTopLevel(_ text: String) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var depth = 0
+        for character in text {
+            switch character {
+            case "(": depth += 1; current.append(character)
+            case ")": depth -= 1; current.append(character)
+            case "," where depth == 0:
+                parts.append(current)
+                current = ""
+            default: current.append(character)
+            }
+        }
+        parts.append(current)
+        return parts
+    }
+}
+
+func parseDuration(_ text: String) -> Duration? {
+    for (suffix, scale) in [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where text.hasSuffix(suffix) {
+        guard let value = Double(text.dropLast(suffix.count)), value >= 0 else { return nil }
+        return .nanoseconds(Int64(value * scale * 1e9))
+    }
+    return nil
+}
+
+func parseSize(_ text: String) -> Int? {
+    for (suffix, scale) in [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)] where text.hasSuffix(suffix) {
+        return Int(text.dropLast(suffix.count)).map { $0 * scale }
+    }
+    return Int(text)
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,374 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A fake Anthropic Messages API server that follows a ``FaultScript``. Tests, the demo and the
+/// benchmarks put it behind Switchyard to produce exactly the failures they need.
+///
+/// A request may pick its own fault with the `x-sim-fault` header (same syntax as one script step);
+/// otherwise requests take the script's steps in arrival order.
+public final class UpstreamSimulator: Sendable {
+    /// What the simulator saw of one request (for assertions).
+    public struct ReceivedRequest: Sendable {
+        public var method: String
+        public var uri: String
+        public var headers: [(String, String)]
+        public var body: String
+        public var model: String?
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+    }
+
+    public let name: String
+    private let script: Mutex<FaultScript>
+    private let counter = Atomic<Int>(0)
+    private let received = Mutex<[ReceivedRequest]>([])
+    private let channel: Mutex<(any Channel)?> = Mutex(nil)
+    private let group: any EventLoopGroup
+    /// How many received requests are kept for ``receivedRequests``.
+    private let keep: Int
+
+    public init(name: String = "sim", script: FaultScript = FaultScript(steps: []), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, keep: Int = 10_000) {
+        self.name = name
+        self.script = Mutex(script)
+        self.group = group
+        self.keep = keep
+    }
+
+    /// Binds and starts serving; returns the bound port.
+    @discardableResult
+    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(SimConnectionHandler(simulator: self))
+                }
+            }
+        let bound = try await bootstrap.bind(host: host, port: port).get()
+        channel.withLock { $0 = bound }
+        return bound.localAddress?.port ?? port
+    }
+
+    public var port: Int? { channel.withLock { $0?.localAddress?.port } }
+
+    public func stop() async {
+        let bound = channel.withLock { channel -> (any Channel)? in
+            defer { channel = nil }
+            return channel
+        }
+        try? await bound?.close()
+    }
+
+    /// Replaces the script and restarts its step count.
+    public func setScript(_ newScript: FaultScript) {
+        script.withLock { $0 = newScript }
+        counter.store(0, ordering: .sequentiallyConsistent)
+    }
+
+    /// Requests that reached the simulator (the most recent `keep`).
+    public var receivedRequests: [ReceivedRequest] { received.withLock { $0 } }
+
+    public var requestCount: Int { received.withLock { $0.count } }
+
+    public func resetReceived() {
+        received.withLock { $0.removeAll() }
+    }
+
+    func nextFault(override: String?) -> Fault {
+        if let override, let parsed = try? FaultScript.parse(override), let first = parsed.steps.first {
+            return first.fault
+        }
+        let index = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+        return script.withLock { $0.fault(forRequest: index) }
+    }
+
+    func record(_ request: ReceivedRequest) {
+        received.withLock { list in
+            list.append(request)
+            if list.count > keep { list.removeFirst(list.count - keep) }
+        }
+    }
+
+    func requestID() -> String {
+        "req_\(name)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+/// Serves one connection of the simulator, on its event loop.
+final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let simulator: UpstreamSimulator
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var scheduled: [Scheduled<Void>] = []
+    private var active = true
+
+    init(simulator: UpstreamSimulator) {
+        self.simulator = simulator
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body.clear()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head else { return }
+            respond(context: context, head: head, body: body)
+            self.head = nil
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        scheduled.forEach { $0.cancel() }
+        scheduled.removeAll()
+        context.fireChannelInactive()
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+        let bodyText = String(buffer: body)
+        let json = (try? JSONSerialization.jsonObject(with: Data(bodyText.utf8))) as? [String: Any]
+        let model = json?["model"] as? String
+        let stream = json?["stream"] as? Bool ?? false
+        simulator.record(
+            .init(method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: bodyText, model: model)
+        )
+        let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
+        switch (head.method, path) {
+        case (.GET, "/healthz"):
+            writeJSON(context: context, status: .ok, json: #"{"status":"ok"}"#, extraHeaders: [])
+            return
+        case (.POST, "/v1/messages/count_tokens"):
+            let fault = simulator.nextFault(override: head.headers.first(name: "x-sim-fault"))
+            if case .status(let code, let retryAfter, let shouldRetry) = fault {
+                writeError(context: context, status: code, retryAfter: retryAfter, shouldRetry: shouldRetry)
+            } else {
+                writeJSON(context: context, status: .ok, json: #"{"input_tokens":42}"#, extraHeaders: [])
+            }
+            return
+        case (.POST, "/v1/messages"):
+            break
+        default:
+            writeError(context: context, status: 404, retryAfter: nil, shouldRetry: nil)
+            return
+        }
+        perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, model: model ?? "unknown", stream: stream)
+    }
+
+    private func perform(_ fault: Fault, context: ChannelHandlerContext, model: String, stream: Bool) {
+        switch fault {
+        case .ok(let events, let interval):
+            if stream {
+                streamEvents(context: context, model: model, deltas: events, interval: interval, ending: .complete)
+            } else {
+                writeJSON(context: context, status: .ok, json: SimPayloads.message(model: model, deltas: events), extraHeaders: [])
+            }
+        case .status(let code, let retryAfter, let shouldRetry):
+            writeError(context: context, status: code, retryAfter: retryAfter, shouldRetry: shouldRetry)
+        case .slowFirstByte(let delay):
+            schedule(context: context, after: delay) { [self] in
+                perform(.ok(events: 3, interval: .zero), context: context, model: model, stream: stream)
+            }
+        case .resetBeforeHeaders:
+            reset(context: context)
+        case .hang:
+            break
+        case .sseError(let after, let type):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: type))
+        case .cut(let after):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .cut(after: after))
+        case .stall(let after):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .stall(after: after))
+        case .invalidJSON:
+            writeJSON(context: context, status: .ok, json: "this is not JSON {", extraHeaders: [])
+        case .huge(let bytes):
+            writeHuge(context: context, bytes: bytes)
+        case .malformedSSE:
+            writeHead(context: context, status: .ok, contentType: "text/event-stream", length: nil, extraHeaders: [])
+            let text = "event: message_start\ndata: {not json\n\nevent\ndata\n: comment\n\ndata: {\"type\":\"content_block_delta\"\n\n"
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .endlessHeaders:
+            writeEndlessHeaders(context: context)
+        }
+    }
+
+    // MARK: Writing
+
+    private func writeHead(context: ChannelHandlerContext, status: HTTPResponseStatus, contentType: String, length: Int?, extraHeaders: [(String, String)]) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        if let length { headers.add(name: "content-length", value: String(length)) }
+        headers.add(name: "request-id", value: simulator.requestID())
+        headers.add(name: "x-sim-name", value: simulator.name)
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    }
+
+    private func writeJSON(context: ChannelHandlerContext, status: HTTPResponseStatus, json: String, extraHeaders: [(String, String)]) {
+        let buffer = ByteBuffer(string: json)
+        writeHead(context: context, status: status, contentType: "application/json", length: buffer.readableBytes, extraHeaders: extraHeaders)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    private func writeError(context: ChannelHandlerContext, status: Int, retryAfter: Duration?, shouldRetry: Bool?) {
+        var extra: [(String, String)] = []
+        if let retryAfter {
+            let seconds = Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18
+            extra.append(("retry-after", seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)))
+        }
+        if let shouldRetry { extra.append(("x-should-retry", shouldRetry ? "true" : "false")) }
+        let type = SimPayloads.errorType(status: status)
+        let json = #"{"type":"error","error":{"type":"\#(type)","message":"simulated \#(status) from \#(simulator.name)"}}"#
+        writeJSON(context: context, status: HTTPResponseStatus(statusCode: status), json: json, extraHeaders: extra)
+    }
+
+    private enum StreamEnding {
+        case complete
+        case error(after: Int, type: String)
+        case cut(after: Int)
+        case stall(after: Int)
+    }
+
+    private func streamEvents(context: ChannelHandlerContext, model: String, deltas: Int, interval: Duration, ending: StreamEnding) {
+        writeHead(context: context, status: .ok, contentType: "text/event-stream", length: nil, extraHeaders: [("cache-control", "no-cache")])
+        context.flush()
+        let events = SimPayloads.streamEvents(model: model, deltas: deltas)
+        var index = 0
+        func sendNext() {
+            guard active else { return }
+            switch ending {
+            case .error(let after, let type) where index == after:
+                let event = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"\(type)\",\"message\":\"simulated stream error\"}}\n\n"
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: event)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            case .cut(let after) where index == after:
+                reset(context: context)
+                return
+            case .stall(let after) where index == after:
+                return
+            default:
+                break
+            }
+            guard index < events.count else {
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: events[index])))), promise: nil)
+            index += 1
+            if interval > .zero {
+                schedule(context: context, after: interval) { sendNext() }
+            } else {
+                sendNext()
+            }
+        }
+        sendNext()
+    }
+
+    private func writeHuge(context: ChannelHandlerContext, bytes: Int) {
+        writeHead(context: context, status: .ok, contentType: "application/json", length: bytes, extraHeaders: [])
+        let prefix = #"{"type":"message","content":[{"type":"text","text":""#
+        let suffix = #""}]}"#
+        var remaining = bytes - prefix.utf8.count - suffix.utf8.count
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: prefix)))), promise: nil)
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 << 10)
+        func writeMore() {
+            guard active else { return }
+            while remaining > 0 && context.channel.isWritable {
+                let size = min(remaining, chunk.readableBytes)
+                context.write(wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: 0, length: size)!))), promise: nil)
+                remaining -= size
+            }
+            if remaining > 0 {
+                context.flush()
+                schedule(context: context, after: .milliseconds(1)) { writeMore() }
+                return
+            }
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: suffix)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        writeMore()
+    }
+
+    private func writeEndlessHeaders(context: ChannelHandlerContext) {
+        // Bypass the HTTP encoder: write raw bytes from the encoder's position in the pipeline.
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else { return }
+        encoder.writeAndFlush(NIOAny(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")), promise: nil)
+        func drip() {
+            guard active else { return }
+            encoder.writeAndFlush(NIOAny(ByteBuffer(string: "x-filler: \(String(repeating: "a", count: 64))\r\n")), promise: nil)
+            schedule(context: context, after: .milliseconds(50)) { drip() }
+        }
+        drip()
+    }
+
+    private func reset(context: ChannelHandlerContext) {
+        // SO_LINGER 0 makes close send RST: a real reset, not a clean FIN.
+        if let provider = context.channel as? SocketOptionProvider {
+            _ = provider.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+        }
+        context.close(promise: nil)
+    }
+
+    private func schedule(context: ChannelHandlerContext, after delay: Duration, _ body: @escaping () -> Void) {
+        let task = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)) {
+            body()
+        }
+        scheduled.append(task)
+        if scheduled.count > 64 { scheduled.removeFirst(32) }
+    }
+}
+
+/// The simulator's canned Anthropic payloads.
+public enum SimPayloads {
+    public static func errorType(status: Int) -> String {
+        switch status {
+        case 400: "invalid_request_error"
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 408: "timeout_error"
+        case 409: "conflict_error"
+        case 413: "request_too_large"
+        case 429: "rate_limit_error"
+        case 504: "timeout_error"
+        case 529: "overloaded_error"
+        default: "api_error"
+        }
+    }
+
+    public static func message(model: String, deltas: Int) -> String {
+        let text = (0..<max(1, deltas)).map { "chunk\($0) " }.joined()
+        return #"{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"\#(text)"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":\#(deltas + 1)}}"#
+    }
+
+    public static func streamEvents(model: String, deltas: Int) -> [String] {
+        var events: [String] = []
+        func event(_ name: String, _ data: String) { events.append("event: \(name)\ndata: \(data)\n\n") }
+        event("message_start", #"{"type":"message_start","message":{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1}}}"#)
+        event("ping", #"{"type": "ping"}"#)
+        event("content_block_start", #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#)
+        for index in 0..<deltas {
+            event("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"chunk\#(index) "}}"#)
+        }
+        event("content_block_stop", #"{"type":"content_block_stop","index":0}"#)
+        event("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":\#(deltas + 1)}}"#)
+        event("message_stop", #"{"type":"message_stop"}"#)
+        return events
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SwitchyardCore
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the router."
+    )
+
+    @Option(name: .long, help: "Path to the configuration file.")
+    var config = "routes.yaml"
+
+    @Option(name: .long, help: "Address to listen on, HOST:PORT (overrides server.listen).")
+    var listen: String?
+
+    func run() async throws {
+        let loaded: ConfigLoader.Loaded
+        do {
+            loaded = try ConfigLoader(mode: .serve).load(path: config)
+        } catch {
+            for problem in error.problems { printError(problem.description) }
+            printError("switchyard: not starting: \(config) has \(error.problems.count) problem(s)")
+            throw ExitCode(1)
+        }
+        var listenOverride: HostPort?
+        if let listen {
+            guard let parsed = HostPort.parse(listen) else { throw ValidationError("invalid --listen '\(listen)' (expected HOST:PORT)") }
+            listenOverride = parsed
+        }
+        let logger = makeLogger(level: loaded.config.logging.level)
+        let audit: AuditLog
+        do {
+            switch loaded.config.logging.audit {
+            case .stdout: audit = try AuditLog(destination: .stdout)
+            case .file(let path): audit = try AuditLog(destination: .file(path))
+            }
+        } catch {
+            printError("switchyard: \(error)")
+            throw ExitCode(1)
+        }
+        let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger)
+        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+func makeLogger(level: String) -> Logger {
+    let logLevel = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = logLevel
+        return handler
+    }
+    var logger = Logger(label: "switchyard")
+    logger.logLevel = logLevel
+    return logger
+}
+
+/// Waits for SIGINT or SIGTERM.
+func waitForTermination() async {
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+    for await _ in signals { return }
+}
