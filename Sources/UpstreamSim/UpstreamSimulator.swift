@@ -26,6 +26,7 @@ public final class UpstreamSimulator: Sendable {
     public let name: String
     private let script: Mutex<FaultScript>
     private let counter = Atomic<Int>(0)
+    let connections = Atomic<Int>(0)
     private let received = Mutex<[ReceivedRequest]>([])
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let group: any EventLoopGroup
@@ -77,6 +78,10 @@ public final class UpstreamSimulator: Sendable {
     public var receivedRequests: [ReceivedRequest] { received.withLock { $0 } }
 
     public var requestCount: Int { received.withLock { $0.count } }
+
+    /// Connections currently open to the simulator (a cancelled upstream call shows up here as a
+    /// closed connection).
+    public var openConnections: Int { connections.load(ordering: .relaxed) }
 
     public func resetReceived() {
         received.withLock { $0.removeAll() }
@@ -131,7 +136,13 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        simulator.connections.add(1, ordering: .relaxed)
+        context.fireChannelActive()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        simulator.connections.subtract(1, ordering: .relaxed)
         active = false
         scheduled.forEach { $0.cancel() }
         scheduled.removeAll()

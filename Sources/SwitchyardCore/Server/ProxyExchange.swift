@@ -136,6 +136,18 @@ final class ProxyExchange {
                 preferred = nil
                 backoff = nil
             case .retrySameModel(let delay):
+                // The failure just recorded may have opened this model's breaker (or a 429
+                // rate-limited it): then the retry would be skipped anyway, so move on now
+                // rather than wait for nothing.
+                let stillAdmits = model.health.withState { state in
+                    state.disabledBy == nil && state.breaker.wouldAdmit(now: runtime.clock.now())
+                }
+                guard stillAdmits else {
+                    planner.leaveCurrent()
+                    preferred = nil
+                    backoff = nil
+                    continue
+                }
                 preferred = selected.index
                 backoff = delay
                 do {
