@@ -92,6 +92,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Hummingbird allows remote half-closure, so a caller that hangs up shows up as end of
+        // input, not as an inactive channel: during a stalled stream nothing is written that
+        // could fail. HTTP/1.1 callers do not half-close while waiting for an answer, so treat it
+        // as the caller leaving.
+        if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
+            canceller.connectionClosed()
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         readTimer?.cancel()
         writeTimer?.cancel()

@@ -1,0 +1,147 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import SwitchyardCore
+
+@Suite("JSON skimmer, request body, SSE parser")
+struct ParsingTests {
+    func skim(_ text: String) -> Result<JSONSkimmer.Skim, JSONSkimmer.SyntaxError> {
+        do throws(JSONSkimmer.SyntaxError) {
+            return .success(try JSONSkimmer.skim(Array(text.utf8)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test func acceptsWhatFoundationAccepts() throws {
+        let documents = [
+            #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-1.5e+10}"#,
+            #"  {"model" : "x" , "stream":true}  "#, #""just a string""#, "0", "-0.0", #"{"a":{"b":{"c":[[[]]]}}}"#,
+        ]
+        for document in documents {
+            let ours = try? skim(document).get()
+            let foundation = try? JSONSerialization.jsonObject(with: Data(document.utf8), options: [.fragmentsAllowed])
+            #expect((ours != nil) == (foundation != nil), "\(document)")
+        }
+    }
+
+    @Test func rejectsInvalidDocumentsWithAPosition() {
+        let documents = [
+            "", "{", #"{"a":}"#, #"{"a" 1}"#, "[1,]", "{,}", #"{"a":1,}"#, "01", "1.", "-", "tru", "nul",
+            #""unterminated"#, #""bad \x escape""#, #""\ud800""#, "{} {}", #"{"a":"control\u{01}char"}"#,
+            "[" + String(repeating: "[", count: 600) + String(repeating: "]", count: 601),
+        ]
+        for document in documents {
+            guard case .failure(let error) = skim(document) else {
+                Issue.record("accepted invalid JSON: \(document.prefix(40))")
+                continue
+            }
+            #expect(error.offset >= 0 && error.offset <= document.utf8.count)
+        }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        var bytes = Array(#"{"model":""#.utf8)
+        bytes += [0xC3, 0x28]  // invalid continuation
+        bytes += Array(#""}"#.utf8)
+        #expect(throws: JSONSkimmer.SyntaxError.self) { try JSONSkimmer.skim(bytes) }
+    }
+
+    @Test func deepNestingDoesNotOverflowTheStack() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        guard case .failure(let error) = skim(deep) else {
+            Issue.record("nesting beyond \(JSONSkimmer.maxDepth) accepted")
+            return
+        }
+        #expect(error.reason.contains("deep"))
+    }
+
+    @Test func bodyPatchChangesOnlyModel() throws {
+        let text = #"{"messages":[{"role":"user","content":"model \"x\""}],"model":"claude-sonnet-4-0","stream":true,"max_tokens":5}"#
+        let body = try InboundBody.parse(ByteBuffer(string: text), requireMessages: true)
+        #expect(body.model == "claude-sonnet-4-0")
+        #expect(body.stream)
+        let patched = String(buffer: body.withModel(Array(#""claude-sonnet-4-20250514""#.utf8)))
+        #expect(patched == text.replacingOccurrences(of: #""model":"claude-sonnet-4-0""#, with: #""model":"claude-sonnet-4-20250514""#))
+    }
+
+    @Test func escapedModelNamesAreDecoded() throws {
+        let body = try InboundBody.parse(ByteBuffer(string: #"{"model":"def\u0061ult","messages":[]}"#), requireMessages: true)
+        #expect(body.model == "default")
+        #expect(!body.stream)
+    }
+
+    @Test func bodyValidationMessages() {
+        func reason(_ text: String) -> String? {
+            do {
+                _ = try InboundBody.parse(ByteBuffer(string: text), requireMessages: true)
+                return nil
+            } catch {
+                return error.message
+            }
+        }
+        #expect(reason(#"{"model":"x","messages":[]}"#) == nil)
+        #expect(reason(#"[1,2]"#)?.contains("JSON object") == true)
+        #expect(reason(#"{"messages":[]}"#)?.contains("model") == true)
+        #expect(reason(#"{"model":null,"messages":[]}"#)?.contains("model") == true)
+        #expect(reason(#"{"model":"x","stream":"yes","messages":[]}"#)?.contains("stream") == true)
+        #expect(reason(#"{"model":"x"}"#)?.contains("messages") == true)
+        #expect(reason(#"{"model":"x","messages":{}}"#)?.contains("messages") == true)
+        #expect(reason(#"{"model":"x","messages":[}"#)?.contains("not valid JSON") == true)
+    }
+
+    // MARK: SSE
+
+    func events(_ chunks: [String]) throws -> [(SSEEventName, String)] {
+        var parser = SSEEventParser()
+        var out: [(SSEEventName, String)] = []
+        for chunk in chunks {
+            parser.append(ByteBuffer(string: chunk))
+            while let event = try parser.next() {
+                out.append((event.name, String(buffer: event.data)))
+            }
+        }
+        return out
+    }
+
+    @Test func sseEventsSplitAcrossChunksInAnyPlace() throws {
+        let stream = "event: message_start\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\n: comment\n\nevent: content_block_delta\r\ndata: line1\r\ndata: line2\r\n\r\n"
+        let whole = try events([stream])
+        #expect(whole.map(\.0) == [.messageStart, .ping, .contentBlockDelta])
+        #expect(whole[2].1 == "line1\nline2")
+        // Every split point, including between CR and LF, gives the same events.
+        let bytes = Array(stream.utf8)
+        for split in 1..<bytes.count {
+            let parts = [String(decoding: bytes[..<split], as: UTF8.self), String(decoding: bytes[split...], as: UTF8.self)]
+            let again = try events(parts)
+            #expect(again.map(\.0) == whole.map(\.0), "split at \(split)")
+            #expect(again.map(\.1) == whole.map(\.1), "split at \(split)")
+        }
+    }
+
+    @Test func sseParsedBytesAreForwardedUnchanged() throws {
+        var parser = SSEEventParser()
+        let text = "event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: partial\nda"
+        parser.append(ByteBuffer(string: text))
+        while try parser.next() != nil {}
+        let forwarded = parser.takeParsedBytes().map { String(buffer: $0) }
+        #expect(forwarded == "event: a\ndata: 1\n\nevent: b\ndata: 2\n\n")
+        #expect(parser.hasUnparsedBytes)
+    }
+
+    @Test func sseOversizedEventIsAnError() {
+        var parser = SSEEventParser(maxEventSize: 1024)
+        parser.append(ByteBuffer(string: "data: " + String(repeating: "x", count: 4096)))
+        #expect(throws: SSEEventParser.EventTooLarge.self) { try parser.next() }
+    }
+
+    @Test func usageIsReadFromStreamEvents() {
+        let start = ByteBuffer(string: #"{"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}"#)
+        let delta = ByteBuffer(string: #"{"type":"message_delta","delta":{},"usage":{"output_tokens":15}}"#)
+        var usage = AnthropicPayload.usage(inMessageStart: start) ?? TokenUsage()
+        usage.merge(AnthropicPayload.usage(inMessageDelta: delta) ?? TokenUsage())
+        #expect(usage.inputTokens == 25)
+        #expect(usage.outputTokens == 15)
+    }
+}
