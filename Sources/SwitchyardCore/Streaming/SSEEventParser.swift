@@ -85,9 +85,9 @@ public struct SSEEventParser: Sendable {
                     parsed = nextLine - view.startIndex
                     break
                 }
-                sawField = true
                 let line = view[lineStart..<lineEnd]
                 if line.first != UInt8(ascii: ":") {
+                    sawField = true
                     let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
                     let field = view[lineStart..<colon]
                     var valueStart = colon == line.endIndex ? colon : colon + 1
@@ -107,7 +107,7 @@ public struct SSEEventParser: Sendable {
                 }
                 lineStart = nextLine
             }
-            // A blank line with no fields before it is keep-alive padding, not an event.
+            // A block of only comments, or a blank line alone, is keep-alive padding, not an event.
             guard sawField else { continue }
             return SSEEvent(name: name.map(SSEEventName.init) ?? .other, data: data ?? ByteBuffer())
         }

@@ -46,9 +46,10 @@ final class RouterHarness: Sendable {
         var logger = Logger(label: "switchyard-test")
         logger.logLevel = .critical
         let clock: ManualClock? = manualClock ? ManualClock() : nil
+        let seeded = Mutex(SeededRandom(state: 2026))
         let runtime = RouterRuntime(
             config: loaded.config, audit: audit, logger: logger, clock: clock ?? SystemClock() as any RouterClock,
-            random: { 0x9E37_79B9_7F4A_7C15 }
+            random: { seeded.withLock { $0.next() } }
         )
         let bound = PortBox()
         let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: "127.0.0.1", port: 0)) { port in
