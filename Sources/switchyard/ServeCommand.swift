@@ -41,16 +41,30 @@ struct ServeCommand: AsyncParsableCommand {
             printError("switchyard: \(error)")
             throw ExitCode(1)
         }
-        let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger)
+        for warning in loaded.warnings { logger.warning("\(warning.description)") }
+        let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger, configPath: config)
         let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: service)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        let (hangups, hangupSink) = AsyncStream<Void>.makeStream()
+        let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
+        Task {
+            for await _ in hangupSignals { hangupSink.yield() }
+        }
+        let reloader = HangupReloader(runtime: runtime, signals: hangups)
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: service), .init(service: reloader)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
-        try await group.run()
+        // In-flight requests get drain_timeout; then whatever is left is cancelled, and the
+        // audit log is still flushed before exit.
+        configuration.maximumGracefulShutdownDuration = loaded.config.server.drainTimeout
+        configuration.maximumCancellationDuration = .seconds(5)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            logger.warning("shutdown: \(error)")
+        }
+        await audit.flush()
     }
 }
 

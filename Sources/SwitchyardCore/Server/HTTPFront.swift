@@ -16,14 +16,27 @@ struct HTTPFront: Sendable {
         case (.post, "/v1/messages/count_tokens"):
             try await proxy(.countTokens, request: request, writer: writer, channel: channel, canceller: canceller)
         case (.get, "/v1/models"), (.head, "/v1/models"):
-            try await writeJSON(status: 200, body: ModelsListing.body(table: runtime.table, createdAtMs: startedAtMs), to: writer)
+            let table = runtime.table
+            if case .failure(let error) = authenticate(request, table: table) {
+                try await writeError(error, requestID: requestID(for: request), to: writer, channel: channel)
+                return
+            }
+            try await writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer)
+        case (.get, "/metrics"):
+            var headers = HTTPFields()
+            let body = ByteBuffer(bytes: runtime.metrics.render())
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.contentLength] = String(body.readableBytes)
+            try await writer.write(response: HTTPResponse(status: .ok, headerFields: headers), body: ResponseBody(byteBuffer: body))
         case (.get, "/healthz"), (.head, "/healthz"):
             try await writeJSON(status: 200, body: ByteBuffer(string: #"{"status":"ok"}"#), to: writer)
         case (.get, "/readyz"), (.head, "/readyz"):
             let readiness = Readiness.evaluate(table: runtime.table, now: runtime.clock.now())
             try await writeJSON(status: readiness.isReady ? 200 : 503, body: readiness.body, to: writer)
+        case (_, _) where path.hasPrefix("/admin/") || path == "/admin":
+            try await AdminEndpoints(runtime: runtime).respond(to: request, writer: writer, channel: channel, front: self)
         default:
-            let known = ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/healthz", "/readyz"]
+            let known = ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/healthz", "/readyz", "/metrics"]
             let error: RouterError =
                 known.contains(path)
                 ? RouterError(status: 405, type: "invalid_request_error", message: "method \(request.method) is not allowed on \(path)", outcome: .rejected)
@@ -43,7 +56,10 @@ struct HTTPFront: Sendable {
         let table = runtime.table
         var answer: ProxyAnswer
         var exchange: ProxyExchange?
+        var client: ClientCredential?
         do {
+            client = try authenticate(request, table: table).get()
+            record.client = client?.name
             let buffer = try await readBody(request, limit: table.config.server.maxBody)
             let body = try InboundBody.parse(buffer, requireMessages: true)
             record.requestedModel = body.model
@@ -54,10 +70,14 @@ struct HTTPFront: Sendable {
                 )
             }
             record.route = route.name
+            if let client, !client.mayUse(route: route.name) {
+                throw RouterError.permission("client '\(client.name)' may not use route '\(route.name)'")
+            }
             var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: request.headers, query: request.uri.query.map { Substring($0) })
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt)
             exchange = current
+            runtime.metrics.requestStarted(route: route.name)
             answer = await canceller.whileConnected { await current.run() }
         } catch let error as RouterError {
             record.status = error.status
@@ -65,7 +85,7 @@ struct HTTPFront: Sendable {
             record.message = error.message
             try await writeError(error, requestID: requestID, to: writer, channel: channel)
             record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-            await runtime.writeAudit(record.encoded())
+            await runtime.finish(record)
             return
         }
 
@@ -94,7 +114,8 @@ struct HTTPFront: Sendable {
             exchange.record.outcome = .cancelled
         }
         exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-        await runtime.writeAudit(exchange.record.encoded())
+        runtime.metrics.requestEnded(route: exchange.route.name)
+        await runtime.finish(exchange.record)
     }
 
     /// Reads the body up to `limit`; a larger body is refused without being read further.
@@ -123,7 +144,17 @@ struct HTTPFront: Sendable {
         return collected
     }
 
-    private func requestID(for request: Request) -> String {
+    /// The calling client when `clients:` is configured (nil when it is not); 401 otherwise.
+    private func authenticate(_ request: Request, table: RoutingTable) -> Result<ClientCredential?, RouterError> {
+        switch ClientAuthenticator(clients: table.config.clients).authenticate(request.headers) {
+        case .open: .success(nil)
+        case .client(let client): .success(client)
+        case .missingKey: .failure(.authentication("a Switchyard client key is required (x-api-key or Authorization: Bearer)"))
+        case .unknownKey: .failure(.authentication("invalid client key"))
+        }
+    }
+
+    func requestID(for request: Request) -> String {
         if let given = request.headers[HeaderPolicy.requestIDName], RequestID.isAcceptable(Substring(given)) {
             return given
         }
@@ -132,7 +163,7 @@ struct HTTPFront: Sendable {
 
     // MARK: Writing
 
-    private func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter) async throws {
+    func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter) async throws {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.contentLength] = String(body.readableBytes)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,6 +9,10 @@ import Synchronization
 public final class RouterRuntime: Sendable {
     public let clock: any RouterClock
     public let audit: AuditLog
+    public let metrics = RouterMetrics()
+    /// Where `reload()` reads the configuration from; nil: reload is not available.
+    public let configPath: String?
+    let environment: @Sendable () -> [String: String]
     public let logger: Logger
     let randomSource: @Sendable () -> UInt64
     let eventLoopGroup: any EventLoopGroup
@@ -25,11 +30,15 @@ public final class RouterRuntime: Sendable {
         config: SwitchyardConfig,
         audit: AuditLog,
         logger: Logger,
+        configPath: String? = nil,
+        environment: @escaping @Sendable () -> [String: String] = { ProcessInfo.processInfo.environment },
         clock: any RouterClock = SystemClock(),
         random: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) },
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.clock = clock
+        self.configPath = configPath
+        self.environment = environment
         self.audit = audit
         self.logger = logger
         self.randomSource = random
@@ -40,6 +49,7 @@ public final class RouterRuntime: Sendable {
             clients[provider.name] = (Self.fingerprint(provider), UpstreamClient(provider: provider, eventLoopGroup: eventLoopGroup))
         }
         state = Mutex(State(table: table, clients: clients))
+        publishBreakerStates(table)
     }
 
     /// The configuration generation new requests use.
@@ -72,6 +82,7 @@ public final class RouterRuntime: Sendable {
             state.clients = clients
             return retired
         }
+        publishBreakerStates(table)
         guard !retired.isEmpty else { return }
         let grace = config.server.requestTimeout
         Task {
@@ -85,17 +96,27 @@ public final class RouterRuntime: Sendable {
         for client in clients { await client.shutdown() }
     }
 
-    func writeAudit(_ line: [UInt8]) async {
-        await audit.append(line)
+    /// A request is over: its metrics and its audit line.
+    func finish(_ record: RequestAuditRecord) async {
+        metrics.requestFinished(record)
+        await audit.append(record.encoded())
     }
 
     func record(_ transitions: [ObservedTransition]) async {
         for observed in transitions {
+            metrics.breakerTransition(model: observed.model, to: observed.transition.to)
             await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
             logger.notice(
                 "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
                 metadata: ["reason": .string(observed.transition.reason)]
             )
+        }
+    }
+
+    private func publishBreakerStates(_ table: RoutingTable) {
+        let now = clock.now()
+        for model in table.models {
+            metrics.setBreakerState(model: model.name, model.health.snapshot.breaker.effectiveState(now: now))
         }
     }
 

@@ -32,16 +32,46 @@ public struct RouterService: Service {
             runtime.logger.info("switchyard listening on \(address) with \(configPath) (routes: \(table.routeNames.joined(separator: ", ")))")
             await onRunning(port)
         }
-        try await withGracefulShutdownHandler {
-            try await server.run()
-        } onGracefulShutdown: {
-            Task {
-                await runtime.audit.append(AuditEvent.lifecycle("server.draining"))
+        let drainTimeout = runtime.table.config.server.drainTimeout
+        do {
+            try await withGracefulShutdownHandler {
+                try await server.run()
+            } onGracefulShutdown: {
+                Task {
+                    await runtime.audit.append(
+                        AuditEvent.lifecycle("server.draining", fields: [("drain_timeout_ms", .int(Int(drainTimeout.milliseconds)))])
+                    )
+                }
+                runtime.logger.info("draining: no new connections; requests in flight may finish within \(drainTimeout.configNotation)")
             }
-            runtime.logger.info("draining: no new connections; requests in flight may finish")
+        } catch is CancellationError {
+            // The drain timeout passed and the service group cancelled what was still running.
+            runtime.logger.warning("drain timeout reached; requests still in flight were cancelled")
         }
         await runtime.audit.append(AuditEvent.lifecycle("server.stopped"))
         await runtime.shutdown()
         await runtime.audit.flush()
+    }
+}
+
+/// Reloads the configuration on SIGHUP until graceful shutdown.
+public struct HangupReloader: Service {
+    let runtime: RouterRuntime
+    let signals: AsyncStream<Void>
+
+    /// - Parameter signals: one element per SIGHUP.
+    public init(runtime: RouterRuntime, signals: AsyncStream<Void>) {
+        self.runtime = runtime
+        self.signals = signals
+    }
+
+    public func run() async throws {
+        let sequence = signals
+        let runtime = runtime
+        try await cancelWhenGracefulShutdown {
+            for try await _ in sequence {
+                await runtime.reload(trigger: "SIGHUP")
+            }
+        }
     }
 }

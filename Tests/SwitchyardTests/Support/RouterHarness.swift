@@ -41,18 +41,21 @@ final class RouterHarness: Sendable {
             sims[name] = sim
             text = text.replacingOccurrences(of: "{{\(name)}}", with: "http://127.0.0.1:\(port)")
         }
-        let loaded = try ConfigLoader(environment: environment, mode: .serve).load(yaml: text, source: "test.yaml")
+        // On disk too, so that reload tests can rewrite it.
+        let configPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString).yaml").path
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let loaded = try ConfigLoader(environment: environment, mode: .serve).load(path: configPath)
         let audit = try AuditLog(destination: .memory)
         var logger = Logger(label: "switchyard-test")
         logger.logLevel = .critical
         let clock: ManualClock? = manualClock ? ManualClock() : nil
         let seeded = Mutex(SeededRandom(state: 2026))
         let runtime = RouterRuntime(
-            config: loaded.config, audit: audit, logger: logger, clock: clock ?? SystemClock() as any RouterClock,
+            config: loaded.config, audit: audit, logger: logger, configPath: configPath, environment: { environment }, clock: clock ?? SystemClock() as any RouterClock,
             random: { seeded.withLock { $0.next() } }
         )
         let bound = PortBox()
-        let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: "127.0.0.1", port: 0)) { port in
+        let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: loaded.config.server.listen.host, port: 0)) { port in
             bound.set(port)
         }
         let task = Task { try await server.run() }
@@ -108,6 +111,20 @@ final class RouterHarness: Sendable {
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 << 20)
         return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: collected))
+    }
+
+    /// Rewrites the configuration file (with `{{NAME}}` placeholders filled in).
+    func rewriteConfig(_ yaml: String) throws {
+        var text = yaml
+        for (name, sim) in sims {
+            text = text.replacingOccurrences(of: "{{\(name)}}", with: "http://127.0.0.1:\(sim.port ?? 0)")
+        }
+        try text.write(toFile: runtime.configPath!, atomically: true, encoding: .utf8)
+    }
+
+    /// The current /metrics text.
+    func metricsText() async throws -> String {
+        try await send(.GET, "/metrics").body
     }
 
     /// A Messages request body for `model`.
@@ -176,13 +193,14 @@ enum TestConfigs {
         breaker: String = "failure_threshold: 3, open_for: 30s, max_open_for: 5m, half_open_probes: 1",
         retry: String = "max_attempts: 4, per_model: 2, backoff: { initial: 100ms, multiplier: 2, max: 2s }",
         server: String = "max_body: 1MiB",
+        listen: String = "127.0.0.1:0",
         whenAllUnavailable: String = "probe",
         extra: String = "",
         timeouts: String = "{ connect: 1s, first_byte: 2s, idle: 2s }"
     ) -> String {
         """
         version: 1
-        server: { listen: 127.0.0.1:0, \(server) }
+        server: { listen: \(listen), \(server) }
         providers:
           a: { type: anthropic, base_url: "{{a}}", api_key_env: SIM_KEY, timeouts: \(timeouts) }
           b: { type: anthropic, base_url: "{{b}}", api_key_env: SIM_KEY, timeouts: \(timeouts) }
