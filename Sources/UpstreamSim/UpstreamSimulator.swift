@@ -269,7 +269,9 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 return
             case .cut(let after) where index == after:
-                reset(context: context)
+                // Let the events already written arrive first: a reset discards data the peer
+                // has not read yet, which would turn a cut mid-stream into a cut before it.
+                schedule(context: context, after: .milliseconds(50)) { [self] in reset(context: context) }
                 return
             case .stall(let after) where index == after:
                 return
