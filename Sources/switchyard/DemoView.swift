@@ -1,0 +1,137 @@
+import Foundation
+import SwitchyardCore
+import Synchronization
+
+/// What the demo's callers saw, per second and in total.
+final class DemoStats: Sendable {
+    struct Window {
+        var served: [String: Int] = [:]
+        var errors = 0
+        var failovers = 0
+        var latencies: [Duration] = []
+
+        mutating func add(model: String, status: Int, attempts: Int, latency: Duration) {
+            if status == 200 {
+                served[model, default: 0] += 1
+            } else {
+                errors += 1
+            }
+            if attempts > 1 { failovers += 1 }
+            latencies.append(latency)
+        }
+    }
+
+    private let current = Mutex(Window())
+    private let total = Mutex(Window())
+
+    func record(model: String, status: Int, attempts: Int, latency: Duration) {
+        current.withLock { $0.add(model: model, status: status, attempts: attempts, latency: latency) }
+        total.withLock { $0.add(model: model, status: status, attempts: attempts, latency: latency) }
+    }
+
+    /// The window since the last call, and a fresh one started.
+    func takeWindow() -> Window {
+        current.withLock { window in
+            defer { window = Window() }
+            return window
+        }
+    }
+
+    var totals: Window { total.withLock { $0 } }
+}
+
+/// The once-a-second terminal view.
+struct DemoView {
+    let runtime: RouterRuntime
+    let stats: DemoStats
+    let auditPath: String
+
+    func printHeader() {
+        print("   t  sonnet  haiku  errors  retried   p50     p99     breakers")
+    }
+
+    func note(_ text: String) {
+        print("      » \(text)")
+    }
+
+    func printSecond(_ second: Int) async {
+        let window = stats.takeWindow()
+        let (p50, p99) = Self.percentiles(window.latencies)
+        let line = String(
+            format: "%4ds  %6d  %5d  %6d  %7d  %6@  %6@   %@",
+            second, window.served["sonnet", default: 0], window.served["haiku", default: 0], window.errors, window.failovers,
+            p50 as NSString, p99 as NSString, breakers() as NSString
+        )
+        print(line)
+        for transition in await newTransitions() {
+            print("      ↳ \(transition)")
+        }
+    }
+
+    func printSummary() async {
+        await runtime.audit.flush()
+        let totals = stats.totals
+        let (p50, p99) = Self.percentiles(totals.latencies)
+        let served = totals.served.values.reduce(0, +)
+        let transitions = Self.transitions(in: auditPath)
+        print("")
+        print("Summary: \(served + totals.errors) requests, \(served) answered 200 (sonnet \(totals.served["sonnet", default: 0]), haiku \(totals.served["haiku", default: 0])), \(totals.errors) errors to callers")
+        print("         \(totals.failovers) requests needed more than one attempt; latency p50 \(p50), p99 \(p99)")
+        let opened = transitions.contains { $0.contains("sonnet: closed → open") }
+        let recovered = transitions.contains { $0.contains("sonnet: half_open → closed") }
+        print("         downgrade: \(opened ? "yes, sonnet's breaker opened and haiku took the traffic" : "no")")
+        print("         recovery:  \(recovered ? "yes, a probe succeeded and traffic returned to sonnet" : "not within this run")")
+        print("         audit log: \(auditPath) (one JSON line per request and per breaker transition)")
+        print("         try: jq -c 'select(.event==\"breaker\")' \(auditPath)")
+    }
+
+    private func breakers() -> String {
+        let now = runtime.clock.now()
+        return runtime.table.models.map { model in
+            let breaker = model.health.snapshot.breaker
+            switch breaker.effectiveState(now: now) {
+            case .closed: return "\(model.name) closed"
+            case .halfOpen: return "\(model.name) HALF-OPEN"
+            case .open:
+                let left = Double((breaker.openUntil - now).milliseconds) / 1000
+                return "\(model.name) OPEN (\(String(format: "%.1f", left)) s left)"
+            }
+        }.joined(separator: " · ")
+    }
+
+    private static let seen = Mutex(0)
+
+    /// Breaker lines of the audit log not shown yet.
+    private func newTransitions() async -> [String] {
+        await runtime.audit.flush()
+        let all = Self.transitions(in: auditPath)
+        return Self.seen.withLock { count in
+            defer { count = all.count }
+            return Array(all.dropFirst(count))
+        }
+    }
+
+    static func transitions(in path: String) -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line -> String? in
+            guard line.contains(#""event":"breaker""#),
+                let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let model = json["model"] as? String, let from = json["from"] as? String, let to = json["to"] as? String
+            else { return nil }
+            var text = "breaker \(model): \(from) → \(to)"
+            if let reason = json["reason"] as? String { text += " (\(reason))" }
+            if let openFor = json["open_for_ms"] as? Int { text += ", open for \(Double(openFor) / 1000) s" }
+            return text
+        }
+    }
+
+    static func percentiles(_ latencies: [Duration]) -> (String, String) {
+        guard !latencies.isEmpty else { return ("-", "-") }
+        let sorted = latencies.sorted()
+        func format(_ fraction: Double) -> String {
+            let index = min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)
+            return "\(sorted[max(0, index)].milliseconds) ms"
+        }
+        return (format(0.5), format(0.99))
+    }
+}
