@@ -1,0 +1,87 @@
+"""Aggregates one bench/run.sh run into a Markdown table (medians over rounds)."""
+import glob, json, os, re, statistics, sys
+
+out, targets = sys.argv[1], sys.argv[2:]
+
+def to_ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+def parse(path):
+    text = open(path).read()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"\s50%\s+([\d.]+(?:us|ms|s))", text)
+    p99 = re.search(r"\s99%\s+([\d.]+(?:us|ms|s))", text)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if not (rps and p50 and p99):
+        return None
+    return float(rps.group(1)), to_ms(p50.group(1)), to_ms(p99.group(1)), int(errors.group(1)) if errors else 0
+
+rows = {}
+for path in glob.glob(os.path.join(out, "wrk-*-c*-r*.txt")):
+    target, c = re.match(r"wrk-(\w+)-c(\d+)-r\d+\.txt", os.path.basename(path)).groups()
+    parsed = parse(path)
+    if parsed:
+        rows.setdefault((target, int(c)), []).append(parsed)
+
+def med(target, c, index):
+    values = [r[index] for r in rows.get((target, c), [])]
+    return statistics.median(values) if values else None
+
+concurrencies = sorted({c for _, c in rows})
+print("\n## Non-streaming POST /v1/messages (medians of %d rounds)\n" % max(len(v) for v in rows.values()))
+print("| target | conc. | RPS | p50 ms | p99 ms | added p50 vs direct ms | non-2xx |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for c in concurrencies:
+    direct_p50 = med("direct", c, 1)
+    for t in targets:
+        rps, p50, p99 = med(t, c, 0), med(t, c, 1), med(t, c, 2)
+        if rps is None:
+            continue
+        errors = sum(r[3] for r in rows[(t, c)])
+        added = "" if t == "direct" else "%.3f" % (p50 - direct_p50)
+        print("| %s | %d | %.0f | %.3f | %.3f | %s | %d |" % (t, c, rps, p50, p99, added, errors))
+
+print("\n## Switchyard relative to nginx (same run)\n")
+print("| conc. | RPS ratio (target ≥ 0.50) | added-latency ratio (target ≤ 2 at c=16) | p99 ratio (target ≤ 3 at c=64) |")
+print("|---:|---:|---:|---:|")
+for c in concurrencies:
+    if med("nginx", c, 0) is None or med("switchyard", c, 0) is None:
+        continue
+    d = med("direct", c, 1)
+    nginx_added = med("nginx", c, 1) - d
+    sy_added = med("switchyard", c, 1) - d
+    added_ratio = sy_added / nginx_added if nginx_added > 0 else float("inf")
+    print("| %d | %.2f | %.2f | %.2f |" % (c, med("switchyard", c, 0) / med("nginx", c, 0), added_ratio,
+                                          med("switchyard", c, 2) / med("nginx", c, 2)))
+if "litellm" in targets and med("litellm", 64, 0):
+    print("\nLiteLLM at c=64: %.0f RPS = %.4f of nginx's" % (med("litellm", 64, 0), med("litellm", 64, 0) / med("nginx", 64, 0)))
+
+print("\n## Streaming (20 content events 5 ms apart, 200 sequential streams)\n")
+print("| path | first content event p50 ms | p99 ms | full stream p50 ms |")
+print("|---|---:|---:|---:|")
+stream = {}
+for name in ["direct", "nginx", "switchyard"]:
+    path = os.path.join(out, "stream-%s.json" % name)
+    if not os.path.exists(path):
+        continue
+    data = json.load(open(path))
+    ttfe = sorted(x for x in data["ttfe_ms"] if x is not None)
+    total = sorted(data["total_ms"])
+    stream[name] = statistics.median(ttfe)
+    print("| %s | %.3f | %.3f | %.3f |" % (name, statistics.median(ttfe), ttfe[int(len(ttfe) * 0.99) - 1], statistics.median(total)))
+if "direct" in stream and "switchyard" in stream:
+    print("\nSwitchyard's first content event: %+.3f ms vs the upstream's (target: within 1 ms)" % (stream["switchyard"] - stream["direct"]))
+
+memory = json.load(open(os.path.join(out, "memory.json")))
+print("\n## Memory\n")
+print("| | RSS |")
+print("|---|---:|")
+print("| Switchyard idle | %.1f MB |" % (memory["idle_rss_kb"] / 1024))
+print("| Switchyard with the concurrent slow streams held open | %.1f MB |" % (memory["streams_rss_kb"] / 1024))
+print("| Switchyard peak during wrk | %.1f MB |" % (memory["switchyard_peak_kb"] / 1024))
+print("| nginx worker peak | %.1f MB |" % (memory["nginx_worker_peak_kb"] / 1024))
+log = os.path.join(out, "memory.json.log")
+if os.path.exists(log):
+    print("\nstreams: " + open(log).read().replace("\n", " "))
+print("\nmachine: " + memory["machine"])

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the fake upstream directly, nginx as a reverse proxy, Switchyard
+# (release build), and LiteLLM's proxy when it can be installed. One command:
+#   bash bench/run.sh            # full run (~6 min after the release build)
+#   ROUNDS=1 DURATION=3 bash bench/run.sh   # quicker
+# Results: a table on stdout and bench/results/<timestamp>/ (raw wrk output, JSON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CONCURRENCY=${CONCURRENCY:-"1 16 64"}
+STREAMS=${STREAMS:-1000}
+LITELLM=${LITELLM:-auto}   # auto | off
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="$root/bench/results/$stamp"
+work=$(mktemp -d)
+mkdir -p "$out"
+
+UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 LITELLM_PORT=19206
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+    echo "== installing wrk and nginx (Debian packages)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light) >/dev/null
+fi
+
+echo "== building switchyard (release)"
+swift build -c release --product switchyard 2>&1 | tail -1
+bin="$(swift build -c release --show-bin-path)/switchyard"
+
+fill() {
+    sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
+        -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" "$1"
+}
+fill bench/nginx.conf.template > "$work/nginx.conf"
+fill bench/routes.bench.yaml.template > "$work/routes.yaml"
+
+echo "== starting nginx, upstream-sims and switchyard"
+nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+"$bin" upstream-sim --listen 127.0.0.1:$SIM --name fast --script "ok(events=20,interval=5ms)*" 2>/dev/null & pids+=($!)
+"$bin" upstream-sim --listen 127.0.0.1:$SLOW_SIM --name slow --script "ok(events=40,interval=250ms)*" 2>/dev/null & pids+=($!)
+BENCH_KEY=sk-ant-bench-0000000000 "$bin" serve --config "$work/routes.yaml" 2>"$work/switchyard.log" & sy_pid=$!; pids+=($sy_pid)
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/null
+sleep 0.5
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+idle_rss=$(rss_kb $sy_pid)
+nginx_worker=$(pgrep -f "nginx: worker" | head -1)
+
+targets="direct nginx switchyard"
+declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages" [switchyard]="http://127.0.0.1:$SWITCHYARD/v1/messages")
+
+if [ "$LITELLM" != off ]; then
+    echo "== LiteLLM proxy (pip litellm[proxy] in bench/.venv)"
+    if [ ! -x bench/.venv/bin/litellm ]; then
+        (python3 -m venv bench/.venv && timeout 600 bench/.venv/bin/pip install -q "litellm[proxy]") >"$out/litellm-install.log" 2>&1 || true
+    fi
+    if [ -x bench/.venv/bin/litellm ]; then
+        cat > "$work/litellm.yaml" <<YAML
+model_list:
+  - model_name: claude-sonnet-4-20250514
+    litellm_params: { model: anthropic/claude-sonnet-4-20250514, api_base: "http://127.0.0.1:$UPSTREAM", api_key: sk-ant-bench }
+  - model_name: claude-3-5-haiku-20241022
+    litellm_params: { model: anthropic/claude-3-5-haiku-20241022, api_base: "http://127.0.0.1:$UPSTREAM", api_key: sk-ant-bench }
+router_settings:
+  fallbacks: [{ "claude-sonnet-4-20250514": ["claude-3-5-haiku-20241022"] }]
+litellm_settings: { drop_params: true }
+YAML
+        bench/.venv/bin/litellm --config "$work/litellm.yaml" --port $LITELLM_PORT --num_workers 1 >"$out/litellm.log" 2>&1 & pids+=($!)
+        for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$LITELLM_PORT/health/liveliness" >/dev/null 2>&1 && break; sleep 1; done
+        if curl -fs "http://127.0.0.1:$LITELLM_PORT/health/liveliness" >/dev/null 2>&1; then
+            targets="$targets litellm"
+            url[litellm]="http://127.0.0.1:$LITELLM_PORT/v1/messages"
+        else
+            echo "   LiteLLM did not start; see $out/litellm.log"
+        fi
+    else
+        echo "   LiteLLM could not be installed; see $out/litellm-install.log (continuing without it)"
+    fi
+fi
+
+echo "== warm-up"
+for t in $targets; do wrk -t1 -c4 -d1s -s bench/post.lua "${url[$t]}" >/dev/null 2>&1 || true; done
+
+echo "== wrk: $ROUNDS rounds × concurrency ($CONCURRENCY) × $DURATION s, targets alternating: $targets"
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONCURRENCY; do
+        threads=$(( c < 2 ? 1 : 2 ))
+        for t in $targets; do
+            wrk -t$threads -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}" > "$out/wrk-$t-c$c-r$round.txt" 2>&1 || true
+            printf '   round %s c=%-3s %-10s %s\n' "$round" "$c" "$t" "$(grep 'Requests/sec' "$out/wrk-$t-c$c-r$round.txt" | awk '{print $2}')"
+        done
+    done
+done
+sy_peak=$(hwm_kb $sy_pid)
+nginx_peak=$( [ -n "$nginx_worker" ] && hwm_kb "$nginx_worker" || echo 0)
+
+echo "== streaming: time to first content event and to the end (20 events, 5 ms apart)"
+python3 bench/stream_probe.py "http://127.0.0.1:$SIM" claude-sonnet-4-20250514 200 > "$out/stream-direct.json"
+python3 bench/stream_probe.py "http://127.0.0.1:$SIM_PROXY" claude-sonnet-4-20250514 200 > "$out/stream-nginx.json"
+python3 bench/stream_probe.py "http://127.0.0.1:$SWITCHYARD" stream 200 > "$out/stream-switchyard.json"
+
+echo "== memory: idle, and $STREAMS concurrent slow streams held open"
+python3 bench/hold_streams.py 127.0.0.1 $SWITCHYARD slowstream "$STREAMS" 30 > "$out/hold.txt" &
+hold=$!
+streaming_rss=0
+for _ in $(seq 1 300); do
+    sleep 0.1
+    if grep -q streaming "$out/hold.txt" 2>/dev/null; then streaming_rss=$(rss_kb $sy_pid); break; fi
+done
+wait $hold || true
+echo "{\"idle_rss_kb\": $idle_rss, \"streams_rss_kb\": $streaming_rss, \"switchyard_peak_kb\": $sy_peak, \"nginx_worker_peak_kb\": $nginx_peak, \"machine\": \"$(nproc) cores, $(uname -r)\"}" > "$out/memory.json"
+cat "$out/hold.txt" >> "$out/memory.json.log"
+
+python3 bench/report.py "$out" $targets | tee "$out/table.md"
+echo "raw results: $out"
