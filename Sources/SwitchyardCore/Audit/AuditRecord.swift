@@ -34,6 +34,8 @@ public struct AttemptRecord: Sendable {
         var text = "\(model): "
         if let status {
             text += String(status)
+            // A 2xx that still failed (invalid body, broken stream) says how.
+            if let error { text += " \(error)" }
             if let errorType { text += " \(errorType)" }
         } else {
             text += error ?? "failed"

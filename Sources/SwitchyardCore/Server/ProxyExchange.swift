@@ -307,7 +307,9 @@ final class ProxyExchange {
         if reason == .deadline { message += "; request_timeout of \(runtime.table.config.server.requestTimeout.configNotation) reached" }
 
         var routerError: RouterError
-        if let answered = attempts.last(where: { $0.status != nil }), let status = answered.status {
+        // An upstream error status is passed on; a 2xx that could not be used (invalid body,
+        // broken stream) is not an answer and must never reach the caller as a success status.
+        if let answered = attempts.last(where: { ($0.status ?? 0) >= 300 }), let status = answered.status {
             routerError = RouterError(
                 status: status, type: answered.errorType ?? Self.defaultErrorType(status: status), message: message, outcome: .upstreamError
             )

@@ -29,6 +29,13 @@ struct StreamRelay {
         var iterator = response.body.makeAsyncIterator()
         var parser = SSEEventParser()
         var usage = TokenUsage()
+        var sawMessageStart = false
+        func malformed(_ reason: String) -> (AttemptOutcome, AttemptDelivery?) {
+            attempt.error = "stream_error"
+            attempt.errorType = "malformed_stream"
+            exchange.runtime.logger.debug("malformed upstream stream", metadata: ["model": "\(attempt.model)", "reason": "\(reason)"])
+            return (.streamFailedBeforeCommit(errorType: nil, failure: nil), nil)
+        }
         while true {
             let chunk: ByteBuffer?
             do {
@@ -44,8 +51,18 @@ struct StreamRelay {
             parser.append(chunk)
             do {
                 while let event = try parser.next() {
+                    // Until the commit point the stream can still be replaced by another
+                    // model's, so a malformed one (not Anthropic's framing, data that is not
+                    // JSON) is a failed attempt rather than something to relay.
+                    if event.name != .ping, !Self.isJSONObject(event.data) {
+                        return malformed("event data is not a JSON object")
+                    }
+                    if !sawMessageStart, event.name != .messageStart, event.name != .ping, event.name != .error {
+                        return malformed("the stream does not begin with message_start")
+                    }
                     switch event.name {
                     case .messageStart:
+                        sawMessageStart = true
                         if let start = AnthropicPayload.usage(inMessageStart: event.data) { usage.merge(start) }
                     case .ping:
                         continue
@@ -69,6 +86,10 @@ struct StreamRelay {
                 return (.streamFailedBeforeCommit(errorType: nil, failure: .reset), nil)
             }
         }
+    }
+
+    static func isJSONObject(_ data: ByteBuffer) -> Bool {
+        data.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
     }
 
     /// How the relay ended.
