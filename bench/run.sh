@@ -76,6 +76,7 @@ model_list:
 router_settings:
   fallbacks: [{ "claude-sonnet-4-20250514": ["claude-3-5-haiku-20241022"] }]
 litellm_settings: { drop_params: true }
+general_settings: { master_key: sk-ant-bench-not-a-real-key }
 YAML
         bench/.venv/bin/litellm --config "$work/litellm.yaml" --port $LITELLM_PORT --num_workers 1 >"$out/litellm.log" 2>&1 & pids+=($!)
         for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$LITELLM_PORT/health/liveliness" >/dev/null 2>&1 && break; sleep 1; done

@@ -1,0 +1,120 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+import UpstreamSim
+
+@testable import SwitchyardCore
+
+/// Real-looking secrets configured and sent, traffic of every kind, then a search of everything
+/// the router wrote or showed: no key, no authorization value, no prompt text.
+@Suite("Secrets never leak", .serialized)
+struct SecretsTests {
+    static func secret(_ prefix: String) -> String {
+        var random = SeededRandom(state: UInt64(prefix.utf8.count) &* 7919)
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+        return prefix + String((0..<80).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
+    }
+
+    @Test func noKeyOrPromptAppearsInLogsAuditOrAdminState() async throws {
+        let providerKey = Self.secret("sk-ant-api03-")
+        let clientKey = Self.secret("sy-client-")
+        let adminToken = Self.secret("sy-admin-")
+        let wrongKey = Self.secret("sk-ant-wrong-")
+        let prompt = "PROMPT-TEXT-\(UUID().uuidString)"
+        let completionMarker = "chunk0"
+
+        let sim = UpstreamSimulator(name: "a", script: try FaultScript.parse("ok,500,ok,529,ok,sse-error(4),ok*"))
+        let simPort = try await sim.start()
+        let config = """
+            version: 1
+            server: { listen: 127.0.0.1:0, admin_token_env: ADMIN_TOKEN }
+            clients:
+              - { name: team, key_env: TEAM_KEY }
+            providers:
+              a: { type: anthropic, base_url: "http://127.0.0.1:\(simPort)", api_key_env: PROVIDER_KEY }
+            models:
+              sonnet: { provider: a, model: claude-sonnet-4-20250514 }
+            defaults:
+              retry: { backoff: { initial: 10ms } }
+            routes:
+              default: { models: [sonnet] }
+            logging: { level: trace }
+            """
+        let router = try ProcessTests.RouterProcess(
+            config: config, environment: ["PROVIDER_KEY": providerKey, "TEAM_KEY": clientKey, "ADMIN_TOKEN": adminToken]
+        )
+        defer { if router.process.isRunning { router.process.terminate() } }
+        let port = try await router.port()
+        let base = "http://127.0.0.1:\(port)"
+
+        func call(_ path: String, method: HTTPMethod = .POST, body: String? = nil, headers: [(String, String)]) async throws -> String {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            if let body { request.body = .bytes(ByteBuffer(string: body)) }
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            let response = try await RouterHarness.client.execute(request, timeout: .seconds(30))
+            return String(buffer: try await response.body.collect(upTo: 8 << 20))
+        }
+        let body = RouterHarness.messages(text: prompt)
+        let streamBody = RouterHarness.messages(stream: true, text: prompt)
+        var shown: [String] = []
+        for headers in [[("x-api-key", clientKey)], [("authorization", "Bearer \(clientKey)")]] {
+            shown.append(try await call("/v1/messages", body: body, headers: headers))
+            shown.append(try await call("/v1/messages", body: streamBody, headers: headers))
+        }
+        shown.append(try await call("/v1/messages", body: body, headers: [("x-api-key", wrongKey)]))
+        shown.append(try await call("/v1/messages", body: body, headers: [("authorization", "Bearer \(wrongKey)")]))
+        shown.append(try await call("/v1/messages", body: #"{"model":"default","messages":[{"content":"\#(prompt)"#, headers: [("x-api-key", clientKey)]))
+        shown.append(try await call("/v1/messages", body: body, headers: [("x-api-key", clientKey)]))
+        shown.append(try await call("/v1/messages", body: streamBody, headers: [("x-api-key", clientKey)]))
+        shown.append(try await call("/admin/state", method: .GET, headers: [("authorization", "Bearer \(wrongKey)")]))
+        let state = try await call("/admin/state", method: .GET, headers: [("authorization", "Bearer \(adminToken)")])
+        #expect(state.contains("\"models\""))
+        _ = try await call("/admin/reload", headers: [("authorization", "Bearer \(adminToken)")])
+
+        router.process.terminate()
+        #expect(try await router.waitForExit(within: .seconds(15)) == 0)
+        let received = sim.receivedRequests
+        #expect(received.count >= 6)
+        #expect(received.allSatisfy { $0.header("x-api-key") == providerKey }, "the provider key does reach the upstream")
+        #expect(!received.contains { $0.headers.contains { $0.1.contains(clientKey) } }, "the client key never does")
+        await sim.stop()
+
+        let places = [("stdout (audit)", router.stdout), ("stderr (trace log)", router.stderr), ("/admin/state", state)]
+        #expect(router.stdout.contains("\"event\":\"request\""), "the audit log was written")
+        #expect(router.stderr.count > 0, "the operational log was written")
+        for (place, text) in places {
+            for (what, value) in [
+                ("provider key", providerKey), ("client key", clientKey), ("admin token", adminToken), ("wrong key", wrongKey),
+                ("prompt", prompt), ("completion", completionMarker),
+            ] {
+                #expect(!text.contains(value), "\(what) found in \(place)")
+            }
+            #expect(!text.lowercased().contains("bearer "), "an authorization value in \(place)")
+        }
+        // Error bodies shown to callers do not echo keys either.
+        for answer in shown {
+            #expect(!answer.contains(clientKey) && !answer.contains(wrongKey) && !answer.contains(providerKey))
+        }
+    }
+
+    @Test func checkPrintsVariableNamesNotValues() async throws {
+        let key = Self.secret("sk-ant-api03-")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessTests.binary)
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../routes.yaml").path
+        process.arguments = ["check", "--config", path]
+        process.environment = ["ANTHROPIC_API_KEY": key, "SWITCHYARD_ADMIN_TOKEN": Self.secret("sy-admin-")]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        #expect(text.contains("$ANTHROPIC_API_KEY"))
+        #expect(!text.contains(key))
+    }
+}
