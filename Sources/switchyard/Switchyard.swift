@@ -1,4 +1,6 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
 
 @main
 struct Switchyard: AsyncParsableCommand {
@@ -7,4 +9,21 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "A multi-model failover router for LLM APIs.",
         subcommands: [ServeCommand.self, CheckCommand.self, DemoCommand.self, UpstreamSimCommand.self]
     )
+
+    static func main() async {
+        // Run Swift concurrency on NIO's event loops: a request's task then stays on the
+        // threads that own the connections instead of hopping between the cooperative pool and
+        // the event loops. Done before any other task starts.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

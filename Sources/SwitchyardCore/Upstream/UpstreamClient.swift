@@ -88,6 +88,9 @@ public final class UpstreamClient: Sendable {
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = provider.maxConnections
             configuration.connectionPool.idleTimeout = .seconds(60)
             configuration.connectionPool.retryConnectionEstablishment = false
+            // No distributed tracing in this phase: skip building a span per request (measured
+            // at ~3 % of the router's CPU under load).
+            configuration.tracing.tracer = nil
             return configuration
         }
         jsonClient = HTTPClient(
