@@ -10,6 +10,13 @@ public struct DecisionEntry: Sendable, Equatable {
     public var action: Action
     /// Why it was skipped, or `forced_probe` when sent although no model admitted the request.
     public var reason: String?
+
+    public init(model: String, breaker: CircuitBreaker.State, action: Action, reason: String?) {
+        self.model = model
+        self.breaker = breaker
+        self.action = action
+        self.reason = reason
+    }
 }
 
 /// A breaker transition observed while routing, to be logged and counted by the caller.
