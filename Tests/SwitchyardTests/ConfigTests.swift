@@ -196,5 +196,8 @@ struct ConfigTests {
         #expect(try ConfigValues.byteSize("1000").get() == 1000)
         #expect((try? ConfigValues.byteSize("32Mb").get()) == nil)
         #expect((try? ConfigValues.byteSize("-1").get()) == nil)
+        #expect(ConfigValues.sizeNotation(32 << 20) == "32MiB")
+        #expect(ConfigValues.sizeNotation(512 << 10) == "512KiB")
+        #expect(ConfigValues.sizeNotation(1000) == "1000 bytes")
     }
 }

@@ -37,6 +37,14 @@ enum ConfigValues {
         return .failure(Reason("invalid size '\(text)' (expected bytes or a number with KiB, MiB or GiB, e.g. 32MiB)"))
     }
 
+    /// A byte count the way routes.yaml writes it: `32MiB`, `512KiB`, or bytes.
+    static func sizeNotation(_ bytes: Int) -> String {
+        for (suffix, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+            return "\(bytes / factor)\(suffix)"
+        }
+        return "\(bytes) bytes"
+    }
+
     /// `50%` or a fraction `0.5`.
     static func fraction(_ text: String) -> Result<Double, Reason> {
         let trimmed = text.trimmingWhitespace()

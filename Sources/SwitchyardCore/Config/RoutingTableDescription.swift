@@ -9,7 +9,7 @@ public enum RoutingTableDescription {
                 + "\(config.providers.count) provider\(config.providers.count == 1 ? "" : "s")"
         )
         lines.append(
-            "server: listen \(s.listen), max_body \(s.maxBody) bytes, request_timeout \(s.requestTimeout.configNotation), "
+            "server: listen \(s.listen), max_body \(ConfigValues.sizeNotation(s.maxBody)), request_timeout \(s.requestTimeout.configNotation), "
                 + "drain_timeout \(s.drainTimeout.configNotation), admin token \(s.adminTokenEnv.map { "from $\($0)" } ?? "none (loopback only)")"
         )
         if config.clients.isEmpty {
