@@ -168,13 +168,22 @@ struct SoakTests {
         var breakerLines: [[String: Any]] = []
         var reloaded = 0
         var reloadFailed = 0
+        var outcomesSeen: [String: Int] = [:]
+        var attemptResults: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 invalid += 1
                 continue
             }
             switch json["event"] as? String {
-            case "request": seen[json["request_id"] as? String ?? "?", default: 0] += 1
+            case "request":
+                seen[json["request_id"] as? String ?? "?", default: 0] += 1
+                outcomesSeen[json["outcome"] as? String ?? "?", default: 0] += 1
+                for attempt in json["attempts"] as? [[String: Any]] ?? [] {
+                    let result = (attempt["error"] as? String).map { "\(attempt["status"].map { "\($0) " } ?? "")\($0)" }
+                        ?? (attempt["status"] as? Int).map(String.init) ?? "?"
+                    attemptResults[result, default: 0] += 1
+                }
             case "breaker": breakerLines.append(json)
             case "config.reloaded": reloaded += 1
             case "config.reload_failed": reloadFailed += 1
@@ -214,6 +223,7 @@ struct SoakTests {
         print("""
             soak: \(requests) requests, \(concurrency) concurrent, \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s, \(ledger.reloads.load(ordering: .relaxed)) SIGHUPs (\(reloaded) reloads logged)
             soak: answers by status \(outcomes.sorted { $0.key < $1.key }), lost \(lostRequests.count), audit request lines \(seen.count) (missing \(missing.count), extra \(extra.count)), breaker transitions \(breakerLines.count)
+            soak: outcomes \(outcomesSeen.sorted { $0.key < $1.key }); upstream attempts by result (faults injected and served) \(attemptResults.sorted { $0.key < $1.key })
             soak: start \(start), middle \(mid), end \(end)
             """)
         for sim in sims { await sim.stop() }
