@@ -16,10 +16,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
-        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "SwitchyardCore", package: "switchyard")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzDriver", .product(name: "SwitchyardCore", package: "switchyard")]),
         .executableTarget(
             name: "FuzzRequest",
-            dependencies: [.product(name: "SwitchyardCore", package: "switchyard"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["FuzzDriver", .product(name: "SwitchyardCore", package: "switchyard"), .product(name: "NIOCore", package: "swift-nio")]
         ),
     ]
 )

@@ -16,14 +16,29 @@ public final class RouterMetrics: Sendable {
         .seconds(600),
     ]
 
-    private struct Key: Hashable {
+    fileprivate struct Key: Hashable, Sendable {
         var name: String
         var labels: [String]
     }
 
-    private let counters = Mutex<[Key: Counter]>([:])
-    private let gauges = Mutex<[Key: Gauge]>([:])
-    private let histograms = Mutex<[Key: DurationHistogram]>([:])
+    /// Series already registered, so that a request finds its counters without asking the
+    /// registry (which validates names and labels on every call).
+    private final class SeriesCache<Series: Sendable>: Sendable {
+        private let cache = Mutex<[Key: Series]>([:])
+
+        func series(_ key: Key, make: () -> Series) -> Series {
+            cache.withLock { cache in
+                if let existing = cache[key] { return existing }
+                let made = make()
+                cache[key] = made
+                return made
+            }
+        }
+    }
+
+    private let counters = SeriesCache<Counter>()
+    private let gauges = SeriesCache<Gauge>()
+    private let histograms = SeriesCache<DurationHistogram>()
 
     public init() {}
 
@@ -106,32 +121,20 @@ public final class RouterMetrics: Sendable {
     }
 
     private func counter(_ name: String, _ help: String, _ labels: [(String, String)]) -> Counter {
-        let key = Key(name: name, labels: labels.map(\.1))
-        return counters.withLock { cache in
-            if let existing = cache[key] { return existing }
-            let made = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
-            cache[key] = made
-            return made
+        counters.series(Key(name: name, labels: labels.map(\.1))) {
+            registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
         }
     }
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
-        let key = Key(name: name, labels: labels.map(\.1))
-        return gauges.withLock { cache in
-            if let existing = cache[key] { return existing }
-            let made = registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
-            cache[key] = made
-            return made
+        gauges.series(Key(name: name, labels: labels.map(\.1))) {
+            registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
         }
     }
 
     private func histogram(_ name: String, _ help: String, _ labels: [(String, String)]) -> DurationHistogram {
-        let key = Key(name: name, labels: labels.map(\.1))
-        return histograms.withLock { cache in
-            if let existing = cache[key] { return existing }
-            let made = registry.makeDurationHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: Self.latencyBuckets)
-            cache[key] = made
-            return made
+        histograms.series(Key(name: name, labels: labels.map(\.1))) {
+            registry.makeDurationHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: Self.latencyBuckets)
         }
     }
 
