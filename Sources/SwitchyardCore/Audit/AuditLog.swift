@@ -69,13 +69,16 @@ public final class AuditLog: Sendable {
     /// Appends one line (without its newline); returns once it is queued, waiting while the
     /// queue is over its limit.
     public func append(_ line: [UInt8]) async {
-        let mustWait = state.withLock { state -> Bool in
+        let (mustWait, wasEmpty) = state.withLock { state -> (Bool, Bool) in
+            let wasEmpty = state.batch.isEmpty
             state.batch.append(contentsOf: line)
             state.batch.append(UInt8(ascii: "\n"))
             state.pendingLines += 1
-            return state.batch.count > highWater
+            return (state.batch.count > highWater, wasEmpty)
         }
-        wakeup.signal()
+        // Only the line that finds the batch empty can find the writer asleep; under load the
+        // writer drains whole batches without being woken once per line.
+        if wasEmpty { wakeup.signal() }
         if mustWait {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
