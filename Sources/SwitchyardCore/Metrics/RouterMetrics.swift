@@ -16,9 +16,53 @@ public final class RouterMetrics: Sendable {
         .seconds(600),
     ]
 
-    fileprivate struct Key: Hashable, Sendable {
+    /// One series family: its name, help text and label names, defined once.
+    struct Family: Sendable {
         var name: String
+        var help: String
         var labels: [String]
+
+        static let requests = Family(
+            name: "switchyard_requests_total", help: "Requests answered, by route, serving model, status and outcome.",
+            labels: ["route", "model", "status", "outcome"]
+        )
+        static let attempts = Family(
+            name: "switchyard_attempts_total", help: "Upstream attempts, by model and result (status code or error kind).",
+            labels: ["model", "result"]
+        )
+        static let failovers = Family(
+            name: "switchyard_failovers_total", help: "Moves from one model to the next within a request.", labels: ["route", "from", "to"]
+        )
+        static let tokens = Family(name: "switchyard_tokens_total", help: "Tokens reported by upstreams, by model and kind.", labels: ["model", "kind"])
+        static let transitions = Family(
+            name: "switchyard_breaker_transitions_total", help: "Circuit breaker transitions, by model and new state.", labels: ["model", "to"]
+        )
+        static let breakerState = Family(
+            name: "switchyard_breaker_state", help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.", labels: ["model"]
+        )
+        static let inFlight = Family(name: "switchyard_in_flight_requests", help: "Requests being served, by route.", labels: ["route"])
+        static let duration = Family(
+            name: "switchyard_request_duration_seconds", help: "Time from request to last byte, by route.", labels: ["route"]
+        )
+        static let ttfb = Family(
+            name: "switchyard_upstream_ttfb_seconds", help: "Time to the upstream's response head, by model.", labels: ["model"]
+        )
+
+        var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
+
+        func labelPairs(_ key: Key) -> [(String, String)] {
+            Array(zip(labels, [key.v0, key.v1, key.v2, key.v3]))
+        }
+    }
+
+    /// A series: its family and up to four label values. Built per request without allocating
+    /// (label values are short strings, stored inline).
+    struct Key: Hashable, Sendable {
+        var family: String
+        var v0: String
+        var v1 = ""
+        var v2 = ""
+        var v3 = ""
     }
 
     /// Series already registered, so that a request finds its counters without asking the
@@ -47,40 +91,31 @@ public final class RouterMetrics: Sendable {
     /// Called once per finished request, with its audit record.
     public func requestFinished(_ record: RequestAuditRecord) {
         let route = record.route ?? "none"
-        counter("switchyard_requests_total", "Requests answered, by route, serving model, status and outcome.", [
-            ("route", route), ("model", record.model ?? "none"), ("status", String(record.status)), ("outcome", record.outcome.rawValue),
-        ]).increment()
+        counter(.requests, route, record.model ?? "none", String(record.status), record.outcome.rawValue).increment()
         if record.route != nil {
-            histogram("switchyard_request_duration_seconds", "Time from request to last byte, by route.", [("route", route)])
-                .record(.milliseconds(record.durationMs))
+            histogram(.duration, route).record(.milliseconds(record.durationMs))
         }
         var previous: String?
         for attempt in record.attempts {
             let result = attempt.status.map(String.init) ?? attempt.error ?? "error"
-            counter("switchyard_attempts_total", "Upstream attempts, by model and result (status code or error kind).", [
-                ("model", attempt.model), ("result", result),
-            ]).increment()
+            counter(.attempts, attempt.model, result).increment()
             if let ttfb = attempt.ttfbMs {
-                histogram("switchyard_upstream_ttfb_seconds", "Time to the upstream's response head, by model.", [("model", attempt.model)])
-                    .record(.milliseconds(ttfb))
+                histogram(.ttfb, attempt.model).record(.milliseconds(ttfb))
             }
             if let previous, previous != attempt.model {
-                counter("switchyard_failovers_total", "Moves from one model to the next within a request.", [
-                    ("route", route), ("from", previous), ("to", attempt.model),
-                ]).increment()
+                counter(.failovers, route, previous, attempt.model).increment()
             }
             previous = attempt.model
         }
         if let usage = record.usage, let model = record.model {
-            let kinds: [(String, Int?)] = [
-                ("input", usage.inputTokens), ("output", usage.outputTokens), ("cache_read", usage.cacheReadInputTokens),
-                ("cache_creation", usage.cacheCreationInputTokens),
-            ]
-            for (kind, count) in kinds {
-                guard let count, count > 0 else { continue }
-                counter("switchyard_tokens_total", "Tokens reported by upstreams, by model and kind.", [("model", model), ("kind", kind)])
-                    .increment(by: Int64(count))
+            func add(_ kind: String, _ count: Int?) {
+                guard let count, count > 0 else { return }
+                counter(.tokens, model, kind).increment(by: Int64(count))
             }
+            add("input", usage.inputTokens)
+            add("output", usage.outputTokens)
+            add("cache_read", usage.cacheReadInputTokens)
+            add("cache_creation", usage.cacheCreationInputTokens)
         }
     }
 
@@ -93,9 +128,7 @@ public final class RouterMetrics: Sendable {
     }
 
     public func breakerTransition(model: String, to state: CircuitBreaker.State) {
-        counter("switchyard_breaker_transitions_total", "Circuit breaker transitions, by model and new state.", [
-            ("model", model), ("to", state.rawValue),
-        ]).increment()
+        counter(.transitions, model, state.rawValue).increment()
         setBreakerState(model: model, state)
     }
 
@@ -106,7 +139,7 @@ public final class RouterMetrics: Sendable {
             case .halfOpen: 1
             case .open: 2
             }
-        gauge("switchyard_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", [("model", model)]).set(value)
+        gauge(.breakerState, model).set(value)
     }
 
     /// The Prometheus text exposition.
@@ -117,28 +150,23 @@ public final class RouterMetrics: Sendable {
     // MARK: Series
 
     private func inFlightGauge(route: String) -> Gauge {
-        gauge("switchyard_in_flight_requests", "Requests being served, by route.", [("route", route)])
+        gauge(.inFlight, route)
     }
 
-    private func counter(_ name: String, _ help: String, _ labels: [(String, String)]) -> Counter {
-        counters.series(Key(name: name, labels: labels.map(\.1))) {
-            registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
+    private func counter(_ family: Family, _ v0: String, _ v1: String = "", _ v2: String = "", _ v3: String = "") -> Counter {
+        let key = Key(family: family.name, v0: v0, v1: v1, v2: v2, v3: v3)
+        return counters.series(key) { registry.makeCounter(descriptor: family.descriptor, labels: family.labelPairs(key)) }
+    }
+
+    private func gauge(_ family: Family, _ v0: String) -> Gauge {
+        let key = Key(family: family.name, v0: v0)
+        return gauges.series(key) { registry.makeGauge(descriptor: family.descriptor, labels: family.labelPairs(key)) }
+    }
+
+    private func histogram(_ family: Family, _ v0: String) -> DurationHistogram {
+        let key = Key(family: family.name, v0: v0)
+        return histograms.series(key) {
+            registry.makeDurationHistogram(descriptor: family.descriptor, labels: family.labelPairs(key), buckets: Self.latencyBuckets)
         }
-    }
-
-    private func gauge(_ name: String, _ help: String, _ labels: [(String, String)]) -> Gauge {
-        gauges.series(Key(name: name, labels: labels.map(\.1))) {
-            registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels)
-        }
-    }
-
-    private func histogram(_ name: String, _ help: String, _ labels: [(String, String)]) -> DurationHistogram {
-        histograms.series(Key(name: name, labels: labels.map(\.1))) {
-            registry.makeDurationHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: Self.latencyBuckets)
-        }
-    }
-
-    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }
