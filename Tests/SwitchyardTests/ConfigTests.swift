@@ -26,7 +26,7 @@ struct ConfigTests {
         #expect(config.route(named: "default")?.aliases.contains("claude-sonnet-4-0") == true)
         #expect(config.model(named: "haiku")?.breaker.failureThreshold == 5)
         #expect(config.model(named: "sonnet")?.breaker.failureThreshold == 3)
-        #expect(config.providers.first?.apiKey == "sk-ant-test-000000000000")
+        #expect((config.providers.first?.settings as? AnthropicSettings)?.apiKey == "sk-ant-test-000000000000")
         #expect(config.server.maxBody == 32 << 20)
         #expect(config.server.requestTimeout == .seconds(600))
         #expect(loaded.warnings.isEmpty)
@@ -58,7 +58,7 @@ struct ConfigTests {
         )
         let config = loaded.config
         #expect(config.server.listen == HostPort(host: "127.0.0.1", port: 8080))
-        #expect(config.providers[0].apiKey == nil, "no api_key_env: the caller's key is passed through")
+        #expect((config.providers[0].settings as? AnthropicSettings)?.apiKey == nil, "no api_key_env: the caller's key is passed through")
         #expect(config.routes[0].retry.maxAttempts == 4)
         #expect(config.routes[0].retry.perModel == 2)
         #expect(config.models[0].breaker.failureThreshold == 3)

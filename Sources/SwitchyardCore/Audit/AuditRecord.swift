@@ -13,6 +13,11 @@ public enum RequestOutcome: String, Sendable {
 /// One upstream attempt of a request.
 public struct AttemptRecord: Sendable {
     public var model: String
+    /// The configured provider and its platform (`anthropic`, `bedrock`, `vertex`).
+    public var provider: String?
+    public var platform: String?
+    /// The status in Anthropic's terms (a platform's error mapped: Bedrock's 400
+    /// ServiceQuotaExceededException is a 429 here).
     public var status: Int?
     /// `connect`, `timeout`, `reset`, `stream_error`, `invalid_response` when there was no usable status.
     public var error: String?
@@ -23,6 +28,12 @@ public struct AttemptRecord: Sendable {
     public var retryAfterMs: Int64?
     /// Wait before this attempt.
     public var backoffMs: Int64?
+    /// The platform's own error name and HTTP status, when they differ from the Anthropic ones.
+    public var platformError: String?
+    public var platformStatus: Int?
+    /// What Switchyard knows about a failure beyond its kind (a CRC mismatch, a refused signature,
+    /// a token endpoint's answer). Never a secret.
+    public var detail: String?
 
     public init(model: String) {
         self.model = model
@@ -41,6 +52,7 @@ public struct AttemptRecord: Sendable {
             text += error ?? "failed"
             if let errorType { text += " \(errorType)" }
         }
+        if let platformError { text += " [\(platformError)]" }
         if let upstreamRequestID { text += " (\(upstreamRequestID))" }
         return text
     }
@@ -116,6 +128,8 @@ public struct RequestAuditRecord: Sendable {
         for attempt in attempts {
             json.beginObject()
             json.field("model", attempt.model)
+            json.field("provider", attempt.provider)
+            json.field("platform", attempt.platform)
             json.field("status", attempt.status)
             json.field("error", attempt.error)
             json.field("error_type", attempt.errorType)
@@ -124,6 +138,9 @@ public struct RequestAuditRecord: Sendable {
             json.field("ttfb_ms", attempt.ttfbMs)
             json.field("retry_after_ms", attempt.retryAfterMs)
             json.field("backoff_ms", attempt.backoffMs)
+            json.field("platform_error", attempt.platformError)
+            json.field("platform_status", attempt.platformStatus)
+            json.field("detail", attempt.detail)
             json.endObject()
         }
         json.endArray()

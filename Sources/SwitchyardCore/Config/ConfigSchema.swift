@@ -70,26 +70,26 @@ final class ConfigSchema {
         if entries.isEmpty, case .mapping = node {
             reader.report("at least one provider is required", at: node, path: "providers")
         }
+        let common = ["type", "base_url", "timeouts", "max_connections"]
         for (name, _, value) in entries {
             let path = "providers.\(name)"
-            let known = ["type", "base_url", "api_key_env", "timeouts", "max_connections"]
-            guard let fields = reader.fields(value, path: path, known: known) else { continue }
-            let type = fields.required("type").flatMap { reader.oneOf($0, path: fields.path("type"), ProviderType.self, allowed: [.anthropic]) }
-            var baseURL = UpstreamURL(isTLS: true, host: "api.anthropic.com", port: 443, pathPrefix: "")
+            // The keys a provider may have depend on its type: read the type first.
+            let kind = Self.scalar(named: "type", in: value).flatMap(Platforms.kind(named:))
+            let platformKeys = kind.map { $0.configKeys } ?? Platforms.all.flatMap { $0.configKeys }
+            guard let fields = reader.fields(value, path: path, known: common + platformKeys.filter { !common.contains($0) }) else { continue }
+            if let typeNode = fields.required("type"), let text = reader.string(typeNode, path: fields.path("type")), kind == nil {
+                reader.report(
+                    "unknown provider type '\(text)' (expected one of: \(Platforms.typeNames.joined(separator: ", ")))", at: typeNode,
+                    path: fields.path("type")
+                )
+            }
+            var baseURL: UpstreamURL?
             if let urlNode = fields["base_url"], let text = reader.string(urlNode, path: fields.path("base_url")) {
                 if let parsed = UpstreamURL.parse(text) {
                     baseURL = parsed
                 } else {
                     reader.report("invalid URL '\(text)' (expected http:// or https:// with a host)", at: urlNode, path: fields.path("base_url"))
                 }
-            }
-            var apiKey: String?
-            var apiKeyEnv: String?
-            if let envNode = fields["api_key_env"] {
-                apiKeyEnv = reader.string(envNode, path: fields.path("api_key_env"))
-                apiKey = apiKeyEnv.flatMap { secret(named: $0, node: envNode, path: fields.path("api_key_env")) }
-            } else {
-                passThroughProviders.append((name, value))
             }
             var timeouts = UpstreamTimeouts.defaults
             if let timeoutNode = fields["timeouts"],
@@ -100,16 +100,30 @@ final class ConfigSchema {
                 if let value = positiveDuration(timeoutFields, "idle") { timeouts.idle = value }
             }
             let maxConnections = fields["max_connections"].flatMap { reader.int($0, path: fields.path("max_connections"), min: 1, max: 100_000) } ?? 64
-            if let type {
-                providers.append(
-                    ProviderSpec(
-                        name: name, type: type, baseURL: baseURL, apiKeyEnv: apiKeyEnv, apiKey: apiKey, timeouts: timeouts,
-                        maxConnections: maxConnections
-                    )
+            guard let kind else { continue }
+            let context = ProviderConfigContext(
+                reader: reader, providerName: name, environment: environment, mode: mode,
+                secret: { [unowned self] name, node, path in secret(named: name, node: node, path: path) },
+                notePassThrough: { [unowned self] in passThroughProviders.append((name, value)) }
+            )
+            guard let settings = kind.readSettings(fields, context: context) else { continue }
+            providers.append(
+                ProviderSpec(
+                    name: name, platform: kind.platform, baseURL: baseURL ?? settings.defaultBaseURL, timeouts: timeouts,
+                    maxConnections: maxConnections, settings: settings
                 )
-            }
+            )
         }
         return providers
+    }
+
+    /// A plain scalar value of a mapping, without reporting anything (to choose how to read the rest).
+    private static func scalar(named key: String, in node: Node) -> String? {
+        guard case .mapping(let mapping) = node else { return nil }
+        for (keyNode, valueNode) in mapping where keyNode.scalar?.string == key {
+            return valueNode.scalar?.string
+        }
+        return nil
     }
 
     private func readModels(_ node: Node, providers: [ProviderSpec], breaker defaultBreaker: BreakerPolicy) -> [ModelSpec] {
@@ -406,7 +420,7 @@ final class ConfigSchema {
 
     /// Reads a secret from the environment variable named in the file. A missing variable is
     /// reported with its name; in check mode it is a warning and an empty placeholder is used.
-    private func secret(named name: String, node: Node, path: String) -> String? {
+    func secret(named name: String, node: Node, path: String) -> String? {
         guard ConfigValues.isEnvironmentVariableName(name) else {
             // A pasted key is already reported by rejectLiteralSecrets.
             if !ConfigValues.looksLikeSecret(name) {

@@ -21,11 +21,11 @@ public enum RoutingTableDescription {
             }
         }
         for provider in config.providers {
-            let auth = provider.apiKeyEnv.map { "key from $\($0)" } ?? "callers' own keys passed through"
             let t = provider.timeouts
             lines.append(
-                "provider \(provider.name): \(provider.type.rawValue) at \(provider.baseURL), \(auth), timeouts connect \(t.connect.configNotation) "
-                    + "first_byte \(t.firstByte.configNotation) idle \(t.idle.configNotation), max_connections \(provider.maxConnections)"
+                "provider \(provider.name): \(provider.platform) at \(provider.baseURL), \(provider.settings.credentialDescription), "
+                    + "timeouts connect \(t.connect.configNotation) first_byte \(t.firstByte.configNotation) idle \(t.idle.configNotation), "
+                    + "max_connections \(provider.maxConnections)"
             )
         }
         lines.append("")
@@ -42,7 +42,10 @@ public enum RoutingTableDescription {
             for (index, name) in route.models.enumerated() {
                 guard let model = config.model(named: name), let provider = config.provider(named: model.provider) else { continue }
                 let padded = name.padding(toLength: width, withPad: " ", startingAt: 0)
-                lines.append("  \(index + 1). \(padded) → \(provider.name) \(model.upstreamModel)")
+                lines.append("  \(index + 1). \(padded) → \(provider.name) (\(provider.platform)) \(model.upstreamModel)")
+                let url = provider.settings.url(base: provider.baseURL, upstreamModel: model.upstreamModel, api: .messages, stream: false)
+                let streamURL = provider.settings.url(base: provider.baseURL, upstreamModel: model.upstreamModel, api: .messages, stream: true)
+                lines.append("     POST \(url)\(streamURL == url ? "" : " (streams: \(streamURL))")")
                 lines.append("     breaker: \(describe(model.breaker))")
             }
             lines.append("")

@@ -52,19 +52,21 @@ public struct ClientCredential: Sendable {
     public func mayUse(route: String) -> Bool { allowedRoutes?.contains(route) ?? true }
 }
 
-public enum ProviderType: String, Sendable {
-    case anthropic
-}
-
 public struct ProviderSpec: Sendable {
     public var name: String
-    public var type: ProviderType
+    public var platform: Platform
+    /// `base_url`, or the platform's default for the provider's region.
     public var baseURL: UpstreamURL
-    public var apiKeyEnv: String?
-    /// nil: pass the caller's own credential through.
-    public var apiKey: String?
     public var timeouts: UpstreamTimeouts
     public var maxConnections: Int
+    /// The platform's own keys (API key, region, project, credential source, ...).
+    public var settings: any PlatformSettings
+
+    /// Everything whose change makes a reload rebuild the provider's client and credentials.
+    var fingerprint: String {
+        let t = timeouts
+        return "\(platform)|\(baseURL)|\(t.connect)|\(t.firstByte)|\(t.idle)|\(maxConnections)|\(settings.fingerprint)"
+    }
 }
 
 /// Scheme, host, port and path prefix of an upstream, split once at load time.

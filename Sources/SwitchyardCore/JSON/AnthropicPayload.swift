@@ -43,6 +43,18 @@ public enum AnthropicPayload {
         }
     }
 
+    public static func isJSONObject(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
+    }
+
+    /// The top-level string member `key` of a JSON object (`type` of a stream event or message).
+    public static func topLevelString(_ key: StaticString, in buffer: ByteBuffer) -> String? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), let member = JSONSkimmer.member(key, in: skim, bytes: bytes) else { return nil }
+            return JSONSkimmer.stringValue(member, bytes: bytes)
+        }
+    }
+
     /// `usage` of a complete (non-streaming) message.
     public static func usage(inMessage buffer: ByteBuffer) -> TokenUsage? {
         buffer.withUnsafeReadableBytes { bytes in

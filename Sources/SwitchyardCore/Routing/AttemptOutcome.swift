@@ -1,7 +1,12 @@
 /// What one upstream attempt produced, as far as routing cares.
 public enum AttemptOutcome: Sendable, Equatable {
     /// The upstream answered with a status (for streams: before the commit point, a non-2xx head).
-    case response(status: Int, errorType: String?, retryAfter: Duration?, shouldRetry: Bool?)
+    /// `row` is the outcome-table row when the platform says more than the status does (Bedrock
+    /// answers a quota error with 400); nil: the row the status names.
+    case response(status: Int, errorType: String?, retryAfter: Duration?, shouldRetry: Bool?, row: OutcomeRow? = nil)
+    /// Switchyard's own platform credentials could not be had (token endpoint down) or were
+    /// refused (expired, wrong, clock skew): every request to that model would fail the same way.
+    case auth
     /// No usable answer: connect/TLS failure, reset before headers, timeouts.
     case transport(TransportFailure)
     /// A 2xx stream that failed before its commit point: an `event: error`, or the connection
@@ -9,6 +14,36 @@ public enum AttemptOutcome: Sendable, Equatable {
     case streamFailedBeforeCommit(errorType: String?, failure: TransportFailure?)
     /// A 2xx whose body could not be used (not JSON, oversized).
     case invalidResponse(reason: String)
+}
+
+/// The rows of the outcome table (PRODUCT.md section 4) a status or platform error falls in.
+public enum OutcomeRow: Sendable, Equatable {
+    /// 2xx.
+    case success
+    /// 400, 401, 403, 404, 413, 422 and other 4xx: returned to the caller as is.
+    case clientError
+    /// 408, 409: retry, same model allowed.
+    case retrySameModel
+    /// 429: next model at once; the model is skipped for `retry-after`.
+    case rateLimited
+    /// 500, 502, 503, 504 and other 5xx: retry, breaker failure.
+    case serverError
+    /// 529 (and a platform's "service unavailable"): next model at once, breaker failure.
+    case overloaded
+    /// This model cannot serve this API (count_tokens where the platform has none): next model,
+    /// breaker untouched.
+    case unsupported
+
+    public init(status: Int) {
+        switch status {
+        case 200..<300: self = .success
+        case 408, 409: self = .retrySameModel
+        case 429: self = .rateLimited
+        case 529: self = .overloaded
+        case 500..<600: self = .serverError
+        default: self = .clientError
+        }
+    }
 }
 
 public enum TransportFailure: String, Sendable, Equatable {
@@ -50,8 +85,8 @@ public struct AttemptVerdict: Sendable, Equatable {
 
     public static func classify(_ outcome: AttemptOutcome) -> AttemptVerdict {
         switch outcome {
-        case .response(let status, _, let retryAfter, let shouldRetry):
-            var verdict = classify(status: status, retryAfter: retryAfter)
+        case .response(let status, _, let retryAfter, let shouldRetry, let row):
+            var verdict = classify(row: row ?? OutcomeRow(status: status), status: status, retryAfter: retryAfter)
             if shouldRetry == false, verdict.next != .done {
                 verdict.next = .returnAsIs
                 verdict.rateLimitFor = nil
@@ -59,6 +94,8 @@ public struct AttemptVerdict: Sendable, Equatable {
             return verdict
         case .transport(let failure):
             return AttemptVerdict(next: .retrySameModel, breaker: .failure(cause: failure.rawValue))
+        case .auth:
+            return AttemptVerdict(next: .nextModel, breaker: .failure(cause: "auth"))
         case .streamFailedBeforeCommit(let errorType, let failure):
             if errorType == "rate_limit_error" {
                 return AttemptVerdict(next: .nextModel, breaker: .neutral, rateLimitFor: defaultRateLimit)
@@ -70,20 +107,22 @@ public struct AttemptVerdict: Sendable, Equatable {
         }
     }
 
-    static func classify(status: Int, retryAfter: Duration?) -> AttemptVerdict {
-        switch status {
-        case 200..<300:
+    static func classify(row: OutcomeRow, status: Int, retryAfter: Duration?) -> AttemptVerdict {
+        switch row {
+        case .success:
             return AttemptVerdict(next: .done, breaker: .success)
-        case 408, 409:
+        case .retrySameModel:
             return AttemptVerdict(next: .retrySameModel, breaker: .neutral, retryAfter: retryAfter)
-        case 429:
+        case .rateLimited:
             let skip = min(retryAfter ?? defaultRateLimit, maxRateLimit)
             return AttemptVerdict(next: .nextModel, breaker: .neutral, retryAfter: retryAfter, rateLimitFor: skip)
-        case 529:
-            return AttemptVerdict(next: .nextModel, breaker: .failure(cause: "529"), retryAfter: retryAfter)
-        case 500..<600:
+        case .overloaded:
+            return AttemptVerdict(next: .nextModel, breaker: .failure(cause: String(status)), retryAfter: retryAfter)
+        case .serverError:
             return AttemptVerdict(next: .retrySameModel, breaker: .failure(cause: String(status)), retryAfter: retryAfter)
-        default:
+        case .unsupported:
+            return AttemptVerdict(next: .nextModel, breaker: .neutral)
+        case .clientError:
             return AttemptVerdict(next: .returnAsIs, breaker: .neutral)
         }
     }

@@ -46,7 +46,7 @@ public final class RoutingTable: Sendable {
         var models: [Model] = []
         for spec in config.models {
             guard let provider = config.provider(named: spec.provider) else { continue }
-            let identity = "\(provider.type.rawValue)|\(provider.baseURL)|\(spec.upstreamModel)"
+            let identity = "\(provider.platform)|\(provider.baseURL)|\(provider.settings.upstreamIdentity)|\(spec.upstreamModel)"
             let health: ModelHealth
             if let old = carried[spec.name], old.identity == identity {
                 health = old

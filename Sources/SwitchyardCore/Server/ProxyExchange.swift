@@ -41,10 +41,11 @@ enum ProxyAnswer {
     case cancelled
 }
 
-/// The result of one attempt, as far as delivering it goes.
+/// The result of one attempt, as far as delivering it goes. `headers` are the upstream's as the
+/// caller should see them (the platform chose which), before Switchyard adds its own.
 enum AttemptDelivery {
-    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
-    case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
+    case complete(status: Int, headers: HTTPFields, body: ByteBuffer)
+    case stream(status: Int, headers: HTTPFields, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
 }
 
 /// One request's walk through its route: selection, attempts, backoff, and the audit record of
@@ -112,7 +113,10 @@ final class ProxyExchange {
                     exchange: self, model: model, ticket: selected.ticket, attemptIndex: record.attempts.count - 1,
                     attemptStart: attemptStart, continuation: continuation
                 )
-                return .stream(status: status, headers: responseHeaders(upstream: headers, model: model), prelude: prelude, relay: relay)
+                return .stream(
+                    status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), prelude: prelude,
+                    relay: relay
+                )
             }
 
             let verdict = AttemptVerdict.classify(outcome)
@@ -129,7 +133,7 @@ final class ProxyExchange {
                 }
                 record.status = status
                 record.outcome = (200..<300).contains(status) ? .ok : .clientError
-                return .complete(status: status, headers: responseHeaders(upstream: headers, model: model), body: body)
+                return .complete(status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), body: body)
             case .stop(let reason):
                 return finalError(reason: reason)
             case .moveOn:
@@ -162,58 +166,96 @@ final class ProxyExchange {
     // MARK: One attempt
 
     private func perform(model: RoutingTable.Model, attempt: inout AttemptRecord) async -> (AttemptOutcome, AttemptDelivery?) {
-        guard let client = runtime.client(for: model.provider) else {
+        attempt.provider = model.provider.name
+        attempt.platform = model.provider.platform.rawValue
+        guard let endpoint = runtime.endpoint(for: model.provider) else {
             attempt.error = "connect"
             return (.transport(.connect), nil)
         }
-        let now = runtime.clock.now()
-        let budget = min(model.provider.timeouts.firstByte, deadline - now)
-        var path = request.api.path
-        if let query = request.query, !query.isEmpty {
-            path += "?"
-            path += query
+        let provider = endpoint.provider
+        let started = runtime.clock.now()
+        let stream = request.body.stream
+        var upstreamRequest: UpstreamRequest
+        do {
+            let call = UpstreamCall(api: request.api, body: request.body, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
+            upstreamRequest = try await provider.makeRequest(call, model: model)
+        } catch {
+            attempt.error = "auth"
+            attempt.detail = error.description
+            return (.auth, nil)
         }
-        let upstreamRequest = UpstreamRequest(
-            pathAndQuery: path,
-            headers: HeaderPolicy.upstreamHeaders(from: request.inboundHeaders, provider: model.provider),
-            body: request.body.withModel(model.encodedUpstreamModel),
-            isStreaming: request.body.stream,
-            headDeadline: .now() + .nanoseconds(max(0, budget.nanoseconds))
-        )
+        let budget = min(model.provider.timeouts.firstByte, deadline - runtime.clock.now())
+        upstreamRequest.headDeadline = .now() + .nanoseconds(max(0, budget.nanoseconds))
         let response: UpstreamResponse
         do {
-            response = try await client.send(upstreamRequest)
+            response = try await endpoint.client.send(upstreamRequest)
         } catch {
             attempt.error = error.failure.rawValue
+            attempt.detail = error.detail
             return (.transport(error.failure), nil)
         }
-        attempt.status = response.status
-        attempt.ttfbMs = (runtime.clock.now() - now).milliseconds
-        attempt.upstreamRequestID = response.headers.first(name: "request-id")
+        attempt.ttfbMs = (runtime.clock.now() - started).milliseconds
+        attempt.upstreamRequestID = provider.requestID(in: response.headers)
         let retryAfter = RetryAfter.parse(response.headers, now: WallClock.nowMilliseconds())
         let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }
 
-        if request.body.stream, (200..<300).contains(response.status) {
-            return await StreamRelay.advanceToCommit(response: response, attempt: &attempt, exchange: self)
+        if stream, (200..<300).contains(response.status) {
+            attempt.status = response.status
+            let translated = UpstreamResponse(status: response.status, headers: response.headers, body: provider.streamBody(response.body))
+            return await StreamRelay.advanceToCommit(
+                response: translated, relayedHeaders: provider.relayedHeaders(response.headers, stream: true), attempt: &attempt, exchange: self
+            )
         }
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: runtime.maxUpstreamResponse)
         } catch {
+            attempt.status = response.status
             attempt.error = error.failure.rawValue
+            attempt.detail = error.detail
             return (.transport(error.failure), nil)
         }
         if (200..<300).contains(response.status) {
-            let valid = body.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
-            guard valid else {
+            attempt.status = response.status
+            guard let usable = provider.readSuccess(api: request.api, body: body) else {
                 attempt.error = "invalid_response"
-                return (.invalidResponse(reason: "2xx body is not a JSON object"), nil)
+                attempt.detail = "a 2xx body that is not \(request.api == .messages ? "a message" : "a token count")"
+                return (.invalidResponse(reason: "2xx body is not a usable answer"), nil)
             }
-            return (.response(status: response.status, errorType: nil, retryAfter: nil, shouldRetry: shouldRetry), .complete(status: response.status, headers: response.headers, body: body))
+            let headers = provider.relayedHeaders(response.headers, stream: false)
+            return (
+                .response(status: response.status, errorType: nil, retryAfter: nil, shouldRetry: shouldRetry),
+                .complete(status: response.status, headers: headers, body: usable)
+            )
         }
-        attempt.errorType = AnthropicPayload.error(in: body).type
-        let outcome = AttemptOutcome.response(status: response.status, errorType: attempt.errorType, retryAfter: retryAfter, shouldRetry: shouldRetry)
-        return (outcome, .complete(status: response.status, headers: response.headers, body: body))
+        let error = provider.readError(status: response.status, headers: response.headers, body: body, api: request.api)
+        attempt.errorType = error.type
+        attempt.platformError = error.platformCode
+        attempt.platformStatus = error.platformStatus
+        if let problem = error.credentialProblem {
+            // Switchyard's own credentials were refused: the caller's request is not at fault,
+            // and every request to this model would fail the same way.
+            provider.credentialsRejected(problem)
+            attempt.platformStatus = response.status
+            attempt.error = "auth"
+            attempt.detail = Self.describe(problem, message: error.message)
+            return (.auth, nil)
+        }
+        attempt.status = error.status
+        if error.platformCode != nil, let message = error.message { attempt.detail = String(message.prefix(300)) }
+        let outcome = AttemptOutcome.response(status: error.status, errorType: error.type, retryAfter: retryAfter, shouldRetry: shouldRetry, row: error.row)
+        let relayedBody = provider.errorBody(error, upstreamRequestID: attempt.upstreamRequestID) ?? body
+        return (outcome, .complete(status: error.status, headers: provider.relayedHeaders(response.headers, stream: false), body: relayedBody))
+    }
+
+    private static func describe(_ problem: CredentialProblem, message: String?) -> String {
+        let said = message.map { ": \($0.prefix(200))" } ?? ""
+        switch problem {
+        case .rejected: return "the platform refused Switchyard's credentials\(said)"
+        case .expired: return "the platform says Switchyard's credentials expired; they are fetched again\(said)"
+        case .clockSkew(let seconds):
+            return "the request's signature time was \(abs(seconds)) s \(seconds > 0 ? "behind" : "ahead of") the platform's clock; later requests are signed with the correction\(said)"
+        }
     }
 
     /// Applies an attempt's verdict to the model's shared health.
@@ -255,11 +297,11 @@ final class ProxyExchange {
         record.downgraded = selectedIndex > 0
     }
 
-    func responseHeaders(upstream: HTTPHeaders, model: RoutingTable.Model?) -> HTTPFields {
-        var fields = HeaderPolicy.relayedHeaders(from: upstream)
-        if fields[HTTPField.Name("request-id")!] == nil {
-            fields[HTTPField.Name("request-id")!] = request.requestID
-        }
+    /// The upstream's relayed headers plus `request-id` (the upstream's id, or Switchyard's own when
+    /// the upstream gave none) and Switchyard's headers.
+    func responseHeaders(_ relayed: HTTPFields, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPFields {
+        var fields = relayed
+        fields[HTTPField.Name("request-id")!] = upstreamRequestID ?? request.requestID
         addSwitchyardHeaders(&fields, model: model)
         return fields
     }

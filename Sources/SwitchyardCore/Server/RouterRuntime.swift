@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -16,11 +17,22 @@ public final class RouterRuntime: Sendable {
     public let logger: Logger
     let randomSource: @Sendable () -> UInt64
     let eventLoopGroup: any EventLoopGroup
+
+    /// Token endpoints, STS, container and metadata servers: never the hot path.
+    let credentialHTTP: HTTPClient
     private let state: Mutex<State>
 
     private struct State {
         var table: RoutingTable
-        var clients: [String: (fingerprint: String, client: UpstreamClient)]
+        var endpoints: [String: ProviderEndpoint]
+    }
+
+    /// A provider's platform adapter and its pooled client, kept across reloads while the
+    /// provider's definition is unchanged (so are its cached credentials).
+    struct ProviderEndpoint: Sendable {
+        var fingerprint: String
+        var provider: any UpstreamProvider
+        var client: UpstreamClient
     }
 
     /// Responses larger than this (non-streaming) are treated as a broken upstream.
@@ -43,43 +55,62 @@ public final class RouterRuntime: Sendable {
         self.logger = logger
         self.randomSource = random
         self.eventLoopGroup = eventLoopGroup
+        var credentialConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(10)), decompression: .disabled
+        )
+        credentialConfiguration.tracing.tracer = nil
+        credentialHTTP = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: credentialConfiguration)
         let table = RoutingTable(config: config)
-        var clients: [String: (String, UpstreamClient)] = [:]
+        let services = ProviderServices(
+            credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: { WallClock.nowMilliseconds() }
+        )
+        var endpoints: [String: ProviderEndpoint] = [:]
         for provider in config.providers {
-            clients[provider.name] = (Self.fingerprint(provider), UpstreamClient(provider: provider, eventLoopGroup: eventLoopGroup))
+            endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
         }
-        state = Mutex(State(table: table, clients: clients))
+        state = Mutex(State(table: table, endpoints: endpoints))
         publishBreakerStates(table)
+    }
+
+    private static func endpoint(for spec: ProviderSpec, services: ProviderServices, eventLoopGroup: any EventLoopGroup) -> ProviderEndpoint {
+        ProviderEndpoint(
+            fingerprint: spec.fingerprint, provider: Platforms.makeProvider(spec: spec, services: services),
+            client: UpstreamClient(provider: spec, eventLoopGroup: eventLoopGroup)
+        )
+    }
+
+    private var services: ProviderServices {
+        ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: { WallClock.nowMilliseconds() })
     }
 
     /// The configuration generation new requests use.
     public var table: RoutingTable { state.withLock { $0.table } }
 
-    func client(for provider: ProviderSpec) -> UpstreamClient? {
-        state.withLock { $0.clients[provider.name]?.client }
+    func endpoint(for provider: ProviderSpec) -> ProviderEndpoint? {
+        state.withLock { $0.endpoints[provider.name] }
     }
 
     /// Installs a new configuration atomically. Requests in flight finish on the table they hold;
     /// clients of changed or removed providers are shut down once those requests can have ended.
     public func install(_ config: SwitchyardConfig) {
+        let services = services
         let retired: [UpstreamClient] = state.withLock { state in
             let table = RoutingTable(config: config, previous: state.table)
-            var clients: [String: (fingerprint: String, client: UpstreamClient)] = [:]
+            var endpoints: [String: ProviderEndpoint] = [:]
             var retired: [UpstreamClient] = []
             for provider in config.providers {
-                let fingerprint = Self.fingerprint(provider)
-                if let existing = state.clients[provider.name], existing.fingerprint == fingerprint {
-                    clients[provider.name] = existing
+                if let existing = state.endpoints[provider.name], existing.fingerprint == provider.fingerprint {
+                    endpoints[provider.name] = existing
                 } else {
-                    clients[provider.name] = (fingerprint, UpstreamClient(provider: provider, eventLoopGroup: eventLoopGroup))
-                    if let existing = state.clients[provider.name] { retired.append(existing.client) }
+                    endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
+                    if let existing = state.endpoints[provider.name] { retired.append(existing.client) }
                 }
             }
-            for (name, existing) in state.clients where clients[name] == nil {
+            for (name, existing) in state.endpoints where endpoints[name] == nil {
                 retired.append(existing.client)
             }
             state.table = table
-            state.clients = clients
+            state.endpoints = endpoints
             return retired
         }
         publishBreakerStates(table)
@@ -92,8 +123,9 @@ public final class RouterRuntime: Sendable {
     }
 
     public func shutdown() async {
-        let clients = state.withLock { $0.clients.values.map(\.client) }
+        let clients = state.withLock { $0.endpoints.values.map(\.client) }
         for client in clients { await client.shutdown() }
+        try? await credentialHTTP.shutdown()
     }
 
     /// A request is over: its metrics and its audit line.
@@ -118,11 +150,6 @@ public final class RouterRuntime: Sendable {
         for model in table.models {
             metrics.setBreakerState(model: model.name, model.health.snapshot.breaker.effectiveState(now: now))
         }
-    }
-
-    private static func fingerprint(_ provider: ProviderSpec) -> String {
-        let t = provider.timeouts
-        return "\(provider.baseURL)|\(provider.apiKey ?? "")|\(t.connect)|\(t.firstByte)|\(t.idle)|\(provider.maxConnections)"
     }
 }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import HummingbirdCore
 import NIOCore
 import NIOHTTP1
@@ -24,7 +25,7 @@ struct StreamRelay {
     /// Reads a 2xx stream up to its commit point. Returns a failure outcome (to be retried) or
     /// the committed stream.
     static func advanceToCommit(
-        response: UpstreamResponse, attempt: inout AttemptRecord, exchange: ProxyExchange
+        response: UpstreamResponse, relayedHeaders: HTTPFields, attempt: inout AttemptRecord, exchange: ProxyExchange
     ) async -> (AttemptOutcome, AttemptDelivery?) {
         var iterator = response.body.makeAsyncIterator()
         var parser = SSEEventParser()
@@ -42,6 +43,7 @@ struct StreamRelay {
                 chunk = try await iterator.next()
             } catch {
                 attempt.error = error.failure.rawValue
+                attempt.detail = error.detail
                 return (.streamFailedBeforeCommit(errorType: nil, failure: error.failure), nil)
             }
             guard let chunk else {
@@ -54,7 +56,7 @@ struct StreamRelay {
                     // Until the commit point the stream can still be replaced by another
                     // model's, so a malformed one (not Anthropic's framing, data that is not
                     // JSON) is a failed attempt rather than something to relay.
-                    if event.name != .ping, !Self.isJSONObject(event.data) {
+                    if event.name != .ping, !AnthropicPayload.isJSONObject(event.data) {
                         return malformed("event data is not a JSON object")
                     }
                     if !sawMessageStart, event.name != .messageStart, event.name != .ping, event.name != .error {
@@ -77,7 +79,7 @@ struct StreamRelay {
                         let continuation = Continuation(iterator: iterator, parser: parser, usage: usage, sawMessageStop: event.name == .messageStop)
                         return (
                             .response(status: response.status, errorType: nil, retryAfter: nil, shouldRetry: nil),
-                            .stream(status: response.status, headers: response.headers, prelude: prelude, continuation: continuation)
+                            .stream(status: response.status, headers: relayedHeaders, prelude: prelude, continuation: continuation)
                         )
                     }
                 }
@@ -88,15 +90,11 @@ struct StreamRelay {
         }
     }
 
-    static func isJSONObject(_ data: ByteBuffer) -> Bool {
-        data.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
-    }
-
     /// How the relay ended.
     enum End {
         case completed
         /// The upstream failed after the commit point; the caller got an `event: error`.
-        case upstreamFailed(cause: String)
+        case upstreamFailed(cause: String, detail: String?)
         case callerGone
     }
 
@@ -112,9 +110,10 @@ struct StreamRelay {
         case .completed:
             effect = .success
             exchange.record.outcome = .ok
-        case .upstreamFailed(let cause):
+        case .upstreamFailed(let cause, let detail):
             effect = .failure(cause: cause)
             attempt.error = "stream_error"
+            attempt.detail = detail
             if attempt.errorType == nil, cause.hasSuffix("_error") { attempt.errorType = cause }
             exchange.record.outcome = .streamError
         case .callerGone:
@@ -164,7 +163,7 @@ struct StreamRelay {
             if let upstreamError {
                 // The upstream's own `event: error` is well-formed; it has been forwarded as is.
                 try? await writer.finish(nil)
-                return .upstreamFailed(cause: upstreamError)
+                return .upstreamFailed(cause: upstreamError, detail: nil)
             }
             if Task.isCancelled { return .callerGone }
             let chunk: ByteBuffer?
@@ -210,6 +209,6 @@ struct StreamRelay {
         } catch {
             return .callerGone
         }
-        return .upstreamFailed(cause: cause)
+        return .upstreamFailed(cause: cause, detail: detail)
     }
 }

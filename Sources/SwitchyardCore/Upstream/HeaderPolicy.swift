@@ -25,7 +25,7 @@ public enum HeaderPolicy {
 
     /// The headers of one upstream attempt: the forwarded set plus the provider's key, or the
     /// caller's own credential in pass-through mode. Nothing else of the caller's goes out.
-    public static func upstreamHeaders(from inbound: HTTPFields, provider: ProviderSpec) -> HTTPHeaders {
+    public static func upstreamHeaders(from inbound: HTTPFields, providerKey: String?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
         for name in forwarded {
@@ -33,7 +33,7 @@ public enum HeaderPolicy {
                 headers.add(name: name.canonicalName, value: value)
             }
         }
-        if let key = provider.apiKey {
+        if let key = providerKey {
             headers.add(name: "x-api-key", value: key)
         } else {
             if let key = inbound[apiKey] { headers.add(name: "x-api-key", value: key) }

@@ -20,8 +20,25 @@ public struct UpstreamRequest: Sendable {
     public var body: ByteBuffer
     /// Streams read the body as it comes; JSON bodies are read whole.
     public var isStreaming: Bool
-    /// The response head must arrive by then (`first_byte`, capped by the request budget).
+    /// The response head must arrive by then (`first_byte`, capped by the request budget); the
+    /// attempt loop sets it.
     public var headDeadline: NIODeadline
+
+    public init(pathAndQuery: String, headers: HTTPHeaders, body: ByteBuffer, isStreaming: Bool, headDeadline: NIODeadline = .distantFuture) {
+        self.pathAndQuery = pathAndQuery
+        self.headers = headers
+        self.body = body
+        self.isStreaming = isStreaming
+        self.headDeadline = headDeadline
+    }
+}
+
+/// Turns a platform's response body into the bytes the caller gets (Bedrock's event-stream frames
+/// into Anthropic SSE), chunk by chunk. Errors are stream failures.
+public protocol UpstreamBodyTranslator: Sendable {
+    mutating func translate(_ chunk: ByteBuffer) throws(UpstreamError) -> ByteBuffer?
+    /// The body ended: whatever is left, or an error when it ended mid-frame.
+    mutating func finish() throws(UpstreamError) -> ByteBuffer?
 }
 
 public struct UpstreamResponse: Sendable {
@@ -34,11 +51,42 @@ public struct UpstreamResponse: Sendable {
 public struct UpstreamBody: Sendable, AsyncSequence {
     public typealias Element = ByteBuffer
     let body: HTTPClientResponse.Body
+    var translator: (any UpstreamBodyTranslator)?
+
+    init(body: HTTPClientResponse.Body) {
+        self.body = body
+    }
+
+    /// The same body, read through `translator`.
+    public func translated(by translator: some UpstreamBodyTranslator) -> UpstreamBody {
+        var copy = self
+        copy.translator = translator
+        return copy
+    }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var iterator: HTTPClientResponse.Body.AsyncIterator
+        var translator: (any UpstreamBodyTranslator)?
+        var ended = false
 
         public mutating func next() async throws(UpstreamError) -> ByteBuffer? {
+            guard var translator else { return try await nextRaw() }
+            while !ended {
+                let chunk = try await nextRaw()
+                let output: ByteBuffer?
+                if let chunk {
+                    output = try translator.translate(chunk)
+                } else {
+                    ended = true
+                    output = try translator.finish()
+                }
+                self.translator = translator
+                if let output, output.readableBytes > 0 { return output }
+            }
+            return nil
+        }
+
+        private mutating func nextRaw() async throws(UpstreamError) -> ByteBuffer? {
             do {
                 return try await iterator.next()
             } catch {
@@ -48,7 +96,7 @@ public struct UpstreamBody: Sendable, AsyncSequence {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(iterator: body.makeAsyncIterator())
+        AsyncIterator(iterator: body.makeAsyncIterator(), translator: translator)
     }
 
     /// Reads the whole body; a body over `limit` is an error (an upstream gone mad must not

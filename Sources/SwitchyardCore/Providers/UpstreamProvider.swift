@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One attempt's request as the caller made it, before any platform touched it.
+struct UpstreamCall: Sendable {
+    var api: UpstreamAPI
+    var body: InboundBody
+    var inboundHeaders: HTTPFields
+    /// The query string, without `?`.
+    var query: Substring?
+    var stream: Bool
+}
+
+/// How a platform speaks the Messages API: where a model lives, how a call is authenticated, and
+/// how answers and errors read in Anthropic's terms. The attempt loop asks these questions and
+/// never which platform it holds.
+protocol UpstreamProvider: Sendable {
+    var spec: ProviderSpec { get }
+
+    /// Whether this platform can serve the API at all (when it cannot, the route's next model does).
+    func supports(_ api: UpstreamAPI) -> Bool
+
+    /// The upstream request of one attempt, authenticated. A credential that cannot be had (token
+    /// endpoint down, no AWS credentials) fails the attempt as `auth`.
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model) async throws(CredentialError) -> UpstreamRequest
+
+    /// The upstream's request id (Anthropic's `request-id`, Bedrock's `x-amzn-requestid`, ...).
+    func requestID(in headers: HTTPHeaders) -> String?
+
+    /// A non-2xx answer in Anthropic's terms, with the outcome-table row it falls in.
+    func readError(status: Int, headers: HTTPHeaders, body: ByteBuffer, api: UpstreamAPI) -> PlatformError
+
+    /// The error body the caller gets when an upstream error is returned as is: Anthropic's
+    /// envelope. nil: the upstream's own body already is one.
+    func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer?
+
+    /// A 2xx JSON answer as Anthropic shapes it; nil when it is not a usable answer.
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer?
+
+    /// A 2xx stream's body as Anthropic SSE bytes.
+    func streamBody(_ body: UpstreamBody) -> UpstreamBody
+
+    /// The upstream's response headers as the caller should see them (without `request-id`,
+    /// which the exchange sets).
+    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields
+
+    /// The platform refused Switchyard's own credentials: drop cached ones, correct the clock, ...
+    func credentialsRejected(_ problem: CredentialProblem)
+}
+
+/// What a provider gets from the router to do its work.
+struct ProviderServices: Sendable {
+    /// For token endpoints, STS and metadata servers: not the hot path.
+    var credentialHTTP: HTTPClient
+    var environment: [String: String]
+    var logger: Logger
+    /// Unix milliseconds.
+    var wallClock: @Sendable () -> Int64
+}
+
+/// A platform's error answer read in Anthropic's terms.
+public struct PlatformError: Sendable, Equatable {
+    /// The status the caller sees and the audit records.
+    public var status: Int
+    /// Anthropic's `error.type`.
+    public var type: String
+    public var message: String?
+    /// The outcome-table row: usually what `status` says, but platforms answer some conditions
+    /// with a status that means something else (Bedrock's ServiceQuotaExceededException is a 400).
+    public var row: OutcomeRow
+    /// The platform's own name for the error (`ThrottlingException`, `RESOURCE_EXHAUSTED`), when
+    /// it differs from Anthropic's, for the audit line.
+    public var platformCode: String?
+    /// The platform's HTTP status, when it differs from `status`.
+    public var platformStatus: Int?
+    /// Set when the platform refused Switchyard's own credentials.
+    public var credentialProblem: CredentialProblem?
+
+    public init(
+        status: Int, type: String, message: String?, row: OutcomeRow, platformCode: String? = nil, platformStatus: Int? = nil,
+        credentialProblem: CredentialProblem? = nil
+    ) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.row = row
+        self.platformCode = platformCode
+        self.platformStatus = platformStatus
+        self.credentialProblem = credentialProblem
+    }
+}
+
+/// Why a platform refused Switchyard's credentials.
+public enum CredentialProblem: Sendable, Equatable {
+    /// Wrong or unknown credentials: nothing to do but report it.
+    case rejected
+    /// Temporary credentials or a token that expired early: fetch new ones.
+    case expired
+    /// The request's signature time differs from the platform's clock by this much (platform
+    /// minus local); later requests are signed with the correction.
+    case clockSkew(seconds: Int64)
+}
+
+extension UpstreamProvider {
+    var platform: Platform { spec.platform }
+
+    /// Anthropic's error envelope.
+    static func envelope(type: String, message: String, requestID: String?) -> ByteBuffer {
+        var json = JSONWriter(capacity: 96 + message.utf8.count)
+        json.beginObject()
+        json.field("type", "error")
+        json.key("error")
+        json.beginObject()
+        json.field("type", type)
+        json.field("message", message)
+        json.endObject()
+        json.field("request_id", requestID)
+        json.endObject()
+        return ByteBuffer(bytes: json.bytes)
+    }
+}

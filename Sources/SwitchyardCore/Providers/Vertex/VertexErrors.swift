@@ -1,0 +1,114 @@
+import NIOCore
+
+/// Vertex AI's errors in Anthropic's terms. The model's own errors (overloaded, invalid request)
+/// arrive in Anthropic's envelope and are taken as they are; Google's front end answers in its
+/// own shape, `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED"}}` (sometimes
+/// wrapped in a list), read by its `status`, not by the HTTP code alone.
+enum VertexErrors {
+    struct Mapping: Sendable, Equatable {
+        var status: Int
+        var type: String
+        var row: OutcomeRow
+    }
+
+    static let table: [String: Mapping] = [
+        "RESOURCE_EXHAUSTED": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),
+        "UNAVAILABLE": Mapping(status: 503, type: "overloaded_error", row: .overloaded),
+        "INTERNAL": Mapping(status: 500, type: "api_error", row: .serverError),
+        "UNKNOWN": Mapping(status: 500, type: "api_error", row: .serverError),
+        "DATA_LOSS": Mapping(status: 500, type: "api_error", row: .serverError),
+        "CANCELLED": Mapping(status: 500, type: "api_error", row: .serverError),
+        "DEADLINE_EXCEEDED": Mapping(status: 504, type: "timeout_error", row: .serverError),
+        "ABORTED": Mapping(status: 409, type: "api_error", row: .retrySameModel),
+        "INVALID_ARGUMENT": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "FAILED_PRECONDITION": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "OUT_OF_RANGE": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "ALREADY_EXISTS": Mapping(status: 409, type: "invalid_request_error", row: .clientError),
+        "PERMISSION_DENIED": Mapping(status: 403, type: "permission_error", row: .clientError),
+        "NOT_FOUND": Mapping(status: 404, type: "not_found_error", row: .clientError),
+        "UNIMPLEMENTED": Mapping(status: 404, type: "not_found_error", row: .clientError),
+    ]
+
+    static func read(status: Int, body: ByteBuffer, api: UpstreamAPI) -> PlatformError {
+        let anthropic = AnthropicPayload.error(in: body)
+        let google = googleError(in: body)
+        if let type = anthropic.type, google == nil {
+            return PlatformError(status: status, type: type, message: anthropic.message, row: OutcomeRow(status: status))
+        }
+        guard let google, let code = google.status else {
+            return PlatformError(
+                status: status, type: ProxyExchange.defaultErrorType(status: status), message: google?.message ?? anthropic.message,
+                row: OutcomeRow(status: status)
+            )
+        }
+        return read(status: status, code: code, message: google.message, api: api)
+    }
+
+    static func read(status: Int, code: String, message: String?, api: UpstreamAPI) -> PlatformError {
+        if code == "UNAUTHENTICATED" {
+            // Switchyard's access token was refused (revoked, expired early): fetch a new one.
+            return PlatformError(
+                status: 401, type: "authentication_error", message: message, row: .clientError, platformCode: code,
+                platformStatus: status == 401 ? nil : status, credentialProblem: .expired
+            )
+        }
+        guard var mapping = table[code] else {
+            return PlatformError(
+                status: status, type: ProxyExchange.defaultErrorType(status: status), message: message, row: OutcomeRow(status: status),
+                platformCode: code
+            )
+        }
+        if api == .countTokens, code == "UNIMPLEMENTED" || code == "NOT_FOUND" {
+            // No count-tokens for this model here: the route's next model that can count serves it.
+            mapping.row = .unsupported
+        }
+        return PlatformError(
+            status: mapping.status, type: mapping.type, message: message, row: mapping.row, platformCode: code,
+            platformStatus: status == mapping.status ? nil : status
+        )
+    }
+
+    /// `status` and `message` of Google's error object, or of the first one of a list of them.
+    static func googleError(in body: ByteBuffer) -> (status: String?, message: String?)? {
+        body.withUnsafeReadableBytes { bytes -> (String?, String?)? in
+            var object = bytes
+            if let first = bytes.firstIndex(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), bytes[first] == UInt8(ascii: "[") {
+                // `[{"error":{…}}]`: take the first element.
+                guard let open = bytes[first...].firstIndex(of: UInt8(ascii: "{")), let close = bytes.lastIndex(of: UInt8(ascii: "]")) else { return nil }
+                let inner = UnsafeRawBufferPointer(rebasing: bytes[open..<close])
+                guard let end = Self.endOfFirstObject(inner) else { return nil }
+                object = UnsafeRawBufferPointer(rebasing: inner[..<end])
+            }
+            guard let skim = try? JSONSkimmer.skim(object), let error = JSONSkimmer.member("error", in: skim, bytes: object), error.kind == .object
+            else { return nil }
+            let inner = UnsafeRawBufferPointer(rebasing: object[error.value])
+            guard let errorSkim = try? JSONSkimmer.skim(inner) else { return nil }
+            let status = JSONSkimmer.member("status", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
+            let message = JSONSkimmer.member("message", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
+            guard status != nil || JSONSkimmer.member("code", in: errorSkim, bytes: inner) != nil else { return nil }
+            return (status, message)
+        }
+    }
+
+    /// The index just past the first balanced `{…}` (strings respected).
+    private static func endOfFirstObject(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for (index, byte) in bytes.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"): depth += 1
+            case UInt8(ascii: "}"):
+                depth -= 1
+                if depth == 0 { return index + 1 }
+            default: break
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,98 @@
+import Yams
+
+/// `type: vertex`: Claude on Google Vertex AI (PRODUCT.md section 11).
+enum VertexPlatform: PlatformKind {
+    static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
+        guard let settings = spec.settings as? VertexSettings else { preconditionFailure("provider '\(spec.name)' is not a VertexPlatform definition") }
+        return VertexProvider(spec: spec, settings: settings, services: services)
+    }
+
+    static let platform = Platform.vertex
+    static let configKeys = ["project", "region", "credentials_file_env", "anthropic_version"]
+    static let defaultAnthropicVersion = "vertex-2023-10-16"
+
+    static func readSettings(_ fields: ConfigReader.Fields, context: ProviderConfigContext) -> (any PlatformSettings)? {
+        let reader = context.reader
+        var project: String?
+        if let node = fields.required("project"), let text = reader.string(node, path: fields.path("project")) {
+            if isName(text) {
+                project = text
+            } else {
+                reader.report("invalid Google Cloud project '\(text)' (letters, digits, '-' and '.')", at: node, path: fields.path("project"))
+            }
+        }
+        var region: String?
+        if let node = fields.required("region"), let text = reader.string(node, path: fields.path("region")) {
+            if isName(text) {
+                region = text
+            } else {
+                reader.report("invalid Vertex AI region '\(text)' (expected e.g. us-east5 or global)", at: node, path: fields.path("region"))
+            }
+        }
+        let version = fields["anthropic_version"].flatMap { reader.string($0, path: fields.path("anthropic_version")) } ?? defaultAnthropicVersion
+        var credentialsFileEnv: String?
+        if let node = fields["credentials_file_env"], let name = reader.string(node, path: fields.path("credentials_file_env")) {
+            if ConfigValues.isEnvironmentVariableName(name) {
+                credentialsFileEnv = name
+            } else {
+                reader.report("'\(name)' is not a valid environment variable name", at: node, path: fields.path("credentials_file_env"))
+            }
+        }
+        guard let project, let region else { return nil }
+        var settings = VertexSettings(project: project, region: region, anthropicVersion: version, credentialsFileEnv: credentialsFileEnv, credentials: nil)
+        switch GoogleCredentialSource.resolve(environment: context.environment, credentialsFileEnv: credentialsFileEnv) {
+        case .success(let source):
+            settings.credentials = source
+        case .failure(let error):
+            context.report(
+                "no Google credentials: \(error.message)", at: fields["credentials_file_env"] ?? fields.mapping,
+                path: fields.path(fields["credentials_file_env"] == nil ? "" : "credentials_file_env"), warningInCheck: true
+            )
+            if context.mode == .serve { return nil }
+        }
+        return settings
+    }
+
+    private static func isName(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 64
+            && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 46 || $0 == 58 }
+    }
+}
+
+public struct VertexSettings: PlatformSettings {
+    public var project: String
+    public var region: String
+    /// The body's `anthropic_version`.
+    public var anthropicVersion: String
+    public var credentialsFileEnv: String?
+    /// nil only in `check` mode when the key file could not be read.
+    public var credentials: GoogleCredentialSource?
+
+    public var platform: Platform { .vertex }
+
+    /// `global` and the multi-regions have their own hosts (as in the anthropic SDK's Vertex client).
+    public var defaultBaseURL: UpstreamURL {
+        let host: String
+        switch region {
+        case "global": host = "aiplatform.googleapis.com"
+        case "us", "eu": host = "aiplatform.\(region).rep.googleapis.com"
+        default: host = "\(region)-aiplatform.googleapis.com"
+        }
+        return UpstreamURL(isTLS: true, host: host, port: 443, pathPrefix: "")
+    }
+
+    public var upstreamIdentity: String { "\(project)/\(region)" }
+    public var fingerprint: String { "\(project)|\(region)|\(anthropicVersion)|\(credentials?.description ?? "none")" }
+    public var credentialDescription: String { credentials?.description ?? "gcp: no credentials found" }
+    public var passesCallerCredentials: Bool { false }
+
+    public func path(upstreamModel: String, api: UpstreamAPI, stream: Bool) -> String {
+        let models = "/v1/projects/\(PathEncoding.segment(project))/locations/\(PathEncoding.segment(region))/publishers/anthropic/models"
+        switch api {
+        case .messages: return "\(models)/\(PathEncoding.segment(upstreamModel, keeping: "@")):\(stream ? "streamRawPredict" : "rawPredict")"
+        // One endpoint for all models: the model stays in the body.
+        case .countTokens: return "\(models)/count-tokens:rawPredict"
+        }
+    }
+
+}
