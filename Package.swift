@@ -91,6 +91,7 @@ let package = Package(
             name: "switchyard",
             dependencies: [
                 "SwitchyardCore",
+                "AWSWire",
                 "UpstreamSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,8 +2,11 @@
 public enum Fault: Sendable, Equatable {
     /// A normal answer: JSON, or a stream of `events` content deltas `interval` apart.
     case ok(events: Int, interval: Duration)
-    /// An error status in Anthropic's envelope.
+    /// An error status, in the platform's shape (Anthropic's envelope, Bedrock's exception, Google's error).
     case status(Int, retryAfter: Duration?, shouldRetry: Bool?)
+    /// A platform error by its own name: `error(ServiceQuotaExceededException,400)`,
+    /// `error(RESOURCE_EXHAUSTED,429)`, `error(overloaded_error,529)`.
+    case platformError(name: String, status: Int)
     /// Waits before the head, then answers normally.
     case slowFirstByte(Duration)
     /// Closes the connection before any header.
@@ -12,12 +15,21 @@ public enum Fault: Sendable, Equatable {
     case hang
     /// Streams: `event: error` (overloaded_error) after `after` events, then ends.
     case sseError(after: Int, type: String)
+    /// Streams: the platform's own stream exception after `after` events (Bedrock:
+    /// `exception(2,modelStreamErrorException)`; elsewhere an `event: error` of that type).
+    case exception(after: Int, name: String)
     /// Streams: the connection is cut after `after` events.
     case cut(after: Int)
+    /// Streams: the next frame's CRC is broken after `after` events (event-stream platforms).
+    case corruptFrame(after: Int)
+    /// Streams: half of the next frame after `after` events, then the body ends.
+    case truncatedFrame(after: Int)
     /// Streams: stops sending after `after` events but keeps the connection open.
     case stall(after: Int)
     /// A 200 whose body is not JSON.
     case invalidJSON
+    /// A 200 whose body is JSON but not a message.
+    case notAMessage
     /// A 200 JSON body of `bytes` bytes.
     case huge(bytes: Int)
     /// Streams: events with broken framing and data.
@@ -31,7 +43,8 @@ public enum Fault: Sendable, Equatable {
 ///
 /// Steps: `ok`, `ok(events=20,interval=50ms)`, any status (`500`, `529`, `429(retry-after=2)`,
 /// `503(should-retry=false)`), `slow(2s)`, `reset`, `hang`, `sse-error(2)`, `sse-error(2,api_error)`,
-/// `cut(4)`, `stall(3)`, `invalid-json`, `huge(10MiB)`, `malformed-sse`, `endless-headers`.
+/// `cut(4)`, `stall(3)`, `invalid-json`, `not-a-message`, `huge(10MiB)`, `malformed-sse`, `endless-headers`,
+/// `error(NAME,STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`.
 public struct FaultScript: Sendable, Equatable {
     public struct Step: Sendable, Equatable {
         public var fault: Fault
@@ -124,6 +137,21 @@ public struct FaultScript: Sendable, Equatable {
             return .sseError(after: after, type: positional(1) ?? "overloaded_error")
         case "cut":
             return .cut(after: positional(0).flatMap { Int($0) } ?? 2)
+        case "crc":
+            return .corruptFrame(after: positional(0).flatMap { Int($0) } ?? 2)
+        case "truncate":
+            return .truncatedFrame(after: positional(0).flatMap { Int($0) } ?? 2)
+        case "exception":
+            guard let after = positional(0).flatMap({ Int($0) }), let name = positional(1), !name.isEmpty else {
+                throw ParseError(step: token, reason: "exception needs an event count and a name, e.g. exception(2,modelStreamErrorException)")
+            }
+            return .exception(after: after, name: name)
+        case "error":
+            guard let name = positional(0), !name.isEmpty, let status = positional(1).flatMap({ Int($0) }), (100...599).contains(status) else {
+                throw ParseError(step: token, reason: "error needs a name and a status, e.g. error(ThrottlingException,429)")
+            }
+            return .platformError(name: name, status: status)
+        case "not-a-message": return .notAMessage
         case "stall":
             return .stall(after: positional(0).flatMap { Int($0) } ?? 2)
         case "invalid-json": return .invalidJSON

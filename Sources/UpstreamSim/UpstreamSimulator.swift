@@ -24,6 +24,10 @@ public final class UpstreamSimulator: Sendable {
     }
 
     public let name: String
+    public let platform: SimPlatform
+    /// Temporary credentials and tokens this simulator issued, and how often it was asked.
+    public let issuer: SimIssuer
+    let dialect: any SimDialect
     private let script: Mutex<FaultScript>
     private let counter = Atomic<Int>(0)
     let connections = Atomic<Int>(0)
@@ -33,8 +37,19 @@ public final class UpstreamSimulator: Sendable {
     /// How many received requests are kept for ``receivedRequests``.
     private let keep: Int
 
-    public init(name: String = "sim", script: FaultScript = FaultScript(steps: []), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, keep: Int = 10_000) {
+    public init(
+        name: String = "sim", script: FaultScript = FaultScript(steps: []), platform: SimPlatform = .anthropic,
+        options: SimPlatformOptions = SimPlatformOptions(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, keep: Int = 10_000
+    ) {
         self.name = name
+        self.platform = platform
+        let offset = options.clockOffsetSeconds
+        issuer = SimIssuer(lifetimeSeconds: options.issuedLifetimeSeconds, now: { Int64(Date().timeIntervalSince1970) + offset })
+        switch platform {
+        case .anthropic: dialect = AnthropicDialect(name: name)
+        case .bedrock: dialect = BedrockDialect(options: options, issuer: issuer)
+        case .vertex: dialect = VertexDialect(options: options, issuer: issuer)
+        }
         self.script = Mutex(script)
         self.group = group
         self.keep = keep
@@ -150,33 +165,41 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
-        let bodyText = String(buffer: body)
-        let json = (try? JSONSerialization.jsonObject(with: Data(bodyText.utf8))) as? [String: Any]
-        let model = json?["model"] as? String
-        let stream = json?["stream"] as? Bool ?? false
-        simulator.record(
-            .init(method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: bodyText, model: model)
-        )
         let path = head.uri.split(separator: "?").first.map(String.init) ?? head.uri
-        switch (head.method, path) {
-        case (.GET, "/healthz"):
+        if head.method == .GET, path == "/healthz" {
             writeJSON(context: context, status: .ok, json: #"{"status":"ok"}"#, extraHeaders: [])
             return
-        case (.POST, "/v1/messages/count_tokens"):
-            let fault = simulator.nextFault(override: head.headers.first(name: "x-sim-fault"))
-            if case .status(let code, let retryAfter, let shouldRetry) = fault {
-                writeError(context: context, status: code, retryAfter: retryAfter, shouldRetry: shouldRetry)
-            } else {
-                writeJSON(context: context, status: .ok, json: #"{"input_tokens":42}"#, extraHeaders: [])
-            }
-            return
-        case (.POST, "/v1/messages"):
-            break
-        default:
-            writeError(context: context, status: 404, retryAfter: nil, shouldRetry: nil)
-            return
         }
-        perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, model: model ?? "unknown", stream: stream)
+        let dialect = simulator.dialect
+        let classified = dialect.classify(method: head.method, uri: head.uri, headers: head.headers, body: body, requestID: "")
+        var model: String?
+        switch classified {
+        case .messages(let name, _): model = name
+        case .countTokens, .respond: model = (SimJSON.object(body)?["model"] as? String)
+        case .credentials: break
+        }
+        if case .credentials = classified {
+            // Token and credential endpoints are not model traffic: they are counted by the issuer.
+        } else {
+            simulator.record(
+                .init(method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: String(buffer: body), model: model)
+            )
+        }
+        switch classified {
+        case .respond(let response), .credentials(let response):
+            write(response, context: context)
+        case .countTokens:
+            switch simulator.nextFault(override: head.headers.first(name: "x-sim-fault")) {
+            case .status(let code, let retryAfter, let shouldRetry):
+                writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
+            case .platformError(let name, let code):
+                writeError(context: context, status: code, name: name, retryAfter: nil, shouldRetry: nil)
+            default:
+                writeJSON(context: context, status: .ok, json: dialect.countTokensAnswer(), extraHeaders: [])
+            }
+        case .messages(let name, let stream):
+            perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, model: name, stream: stream)
+        }
     }
 
     private func perform(_ fault: Fault, context: ChannelHandlerContext, model: String, stream: Bool) {
@@ -188,7 +211,9 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 writeJSON(context: context, status: .ok, json: SimPayloads.message(model: model, deltas: events), extraHeaders: [])
             }
         case .status(let code, let retryAfter, let shouldRetry):
-            writeError(context: context, status: code, retryAfter: retryAfter, shouldRetry: shouldRetry)
+            writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
+        case .platformError(let name, let code):
+            writeError(context: context, status: code, name: name, retryAfter: nil, shouldRetry: nil)
         case .slowFirstByte(let delay):
             schedule(context: context, after: delay) { [self] in
                 perform(.ok(events: 3, interval: .zero), context: context, model: model, stream: stream)
@@ -198,17 +223,25 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         case .hang:
             break
         case .sseError(let after, let type):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: type))
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: type, name: nil))
+        case .exception(let after, let name):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: "api_error", name: name))
         case .cut(let after):
             streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .cut(after: after))
         case .stall(let after):
             streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .stall(after: after))
+        case .corruptFrame(let after):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .corrupt(after: after))
+        case .truncatedFrame(let after):
+            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .truncate(after: after))
         case .invalidJSON:
             writeJSON(context: context, status: .ok, json: "this is not JSON {", extraHeaders: [])
+        case .notAMessage:
+            writeJSON(context: context, status: .ok, json: #"{"type":"completion","completion":"this is not a message"}"#, extraHeaders: [])
         case .huge(let bytes):
             writeHuge(context: context, bytes: bytes)
         case .malformedSSE:
-            writeHead(context: context, status: .ok, contentType: "text/event-stream", length: nil, extraHeaders: [])
+            writeHead(context: context, status: .ok, contentType: simulator.dialect.streamContentType, length: nil, extraHeaders: [])
             let text = "event: message_start\ndata: {not json\n\nevent\ndata\n: comment\n\ndata: {\"type\":\"content_block_delta\"\n\n"
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -223,49 +256,65 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: contentType)
         if let length { headers.add(name: "content-length", value: String(length)) }
-        headers.add(name: "request-id", value: simulator.requestID())
+        headers.add(name: simulator.dialect.requestIDHeader, value: simulator.requestID())
         headers.add(name: "x-sim-name", value: simulator.name)
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
     }
 
-    private func writeJSON(context: ChannelHandlerContext, status: HTTPResponseStatus, json: String, extraHeaders: [(String, String)]) {
+    private func writeJSON(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, json: String, contentType: String = "application/json", extraHeaders: [(String, String)]
+    ) {
         let buffer = ByteBuffer(string: json)
-        writeHead(context: context, status: status, contentType: "application/json", length: buffer.readableBytes, extraHeaders: extraHeaders)
+        writeHead(context: context, status: status, contentType: contentType, length: buffer.readableBytes, extraHeaders: extraHeaders)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    private func writeError(context: ChannelHandlerContext, status: Int, retryAfter: Duration?, shouldRetry: Bool?) {
-        var extra: [(String, String)] = []
+    private func writeError(context: ChannelHandlerContext, status: Int, name: String?, retryAfter: Duration?, shouldRetry: Bool?) {
+        var response = simulator.dialect.error(status: status, name: name, message: "simulated \(status) from \(simulator.name)", requestID: "")
         if let retryAfter {
             let seconds = Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18
-            extra.append(("retry-after", seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)))
+            response.headers.append(("retry-after", seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)))
         }
-        if let shouldRetry { extra.append(("x-should-retry", shouldRetry ? "true" : "false")) }
-        let type = SimPayloads.errorType(status: status)
-        let json = #"{"type":"error","error":{"type":"\#(type)","message":"simulated \#(status) from \#(simulator.name)"}}"#
-        writeJSON(context: context, status: HTTPResponseStatus(statusCode: status), json: json, extraHeaders: extra)
+        if let shouldRetry { response.headers.append(("x-should-retry", shouldRetry ? "true" : "false")) }
+        write(response, context: context)
+    }
+
+    private func write(_ response: SimResponse, context: ChannelHandlerContext) {
+        let contentType = response.headers.first { $0.0 == "content-type" }?.1 ?? "application/json"
+        writeJSON(
+            context: context, status: HTTPResponseStatus(statusCode: response.status), json: response.body, contentType: contentType,
+            extraHeaders: response.headers.filter { $0.0 != "content-type" }
+        )
     }
 
     private enum StreamEnding {
         case complete
-        case error(after: Int, type: String)
+        /// `type`: Anthropic's error type; `name`: the platform's own exception, when the fault named one.
+        case error(after: Int, type: String, name: String?)
         case cut(after: Int)
         case stall(after: Int)
+        /// The next event's frame goes out with a broken CRC (event-stream platforms; a cut elsewhere).
+        case corrupt(after: Int)
+        /// Half of the next event's frame, then the body ends cleanly.
+        case truncate(after: Int)
     }
 
     private func streamEvents(context: ChannelHandlerContext, model: String, deltas: Int, interval: Duration, ending: StreamEnding) {
-        writeHead(context: context, status: .ok, contentType: "text/event-stream", length: nil, extraHeaders: [("cache-control", "no-cache")])
+        let dialect = simulator.dialect
+        writeHead(context: context, status: .ok, contentType: dialect.streamContentType, length: nil, extraHeaders: [("cache-control", "no-cache")])
         context.flush()
         let events = SimPayloads.streamEvents(model: model, deltas: deltas)
         var index = 0
+        func send(_ buffer: ByteBuffer) {
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
         func sendNext() {
             guard active else { return }
             switch ending {
-            case .error(let after, let type) where index == after:
-                let event = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"\(type)\",\"message\":\"simulated stream error\"}}\n\n"
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: event)))), promise: nil)
+            case .error(let after, let type, let name) where index == after:
+                send(dialect.streamFailure(anthropicType: type, name: name))
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 return
             case .cut(let after) where index == after:
@@ -275,6 +324,18 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 return
             case .stall(let after) where index == after:
                 return
+            case .corrupt(let after) where index == after && index < events.count:
+                var frame = dialect.streamEvent(name: events[index].name, data: events[index].data)
+                let last = frame.writerIndex - 1
+                frame.setInteger(frame.getInteger(at: last, as: UInt8.self)! ^ 0x01, at: last)
+                send(frame)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            case .truncate(let after) where index == after && index < events.count:
+                let frame = dialect.streamEvent(name: events[index].name, data: events[index].data)
+                send(frame.getSlice(at: frame.readerIndex, length: frame.readableBytes / 2)!)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
             default:
                 break
             }
@@ -282,7 +343,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 return
             }
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: events[index])))), promise: nil)
+            send(dialect.streamEvent(name: events[index].name, data: events[index].data))
             index += 1
             if interval > .zero {
                 schedule(context: context, after: interval) { sendNext() }
@@ -370,9 +431,10 @@ public enum SimPayloads {
         return #"{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"\#(text)"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":\#(deltas + 1)}}"#
     }
 
-    public static func streamEvents(model: String, deltas: Int) -> [String] {
-        var events: [String] = []
-        func event(_ name: String, _ data: String) { events.append("event: \(name)\ndata: \(data)\n\n") }
+    /// The events of a streamed message, as (event name, data JSON).
+    public static func streamEvents(model: String, deltas: Int) -> [(name: String, data: String)] {
+        var events: [(name: String, data: String)] = []
+        func event(_ name: String, _ data: String) { events.append((name, data)) }
         event("message_start", #"{"type":"message_start","message":{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1}}}"#)
         event("ping", #"{"type": "ping"}"#)
         event("content_block_start", #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#)

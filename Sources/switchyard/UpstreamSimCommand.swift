@@ -1,4 +1,6 @@
+import AWSWire
 import ArgumentParser
+import Foundation
 import SwitchyardCore
 import UpstreamSim
 
@@ -15,8 +17,19 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             the last step requests are answered ok. A request may choose its own fault with the
             x-sim-fault header. Steps: ok, ok(events=20,interval=50ms), any status such as 500, 529,
             429(retry-after=2), 503(should-retry=false), slow(2s), reset, hang, sse-error(N),
-            sse-error(N,api_error), cut(N), stall(N), invalid-json, huge(80MiB), malformed-sse,
-            endless-headers.
+            sse-error(N,api_error), cut(N), stall(N), invalid-json, not-a-message, huge(80MiB), malformed-sse,
+            endless-headers, error(NAME,STATUS) (a platform error by name, e.g. error(ThrottlingException,429)),
+            exception(N,NAME) (a stream exception after N events), crc(N) and truncate(N) (a broken
+            event-stream frame after N events).
+
+            --platform bedrock speaks AWS Bedrock's runtime API (SigV4-signed requests, event-stream
+            frames, x-amzn-errortype errors) and serves a container credentials endpoint
+            (GET /v2/credentials/…) and STS AssumeRoleWithWebIdentity (POST /). Signatures are
+            checked for --aws-access-key-id with the secret in $SIM_AWS_SECRET_ACCESS_KEY, and for
+            the temporary credentials it issued. --platform vertex speaks Vertex AI's Claude
+            endpoints (:rawPredict, :streamRawPredict, count-tokens:rawPredict) with Google errors,
+            checks bearer tokens, and serves a token_uri (POST /token) and the metadata server's
+            token path.
             """
     )
 
@@ -29,6 +42,27 @@ struct UpstreamSimCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Name used in request ids and messages.")
     var name = "sim"
 
+    @Option(name: .long, help: "The platform protocol to speak: anthropic, bedrock or vertex.")
+    var platform = "anthropic"
+
+    @Option(name: .long, help: "Bedrock: an access key id whose signatures are accepted (secret in $SIM_AWS_SECRET_ACCESS_KEY).")
+    var awsAccessKeyId: String?
+
+    @Option(name: .long, help: "Bedrock: the region signatures must name.")
+    var region = "us-east-1"
+
+    @Option(name: .long, help: "Bedrock: run the sim's clock this many seconds ahead (clock-skew drills).")
+    var clockOffset: Int64 = 0
+
+    @Option(name: .long, help: "Vertex: a bearer token accepted besides the ones the sim issues.")
+    var acceptToken: [String] = []
+
+    @Flag(name: .long, help: "Vertex: do not check bearer tokens.")
+    var noTokenCheck = false
+
+    @Option(name: .long, help: "Lifetime in seconds of the credentials and tokens the sim issues.")
+    var issuedLifetime: Int64 = 3600
+
     func run() async throws {
         guard let address = HostPort.parse(listen) else {
             throw ValidationError("invalid --listen '\(listen)' (expected HOST:PORT)")
@@ -39,9 +73,22 @@ struct UpstreamSimCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        let simulator = UpstreamSimulator(name: name, script: parsed)
+        guard let simPlatform = SimPlatform(rawValue: platform) else {
+            throw ValidationError("invalid --platform '\(platform)' (expected anthropic, bedrock or vertex)")
+        }
+        var options = SimPlatformOptions(
+            region: region, clockOffsetSeconds: clockOffset, issuedLifetimeSeconds: issuedLifetime, checkTokens: !noTokenCheck,
+            acceptedTokens: Set(acceptToken)
+        )
+        if let awsAccessKeyId {
+            guard let secret = ProcessInfo.processInfo.environment["SIM_AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+                throw ValidationError("--aws-access-key-id needs the secret in $SIM_AWS_SECRET_ACCESS_KEY")
+            }
+            options.awsCredentials = [AWSCredentials(accessKeyID: awsAccessKeyId, secretAccessKey: secret)]
+        }
+        let simulator = UpstreamSimulator(name: name, script: parsed, platform: simPlatform, options: options)
         let port = try await simulator.start(host: address.host, port: address.port)
-        printError("upstream-sim '\(name)' listening on \(address.host):\(port) with script \"\(script)\"")
+        printError("upstream-sim '\(name)' (\(platform)) listening on \(address.host):\(port) with script \"\(script)\"")
         await waitForTermination()
         await simulator.stop()
     }

@@ -16,6 +16,8 @@ public final class RouterRuntime: Sendable {
     let environment: @Sendable () -> [String: String]
     public let logger: Logger
     let randomSource: @Sendable () -> UInt64
+    /// Unix milliseconds for credential expiry and request signing (tests move it).
+    let wallClock: @Sendable () -> Int64
     let eventLoopGroup: any EventLoopGroup
 
     /// Token endpoints, STS, container and metadata servers: never the hot path.
@@ -46,8 +48,10 @@ public final class RouterRuntime: Sendable {
         environment: @escaping @Sendable () -> [String: String] = { ProcessInfo.processInfo.environment },
         clock: any RouterClock = SystemClock(),
         random: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) },
+        wallClock: @escaping @Sendable () -> Int64 = { WallClock.nowMilliseconds() },
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
+        self.wallClock = wallClock
         self.clock = clock
         self.configPath = configPath
         self.environment = environment
@@ -61,9 +65,7 @@ public final class RouterRuntime: Sendable {
         credentialConfiguration.tracing.tracer = nil
         credentialHTTP = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: credentialConfiguration)
         let table = RoutingTable(config: config)
-        let services = ProviderServices(
-            credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: { WallClock.nowMilliseconds() }
-        )
+        let services = ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: wallClock)
         var endpoints: [String: ProviderEndpoint] = [:]
         for provider in config.providers {
             endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
@@ -80,7 +82,7 @@ public final class RouterRuntime: Sendable {
     }
 
     private var services: ProviderServices {
-        ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: { WallClock.nowMilliseconds() })
+        ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: wallClock)
     }
 
     /// The configuration generation new requests use.

@@ -27,19 +27,35 @@ final class RouterHarness: Sendable {
     ///   - yaml: the configuration, with `{{NAME}}` replaced by `http://127.0.0.1:PORT` of that sim.
     ///   - manualClock: breaker and backoff time only moves when the test says so (backoff
     ///     sleeps advance it at once).
+    ///   - platforms: simulator name → the platform it speaks (default Anthropic) and its options.
+    ///   - files: path → content, written once the simulators have ports (`{{NAME}}` filled in), for
+    ///     credential files that name a simulator's token endpoint.
+    ///   - wallClock: Unix milliseconds for credential expiry and signing (default: real time).
     static func start(
         sims scripts: [String: String],
+        platforms: [String: (SimPlatform, SimPlatformOptions)] = [:],
         yaml: String,
         environment: [String: String] = ["SIM_KEY": "sk-ant-sim-test-key-0123456789"],
-        manualClock: Bool = true
+        files: [String: String] = [:],
+        manualClock: Bool = true,
+        wallClock: (@Sendable () -> Int64)? = nil
     ) async throws -> RouterHarness {
         var sims: [String: UpstreamSimulator] = [:]
         var text = yaml
+        var environment = environment
+        var files = files
         for (name, script) in scripts {
-            let sim = UpstreamSimulator(name: name, script: try FaultScript.parse(script))
+            let (platform, options) = platforms[name] ?? (.anthropic, SimPlatformOptions())
+            let sim = UpstreamSimulator(name: name, script: try FaultScript.parse(script), platform: platform, options: options)
             let port = try await sim.start()
             sims[name] = sim
-            text = text.replacingOccurrences(of: "{{\(name)}}", with: "http://127.0.0.1:\(port)")
+            let url = "http://127.0.0.1:\(port)"
+            text = text.replacingOccurrences(of: "{{\(name)}}", with: url)
+            environment = environment.mapValues { $0.replacingOccurrences(of: "{{\(name)}}", with: url) }
+            files = files.mapValues { $0.replacingOccurrences(of: "{{\(name)}}", with: url) }
+        }
+        for (path, content) in files {
+            try content.write(toFile: path, atomically: true, encoding: .utf8)
         }
         // On disk too, so that reload tests can rewrite it.
         let configPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString).yaml").path
@@ -50,9 +66,11 @@ final class RouterHarness: Sendable {
         logger.logLevel = .critical
         let clock: ManualClock? = manualClock ? ManualClock() : nil
         let seeded = Mutex(SeededRandom(state: 2026))
+        let environmentCopy = environment
         let runtime = RouterRuntime(
-            config: loaded.config, audit: audit, logger: logger, configPath: configPath, environment: { environment }, clock: clock ?? SystemClock() as any RouterClock,
-            random: { seeded.withLock { $0.next() } }
+            config: loaded.config, audit: audit, logger: logger, configPath: configPath, environment: { environmentCopy },
+            clock: clock ?? SystemClock() as any RouterClock, random: { seeded.withLock { $0.next() } },
+            wallClock: wallClock ?? { WallClock.nowMilliseconds() }
         )
         let bound = PortBox()
         let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: loaded.config.server.listen.host, port: 0)) { port in
@@ -226,12 +244,17 @@ extension RouterHarness {
     /// Starts a harness, runs `body`, and stops everything whether or not `body` threw.
     static func with(
         sims: [String: String],
+        platforms: [String: (SimPlatform, SimPlatformOptions)] = [:],
         yaml: String,
         environment: [String: String] = ["SIM_KEY": "sk-ant-sim-test-key-0123456789"],
+        files: [String: String] = [:],
         manualClock: Bool = true,
+        wallClock: (@Sendable () -> Int64)? = nil,
         _ body: (RouterHarness) async throws -> Void
     ) async throws {
-        let harness = try await start(sims: sims, yaml: yaml, environment: environment, manualClock: manualClock)
+        let harness = try await start(
+            sims: sims, platforms: platforms, yaml: yaml, environment: environment, files: files, manualClock: manualClock, wallClock: wallClock
+        )
         do {
             try await body(harness)
         } catch {
