@@ -1,3 +1,4 @@
+import AWSWire
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
@@ -22,25 +23,38 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent callers.")
     var callers = 4
 
-    /// When the primary starts failing and when it recovers, in seconds from the start.
+    /// The script, in seconds from the start: the Anthropic platform goes down (every model on it
+    /// answers 529), Bedrock throttles for a while so Vertex takes over, then both recover.
     static let outageStart = 5
-    static let outageEnd = 11
+    static let throttleStart = 9
+    static let throttleEnd = 11
+    static let outageEnd = 13
 
     func run() async throws {
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
-        let primary = UpstreamSimulator(name: "sonnet", script: try FaultScript.parse("slow(30ms)*"))
-        let secondary = UpstreamSimulator(name: "haiku", script: try FaultScript.parse("slow(50ms)*"))
-        let primaryPort = try await primary.start()
-        let secondaryPort = try await secondary.start()
+        let demoKeys = AWSCredentials(accessKeyID: "AKIADEMO000000000001", secretAccessKey: "demo-secret-not-a-real-key")
+        let anthropic = UpstreamSimulator(name: "anthropic", script: try FaultScript.parse("slow(30ms)*"))
+        let bedrock = UpstreamSimulator(
+            name: "bedrock", script: try FaultScript.parse("slow(45ms)*"), platform: .bedrock, options: SimPlatformOptions(awsCredentials: [demoKeys])
+        )
+        let vertex = UpstreamSimulator(name: "vertex", script: try FaultScript.parse("slow(60ms)*"), platform: .vertex)
+        let sims = [anthropic, bedrock, vertex]
+        var ports: [Int] = []
+        for sim in sims { ports.append(try await sim.start()) }
 
         let auditPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-demo-audit.jsonl").path
         try? FileManager.default.removeItem(atPath: auditPath)
         let audit = try AuditLog(destination: .file(auditPath))
-        let yaml = Self.embeddedConfig(primaryPort: primaryPort, secondaryPort: secondaryPort)
-        let config = try ConfigLoader(environment: ["DEMO_KEY": "demo-key-not-a-secret"]).load(yaml: yaml, source: "embedded demo").config
+        let yaml = Self.embeddedConfig(anthropicPort: ports[0], bedrockPort: ports[1], vertexPort: ports[2])
+        // Demo credentials: SigV4 keys the Bedrock sim checks, and Vertex tokens from the sim's metadata server.
+        let environment = [
+            "DEMO_KEY": "demo-key-not-a-secret", "AWS_ACCESS_KEY_ID": demoKeys.accessKeyID, "AWS_SECRET_ACCESS_KEY": demoKeys.secretAccessKey,
+            "GCE_METADATA_HOST": "127.0.0.1:\(ports[2])", "HOME": "/nonexistent",
+        ]
+        let config = try ConfigLoader(environment: environment).load(yaml: yaml, source: "embedded demo").config
         var logger = Logger(label: "switchyard-demo")
         logger.logLevel = .critical
-        let runtime = RouterRuntime(config: config, audit: audit, logger: logger)
+        let runtime = RouterRuntime(config: config, audit: audit, logger: logger, environment: { environment })
         let bound = DemoPort()
         let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: "127.0.0.1", port: 0)) { port in
             bound.port.store(port, ordering: .relaxed)
@@ -55,12 +69,15 @@ struct DemoCommand: AsyncParsableCommand {
         guard routerPort > 0 else { throw ValidationError("the router did not start") }
 
         print("""
-            Switchyard demo: route 'default' = [sonnet, haiku], both fake Anthropic upstreams on loopback.
-              router   http://127.0.0.1:\(routerPort)    (try: curl -s http://127.0.0.1:\(routerPort)/admin/state)
-              sonnet   upstream-sim :\(primaryPort), healthy, 30 ms
-              haiku    upstream-sim :\(secondaryPort), healthy, 50 ms
-              breaker  opens after 3 consecutive failures, open 3 s (doubling up to 6 s), 1 probe
-            Script: at \(Self.outageStart) s sonnet starts answering 500 api_error; at \(Self.outageEnd) s it recovers.
+            Switchyard demo: route 'default' = [sonnet, haiku, sonnet-bedrock, sonnet-vertex] across three platforms,
+            each a fake upstream on loopback speaking that platform's own protocol.
+              router    http://127.0.0.1:\(routerPort)    (try: curl -s http://127.0.0.1:\(routerPort)/admin/state)
+              anthropic upstream-sim :\(ports[0]) (Anthropic API) serves sonnet and haiku, 30 ms
+              bedrock   upstream-sim :\(ports[1]) (AWS Bedrock: SigV4 checked, event-stream frames), 45 ms
+              vertex    upstream-sim :\(ports[2]) (Vertex AI: OAuth2 tokens from its metadata server), 60 ms
+              breaker   opens after 3 consecutive failures, open 3 s (doubling up to 6 s), 1 probe
+            Script: at \(Self.outageStart) s the whole Anthropic platform answers 529 overloaded_error; at \(Self.throttleStart) s Bedrock
+            throttles (ThrottlingException) until \(Self.throttleEnd) s; at \(Self.outageEnd) s Anthropic recovers.
             \(callers) callers send requests (every third one streams). Ctrl-C stops early.
 
             """)
@@ -94,18 +111,20 @@ struct DemoCommand: AsyncParsableCommand {
         let view = DemoView(runtime: runtime, stats: stats, auditPath: auditPath)
         view.printHeader()
         let start = ContinuousClock.now
-        var phase = 0
+        let events: [(second: Int, sim: UpstreamSimulator, script: String, note: String)] = [
+            (Self.outageStart, anthropic, "529*", "the Anthropic platform is overloaded: sonnet and haiku both answer 529"),
+            (Self.throttleStart, bedrock, "error(ThrottlingException,429)*", "Bedrock throttles: each request moves on to Vertex at once"),
+            (Self.throttleEnd, bedrock, "slow(45ms)*", "Bedrock is back"),
+            (Self.outageEnd, anthropic, "slow(30ms)*", "Anthropic is healthy again; its breakers let a probe through when their open periods end"),
+        ]
+        var next = 0
         for second in 1...max(1, seconds) {
             try? await Task.sleep(until: start + .seconds(second))
             if interrupted.isSet { break }
-            if phase == 0, second >= Self.outageStart {
-                primary.setScript(try FaultScript.parse("500*"))
-                view.note("sonnet starts failing: every request gets 500 api_error")
-                phase = 1
-            } else if phase == 1, second >= Self.outageEnd {
-                primary.setScript(try FaultScript.parse("slow(30ms)*"))
-                view.note("sonnet is healthy again; its breaker lets a probe through when the open period ends")
-                phase = 2
+            while next < events.count, second >= events[next].second {
+                events[next].sim.setScript(try FaultScript.parse(events[next].script))
+                view.note(events[next].note)
+                next += 1
             }
             await view.printSecond(second)
         }
@@ -117,8 +136,7 @@ struct DemoCommand: AsyncParsableCommand {
         _ = try? await serverTask.value
         await runtime.shutdown()
         await audit.close()
-        await primary.stop()
-        await secondary.stop()
+        for sim in sims { await sim.stop() }
     }
 
     static func oneRequest(port: Int, stream: Bool, stats: DemoStats) async {
@@ -141,22 +159,25 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    static func embeddedConfig(primaryPort: Int, secondaryPort: Int) -> String {
+    static func embeddedConfig(anthropicPort: Int, bedrockPort: Int, vertexPort: Int) -> String {
         """
         version: 1
         server: { listen: 127.0.0.1:0, request_timeout: 30s }
         providers:
-          sim-sonnet: { type: anthropic, base_url: "http://127.0.0.1:\(primaryPort)", api_key_env: DEMO_KEY }
-          sim-haiku: { type: anthropic, base_url: "http://127.0.0.1:\(secondaryPort)", api_key_env: DEMO_KEY }
+          anthropic: { type: anthropic, base_url: "http://127.0.0.1:\(anthropicPort)", api_key_env: DEMO_KEY }
+          bedrock: { type: bedrock, region: us-east-1, base_url: "http://127.0.0.1:\(bedrockPort)" }
+          vertex: { type: vertex, project: demo-project, region: us-east5, base_url: "http://127.0.0.1:\(vertexPort)" }
         models:
-          sonnet: { provider: sim-sonnet, model: claude-sonnet-4-20250514 }
-          haiku: { provider: sim-haiku, model: claude-3-5-haiku-20241022 }
+          sonnet: { provider: anthropic, model: claude-sonnet-4-5-20250929 }
+          haiku: { provider: anthropic, model: claude-haiku-4-5-20251001 }
+          sonnet-bedrock: { provider: bedrock, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0" }
+          sonnet-vertex: { provider: vertex, model: "claude-sonnet-4-5@20250929" }
         defaults:
           breaker: { failure_threshold: 3, open_for: 3s, max_open_for: 6s, half_open_probes: 1 }
-          retry: { max_attempts: 4, per_model: 2, backoff: { initial: 50ms, multiplier: 2, max: 400ms, jitter: full } }
+          retry: { max_attempts: 5, per_model: 2, backoff: { initial: 50ms, multiplier: 2, max: 400ms, jitter: full } }
         routes:
           default:
-            models: [sonnet, haiku]
+            models: [sonnet, haiku, sonnet-bedrock, sonnet-vertex]
             aliases: [claude-sonnet-4-0]
         """
     }

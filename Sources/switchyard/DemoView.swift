@@ -47,7 +47,7 @@ struct DemoView {
     let auditPath: String
 
     func printHeader() {
-        print("   t  sonnet  haiku  errors  retried   p50     p99     breakers")
+        print("   t  sonnet  haiku  bedrock  vertex  errors  retried   p50     p99     breakers")
     }
 
     func note(_ text: String) {
@@ -58,8 +58,9 @@ struct DemoView {
         let window = stats.takeWindow()
         let (p50, p99) = Self.percentiles(window.latencies)
         let line = String(
-            format: "%4ds  %6d  %5d  %6d  %7d  %6@  %6@   %@",
-            second, window.served["sonnet", default: 0], window.served["haiku", default: 0], window.errors, window.failovers,
+            format: "%4ds  %6d  %5d  %7d  %6d  %6d  %7d  %6@  %6@   %@",
+            second, window.served["sonnet", default: 0], window.served["haiku", default: 0], window.served["sonnet-bedrock", default: 0],
+            window.served["sonnet-vertex", default: 0], window.errors, window.failovers,
             p50 as NSString, p99 as NSString, breakers() as NSString
         )
         print(line)
@@ -75,12 +76,14 @@ struct DemoView {
         let served = totals.served.values.reduce(0, +)
         let transitions = Self.transitions(in: auditPath)
         print("")
-        print("Summary: \(served + totals.errors) requests, \(served) answered 200 (sonnet \(totals.served["sonnet", default: 0]), haiku \(totals.served["haiku", default: 0])), \(totals.errors) errors to callers")
+        let servedBy = ["sonnet", "haiku", "sonnet-bedrock", "sonnet-vertex"].map { "\($0) \(totals.served[$0, default: 0])" }.joined(separator: ", ")
+        print("Summary: \(served + totals.errors) requests, \(served) answered 200 (\(servedBy)), \(totals.errors) errors to callers")
         print("         \(totals.failovers) requests needed more than one attempt; latency p50 \(p50), p99 \(p99)")
-        let opened = transitions.contains { $0.contains("sonnet: closed → open") }
+        let opened = transitions.contains { $0.contains("sonnet: closed → open") } && transitions.contains { $0.contains("haiku: closed → open") }
         let recovered = transitions.contains { $0.contains("sonnet: half_open → closed") }
-        print("         downgrade: \(opened ? "yes, sonnet's breaker opened and haiku took the traffic" : "no")")
-        print("         recovery:  \(recovered ? "yes, a probe succeeded and traffic returned to sonnet" : "not within this run")")
+        print("         platform outage: \(opened ? "yes, both Anthropic models' breakers opened and Bedrock took the traffic" : "no")")
+        print("         throttling:      \(totals.served["sonnet-vertex", default: 0] > 0 ? "Vertex served while Bedrock throttled" : "Vertex was not needed")")
+        print("         recovery:        \(recovered ? "yes, a probe succeeded and traffic returned to Anthropic" : "not within this run")")
         print("         audit log: \(auditPath) (one JSON line per request and per breaker transition)")
         print("         try: jq -c 'select(.event==\"breaker\")' \(auditPath)")
     }

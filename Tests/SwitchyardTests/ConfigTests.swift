@@ -19,10 +19,16 @@ struct ConfigTests {
     /// The file at the repository root is what ops start from: it must stay valid.
     @Test func exampleRoutesYAMLIsValid() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../routes.yaml").path
-        let loaded = try ConfigLoader(environment: Self.env, mode: .serve).load(path: path)
+        let keyFile = PlatformFixtures.temporaryPath("sa.json")
+        try PlatformFixtures.serviceAccountKey(tokenSim: "v").replacingOccurrences(of: "{{v}}", with: "https://oauth2.googleapis.com")
+            .write(toFile: keyFile, atomically: true, encoding: .utf8)
+        var environment = Self.env
+        environment.merge(PlatformFixtures.environment(keyFile: keyFile)) { old, _ in old }
+        let loaded = try ConfigLoader(environment: environment, mode: .serve).load(path: path)
         let config = loaded.config
         #expect(config.routes.map(\.name) == ["default", "reasoning"])
-        #expect(config.route(named: "default")?.models == ["sonnet", "haiku"])
+        #expect(config.route(named: "default")?.models == ["sonnet", "sonnet-bedrock", "sonnet-vertex", "haiku"])
+        #expect(config.providers.map(\.platform) == [.anthropic, .bedrock, .vertex], "one route spans the three platforms")
         #expect(config.route(named: "default")?.aliases.contains("claude-sonnet-4-0") == true)
         #expect(config.model(named: "haiku")?.breaker.failureThreshold == 5)
         #expect(config.model(named: "sonnet")?.breaker.failureThreshold == 3)
@@ -37,6 +43,8 @@ struct ConfigTests {
         let loaded = try ConfigLoader(environment: [:], mode: .check).load(path: path)
         let names = loaded.warnings.map(\.message).joined(separator: "\n")
         #expect(names.contains("ANTHROPIC_API_KEY"))
+        #expect(names.contains("no AWS credentials"))
+        #expect(names.contains("GOOGLE_APPLICATION_CREDENTIALS"))
         #expect(loaded.warnings.allSatisfy { $0.severity == .warning })
         // The same file cannot be served without the variables.
         let errors = problems(try String(contentsOfFile: path, encoding: .utf8), env: [:])

@@ -25,7 +25,8 @@ protocol UpstreamProvider: Sendable {
 
     /// The upstream request of one attempt, authenticated. A credential that cannot be had (token
     /// endpoint down, no AWS credentials) fails the attempt as `auth`.
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model) async throws(CredentialError) -> UpstreamRequest
+    /// `deadline` bounds the wait for a credential (the attempt's first-byte budget).
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest
 
     /// The upstream's request id (Anthropic's `request-id`, Bedrock's `x-amzn-requestid`, ...).
     func requestID(in headers: HTTPHeaders) -> String?

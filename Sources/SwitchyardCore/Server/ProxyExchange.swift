@@ -175,17 +175,19 @@ final class ProxyExchange {
         let provider = endpoint.provider
         let started = runtime.clock.now()
         let stream = request.body.stream
+        // The first-byte budget covers getting a credential too (a slow token endpoint).
+        let budget = min(model.provider.timeouts.firstByte, deadline - started)
+        let headDeadline = NIODeadline.now() + .nanoseconds(max(0, budget.nanoseconds))
         var upstreamRequest: UpstreamRequest
         do {
             let call = UpstreamCall(api: request.api, body: request.body, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
-            upstreamRequest = try await provider.makeRequest(call, model: model)
+            upstreamRequest = try await provider.makeRequest(call, model: model, deadline: headDeadline)
         } catch {
             attempt.error = "auth"
             attempt.detail = error.description
             return (.auth, nil)
         }
-        let budget = min(model.provider.timeouts.firstByte, deadline - runtime.clock.now())
-        upstreamRequest.headDeadline = .now() + .nanoseconds(max(0, budget.nanoseconds))
+        upstreamRequest.headDeadline = headDeadline
         let response: UpstreamResponse
         do {
             response = try await endpoint.client.send(upstreamRequest)

@@ -50,7 +50,7 @@ struct AnthropicProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model) async throws(CredentialError) -> UpstreamRequest {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         var path = call.api.path
         if let query = call.query, !query.isEmpty {
             path += "?"

@@ -52,7 +52,7 @@ public struct BedrockSettings: PlatformSettings {
         UpstreamURL(isTLS: true, host: "bedrock-runtime.\(region).amazonaws.com", port: 443, pathPrefix: "")
     }
     public var upstreamIdentity: String { region }
-    public var fingerprint: String { "\(region)|\(profile ?? "")|\(anthropicVersion)|\(credentials?.description ?? "none")" }
+    public var fingerprint: String { "\(region)|\(profile ?? "")|\(anthropicVersion)|\(credentials?.fingerprint ?? "none")" }
     public var credentialDescription: String { credentials?.description ?? "aws: no credentials found" }
     public var passesCallerCredentials: Bool { false }
 

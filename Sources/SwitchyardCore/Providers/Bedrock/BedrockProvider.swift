@@ -25,7 +25,7 @@ final class BedrockProvider: UpstreamProvider {
         self.settings = settings
         self.wallClock = services.wallClock
         self.credentials = settings.credentials.map {
-            AWSCredentialProvider(source: $0, region: settings.region, httpClient: services.credentialHTTP, now: services.wallClock)
+            AWSCredentialProvider(source: $0, region: settings.region, httpClient: services.credentialHTTP, now: services.wallClock, logger: services.logger)
         }
         let url = spec.baseURL
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
@@ -34,11 +34,11 @@ final class BedrockProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model) async throws(CredentialError) -> UpstreamRequest {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let credentials else {
             throw CredentialError(source: "aws", message: "no AWS credential source was found when the configuration was loaded")
         }
-        let current = try await credentials.credentials()
+        let current = try await credentials.credentials(deadline: deadline)
         let body = requestBody(call)
         let relative = settings.path(upstreamModel: model.spec.upstreamModel, api: call.api, stream: call.stream)
         // The signature covers the path as it goes on the wire, the base URL's prefix included.

@@ -82,7 +82,7 @@ public struct VertexSettings: PlatformSettings {
     }
 
     public var upstreamIdentity: String { "\(project)/\(region)" }
-    public var fingerprint: String { "\(project)|\(region)|\(anthropicVersion)|\(credentials?.description ?? "none")" }
+    public var fingerprint: String { "\(project)|\(region)|\(anthropicVersion)|\(credentials?.fingerprint ?? "none")" }
     public var credentialDescription: String { credentials?.description ?? "gcp: no credentials found" }
     public var passesCallerCredentials: Bool { false }
 

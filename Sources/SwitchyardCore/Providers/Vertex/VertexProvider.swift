@@ -15,16 +15,16 @@ final class VertexProvider: UpstreamProvider {
     init(spec: ProviderSpec, settings: VertexSettings, services: ProviderServices) {
         self.spec = spec
         self.settings = settings
-        self.tokens = settings.credentials.map { GoogleAccessTokenProvider(source: $0, httpClient: services.credentialHTTP, now: services.wallClock) }
+        self.tokens = settings.credentials.map { GoogleAccessTokenProvider(source: $0, httpClient: services.credentialHTTP, now: services.wallClock, logger: services.logger) }
     }
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model) async throws(CredentialError) -> UpstreamRequest {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let tokens else {
             throw CredentialError(source: "gcp", message: "no Google credential source was found when the configuration was loaded")
         }
-        let token = try await tokens.accessToken()
+        let token = try await tokens.accessToken(deadline: deadline)
         var editor = JSONBodyEditor()
         editor.set("anthropic_version", string: settings.anthropicVersion)
         if call.api == .countTokens {
