@@ -32,6 +32,7 @@ public final class UpstreamSimulator: Sendable {
     private let counter = Atomic<Int>(0)
     let connections = Atomic<Int>(0)
     private let received = Mutex<[ReceivedRequest]>([])
+    private let blocks = Mutex<[String]>(["text"])
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let group: any EventLoopGroup
     /// How many received requests are kept for ``receivedRequests``.
@@ -98,6 +99,13 @@ public final class UpstreamSimulator: Sendable {
     /// closed connection).
     public var openConnections: Int { connections.load(ordering: .relaxed) }
 
+    /// The content blocks of streamed answers, in order: `text` (default), `thinking`, `tool_use`.
+    /// Each block gets the step's number of deltas.
+    public var streamBlocks: [String] {
+        get { blocks.withLock { $0 } }
+        set { blocks.withLock { $0 = newValue } }
+    }
+
     public func resetReceived() {
         received.withLock { $0.removeAll() }
     }
@@ -132,6 +140,8 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     private var body = ByteBuffer()
     private var scheduled: [Scheduled<Void>] = []
     private var active = true
+    /// The current request's assistant prefill, when it has one.
+    private var prefill: String?
 
     init(simulator: UpstreamSimulator) {
         self.simulator = simulator
@@ -198,6 +208,14 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 writeJSON(context: context, status: .ok, json: dialect.countTokensAnswer(), extraHeaders: [])
             }
         case .messages(let name, let stream):
+            // A request whose last turn is the assistant's is a prefill: the answer continues it.
+            let messages = SimJSON.object(body)?["messages"] as? [[String: Any]]
+            prefill = messages?.last.flatMap { $0["role"] as? String == "assistant" ? Self.text(of: $0) : nil }
+            if let prefill, prefill.last?.isWhitespace == true {
+                let message = "messages: final assistant content cannot end with trailing whitespace"
+                write(dialect.error(status: 400, name: dialect is AnthropicDialect ? "invalid_request_error" : nil, message: message, requestID: ""), context: context)
+                return
+            }
             perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, model: name, stream: stream)
         }
     }
@@ -305,7 +323,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         let dialect = simulator.dialect
         writeHead(context: context, status: .ok, contentType: dialect.streamContentType, length: nil, extraHeaders: [("cache-control", "no-cache")])
         context.flush()
-        let events = SimPayloads.streamEvents(model: model, deltas: deltas)
+        let events = SimPayloads.streamEvents(model: model, deltas: deltas, blocks: simulator.streamBlocks, continuing: prefill != nil)
         var index = 0
         func send(_ buffer: ByteBuffer) {
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -352,6 +370,13 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             }
         }
         sendNext()
+    }
+
+    /// The text of a message's content (a string, or its text blocks).
+    static func text(of message: [String: Any]) -> String {
+        if let text = message["content"] as? String { return text }
+        let blocks = message["content"] as? [[String: Any]] ?? []
+        return blocks.compactMap { $0["type"] as? String == "text" ? $0["text"] as? String : nil }.joined()
     }
 
     private func writeHuge(context: ChannelHandlerContext, bytes: Int) {
@@ -431,18 +456,40 @@ public enum SimPayloads {
         return #"{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"\#(text)"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":\#(deltas + 1)}}"#
     }
 
-    /// The events of a streamed message, as (event name, data JSON).
-    public static func streamEvents(model: String, deltas: Int) -> [(name: String, data: String)] {
+    /// The events of a streamed message, as (event name, data JSON): one block per entry of
+    /// `blocks` (`text`, `thinking`, `tool_use`), `deltas` deltas each. A continuation of a
+    /// prefill (`continuing`) goes on with " cont0", " cont1", … as a model would after a prefill
+    /// whose trailing space was cut.
+    public static func streamEvents(model: String, deltas: Int, blocks: [String] = ["text"], continuing: Bool = false) -> [(name: String, data: String)] {
         var events: [(name: String, data: String)] = []
         func event(_ name: String, _ data: String) { events.append((name, data)) }
-        event("message_start", #"{"type":"message_start","message":{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1}}}"#)
+        let input = continuing ? 20 : 12
+        event("message_start", #"{"type":"message_start","message":{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":\#(input),"output_tokens":1}}}"#)
         event("ping", #"{"type": "ping"}"#)
-        event("content_block_start", #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#)
-        for index in 0..<deltas {
-            event("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"chunk\#(index) "}}"#)
+        for (index, kind) in blocks.enumerated() {
+            switch kind {
+            case "thinking":
+                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"thinking","thinking":"","signature":""}}"#)
+                for step in 0..<deltas {
+                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"thinking_delta","thinking":"step\#(step) "}}"#)
+                }
+                event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"signature_delta","signature":"c2ln"}}"#)
+            case "tool_use":
+                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"tool_use","id":"toolu_sim","name":"lookup","input":{}}}"#)
+                for step in 0..<deltas {
+                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"input_json_delta","partial_json":"{\"k\#(step)\":1"}}"#)
+                }
+            default:
+                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"text","text":""}}"#)
+                for step in 0..<deltas {
+                    let text = continuing ? " cont\(step)" : "chunk\(step) "
+                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"text_delta","text":"\#(text)"}}"#)
+                }
+            }
+            event("content_block_stop", #"{"type":"content_block_stop","index":\#(index)}"#)
         }
-        event("content_block_stop", #"{"type":"content_block_stop","index":0}"#)
-        event("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":\#(deltas + 1)}}"#)
+        let stopReason = blocks.last == "tool_use" ? "tool_use" : "end_turn"
+        event("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"\#(stopReason)","stop_sequence":null},"usage":{"output_tokens":\#(deltas * blocks.count + 1)}}"#)
         event("message_stop", #"{"type":"message_stop"}"#)
         return events
     }

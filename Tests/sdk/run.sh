@@ -24,6 +24,7 @@ aws_secret=e2e/secret+for-upstream-sim-0000000000
 vertex_token=ya29.e2e-fixed-token
 SIM_AWS_SECRET_ACCESS_KEY=$aws_secret "$bin" upstream-sim --listen 127.0.0.1:18094 --name bedrock --platform bedrock \
     --aws-access-key-id "$aws_key" 2>"$work/sim-bedrock.log" & pids+=($!)
+"$bin" upstream-sim --listen 127.0.0.1:18096 --name d --script 'sse-error(5,overloaded_error)*' 2>"$work/sim-d.log" & pids+=($!)
 "$bin" upstream-sim --listen 127.0.0.1:18095 --name vertex --platform vertex --accept-token "$vertex_token" 2>"$work/sim-vertex.log" & pids+=($!)
 SIM_API_KEY=sk-ant-sim-e2e-0000000000 AWS_ACCESS_KEY_ID=$aws_key AWS_SECRET_ACCESS_KEY=$aws_secret GCE_METADATA_HOST=127.0.0.1:18095 \
     "$bin" serve --config "$here/routes.yaml" >"$work/audit.log" 2>"$work/router.log" & pids+=($!)
@@ -41,12 +42,13 @@ status=0
 "$python" "$here/e2e.py" http://127.0.0.1:18090 || status=$?
 "$python" "$here/platforms.py" http://127.0.0.1:18090 http://127.0.0.1:18094 http://127.0.0.1:18095 "$aws_key" "$aws_secret" "$vertex_token" \
     | tee "$work/platforms.out" || status=$?
-platform_requests=$(sed -n 's/^ROUTED //p' "$work/platforms.out")
+"$python" "$here/recovery.py" http://127.0.0.1:18090 | tee "$work/recovery.out" || status=$?
+platform_requests=$(( $(sed -n 's/^ROUTED //p' "$work/platforms.out") + $(sed -n 's/^ROUTED //p' "$work/recovery.out") ))
 sleep 0.3
 requests=$(grep -c '"event":"request"' "$work/audit.log" || true)
 echo "audit log: $requests request lines"
-# e2e.py makes 9 routed requests (models.list is not a routed request), platforms.py the number it
-# prints: exactly one line each.
+# e2e.py makes 9 routed requests (models.list is not a routed request), platforms.py and
+# recovery.py the numbers they print: exactly one line each.
 expected=$((9 + ${platform_requests:-0}))
 if [ "$requests" -ne "$expected" ]; then echo "FAIL expected $expected request lines in the audit log"; status=1; fi
 if grep -q "$aws_secret" "$work/audit.log" "$work/router.log"; then echo "FAIL the AWS secret appears in a log"; status=1; fi

@@ -10,6 +10,22 @@ public enum RequestOutcome: String, Sendable {
     case rejected
 }
 
+/// What stream recovery (PRODUCT.md section 13) did for a request whose stream failed after its
+/// commit point on a route with `stream_recovery: continue`.
+public enum RecoveryResult: String, Sendable {
+    /// A continuation finished the stream.
+    case recovered
+    /// The partial answer held more than text (tool_use, thinking).
+    case unrecoverable
+    /// The continuation was refused (a 4xx, such as a model that takes no prefill).
+    case refused
+    /// No model admitted a continuation, or the attempt budget or `request_timeout` was spent,
+    /// or `max_resumes` continuations had already been made.
+    case unavailable
+    /// The caller went away while it was being recovered.
+    case cancelled
+}
+
 /// One upstream attempt of a request.
 public struct AttemptRecord: Sendable {
     public var model: String
@@ -31,6 +47,8 @@ public struct AttemptRecord: Sendable {
     /// The platform's own error name and HTTP status, when they differ from the Anthropic ones.
     public var platformError: String?
     public var platformStatus: Int?
+    /// A stream continuation (the original request plus the partial answer as prefill).
+    public var continuation = false
     /// What Switchyard knows about a failure beyond its kind (a CRC mismatch, a refused signature,
     /// a token endpoint's answer). Never a secret.
     public var detail: String?
@@ -80,6 +98,8 @@ public struct RequestAuditRecord: Sendable {
     public var usage: TokenUsage?
     /// Switchyard's own explanation when it answered with an error itself.
     public var message: String?
+    /// Set when a stream failed after its commit point on a route with stream recovery.
+    public var recovery: RecoveryResult?
 
     public init(timestampMs: Int64, requestID: String, api: String) {
         self.timestampMs = timestampMs
@@ -141,6 +161,7 @@ public struct RequestAuditRecord: Sendable {
             json.field("platform_error", attempt.platformError)
             json.field("platform_status", attempt.platformStatus)
             json.field("detail", attempt.detail)
+            if attempt.continuation { json.field("continuation", true) }
             json.endObject()
         }
         json.endArray()
@@ -156,6 +177,10 @@ public struct RequestAuditRecord: Sendable {
             json.endObject()
         }
         json.field("message", message)
+        if let recovery {
+            json.field("recovered", recovery == .recovered)
+            json.field("recovery", recovery.rawValue)
+        }
         json.endObject()
         return json.bytes
     }

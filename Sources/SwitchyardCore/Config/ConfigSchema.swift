@@ -172,7 +172,7 @@ final class ConfigSchema {
         }
         for (name, _, value) in entries {
             let path = "routes.\(name)"
-            let known = ["models", "aliases", "strategy", "when_all_unavailable", "retry"]
+            let known = ["models", "aliases", "strategy", "when_all_unavailable", "retry", "stream_recovery"]
             guard let fields = reader.fields(value, path: path, known: known) else { continue }
             var modelNames: [String] = []
             if let listNode = fields.required("models"), let list = reader.stringList(listNode, path: fields.path("models")) {
@@ -222,9 +222,13 @@ final class ConfigSchema {
                     reader.oneOf($0, path: fields.path("when_all_unavailable"), UnavailablePolicy.self, allowed: [.probe, .reject])
                 } ?? .probe
             let retry = fields["retry"].flatMap { readRetry($0, path: fields.path("retry"), base: defaultRetry) } ?? defaultRetry
+            let recovery = fields["stream_recovery"].flatMap { readStreamRecovery($0, path: fields.path("stream_recovery")) }
             if !modelNames.isEmpty, modelNames.allSatisfy({ name in models.contains { $0.name == name } }) {
                 routes.append(
-                    RouteSpec(name: name, models: modelNames, aliases: aliases, strategy: strategy, whenAllUnavailable: unavailable, retry: retry)
+                    RouteSpec(
+                        name: name, models: modelNames, aliases: aliases, strategy: strategy, whenAllUnavailable: unavailable, retry: retry,
+                        streamRecovery: recovery ?? nil
+                    )
                 )
             }
         }
@@ -369,6 +373,33 @@ final class ConfigSchema {
             )
         }
         return policy
+    }
+
+    /// `off`, `continue`, or `{ mode: continue, max_resumes: 2 }`. Returns .some(nil) for off.
+    private func readStreamRecovery(_ node: Node, path: String) -> StreamRecoveryPolicy?? {
+        func mode(_ text: String, at node: Node, path: String) -> Bool? {
+            switch text {
+            // YAML 1.1 reads a bare off/no/false as a boolean; all mean the same here.
+            case "off", "false", "no": return false
+            case "continue": return true
+            default:
+                reader.report("unknown value '\(text)' (expected off or continue)", at: node, path: path)
+                return nil
+            }
+        }
+        if case .scalar(let scalar) = node {
+            guard let on = mode(scalar.string, at: node, path: path) else { return nil }
+            return .some(on ? StreamRecoveryPolicy(maxResumes: StreamRecoveryPolicy.defaultMaxResumes) : nil)
+        }
+        guard let fields = reader.fields(node, path: path, known: ["mode", "max_resumes"]) else { return nil }
+        var on = true
+        if let modeNode = fields.required("mode"), let text = reader.string(modeNode, path: fields.path("mode")) {
+            guard let parsed = mode(text, at: modeNode, path: fields.path("mode")) else { return nil }
+            on = parsed
+        }
+        let resumes = fields["max_resumes"].flatMap { reader.int($0, path: fields.path("max_resumes"), min: 1, max: 10) }
+            ?? StreamRecoveryPolicy.defaultMaxResumes
+        return .some(on ? StreamRecoveryPolicy(maxResumes: resumes) : nil)
     }
 
     private func readRetry(_ node: Node, path: String, base: RetryPolicy) -> RetryPolicy? {

@@ -31,7 +31,11 @@ public enum RoutingTableDescription {
         lines.append("")
         for route in config.routes {
             let aliases = route.aliases.isEmpty ? "no aliases" : "aliases: \(route.aliases.joined(separator: ", "))"
-            lines.append("route \(route.name) (\(aliases); strategy \(route.strategy.rawValue); when_all_unavailable \(route.whenAllUnavailable.rawValue))")
+            let recovery = route.streamRecovery.map { "continue, max_resumes \($0.maxResumes)" } ?? "off"
+            lines.append(
+                "route \(route.name) (\(aliases); strategy \(route.strategy.rawValue); when_all_unavailable \(route.whenAllUnavailable.rawValue); "
+                    + "stream_recovery \(recovery))"
+            )
             let r = route.retry
             let b = r.backoff
             lines.append(

@@ -204,6 +204,17 @@ public struct RouteSpec: Sendable {
     public var strategy: SelectionStrategy
     public var whenAllUnavailable: UnavailablePolicy
     public var retry: RetryPolicy
+    /// nil: `stream_recovery: off` (the default), a failure after the commit point is surfaced.
+    public var streamRecovery: StreamRecoveryPolicy?
+}
+
+/// `stream_recovery: continue` (PRODUCT.md section 13): a stream that fails after its commit point
+/// is finished by a continuation when the partial answer is plain text.
+public struct StreamRecoveryPolicy: Sendable, Equatable {
+    /// Continuations per request.
+    public var maxResumes: Int
+
+    public static let defaultMaxResumes = 1
 }
 
 public struct LoggingSettings: Sendable, Equatable {

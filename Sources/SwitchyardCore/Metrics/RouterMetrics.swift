@@ -30,6 +30,11 @@ public final class RouterMetrics: Sendable {
             name: "switchyard_attempts_total", help: "Upstream attempts, by model and result (status code or error kind).",
             labels: ["model", "result"]
         )
+        /// A platform-wide incident shows here first: every model of one platform failing at once.
+        static let platformAttempts = Family(
+            name: "switchyard_platform_attempts_total", help: "Upstream attempts, by platform (anthropic, bedrock, vertex) and result.",
+            labels: ["platform", "result"]
+        )
         static let failovers = Family(
             name: "switchyard_failovers_total", help: "Moves from one model to the next within a request.", labels: ["route", "from", "to"]
         )
@@ -39,6 +44,11 @@ public final class RouterMetrics: Sendable {
         )
         static let breakerState = Family(
             name: "switchyard_breaker_state", help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.", labels: ["model"]
+        )
+        static let recoveries = Family(
+            name: "switchyard_stream_recoveries_total",
+            help: "Streams that failed after their commit point on a route with stream_recovery, by what recovery did.",
+            labels: ["route", "result"]
         )
         static let inFlight = Family(name: "switchyard_in_flight_requests", help: "Requests being served, by route.", labels: ["route"])
         static let duration = Family(
@@ -99,6 +109,7 @@ public final class RouterMetrics: Sendable {
         for attempt in record.attempts {
             let result = attempt.status.map(String.init) ?? attempt.error ?? "error"
             counter(.attempts, attempt.model, result).increment()
+            counter(.platformAttempts, attempt.platform ?? "none", result).increment()
             if let ttfb = attempt.ttfbMs {
                 histogram(.ttfb, attempt.model).record(.milliseconds(ttfb))
             }
@@ -106,6 +117,9 @@ public final class RouterMetrics: Sendable {
                 counter(.failovers, route, previous, attempt.model).increment()
             }
             previous = attempt.model
+        }
+        if let recovery = record.recovery {
+            counter(.recoveries, route, recovery.rawValue).increment()
         }
         if let usage = record.usage, let model = record.model {
             func add(_ kind: String, _ count: Int?) {

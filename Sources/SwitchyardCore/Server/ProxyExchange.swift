@@ -58,7 +58,9 @@ final class ProxyExchange {
     let startedAt: MonotonicInstant
     let deadline: MonotonicInstant
     var record: RequestAuditRecord
-    private var random: InjectedRandom
+    var random: InjectedRandom
+    /// The attempt budget, shared by the first walk through the route and any stream continuation.
+    var planner: RetryPlanner
 
     init(runtime: RouterRuntime, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant) {
         self.runtime = runtime
@@ -68,10 +70,10 @@ final class ProxyExchange {
         self.startedAt = startedAt
         self.deadline = startedAt + runtime.table.config.server.requestTimeout
         self.random = InjectedRandom(source: runtime.randomSource)
+        self.planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: startedAt + runtime.table.config.server.requestTimeout)
     }
 
     func run() async -> ProxyAnswer {
-        var planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
         var preferred: Int?
         var backoff: Duration?
         var transitions: [ObservedTransition] = []
@@ -111,7 +113,7 @@ final class ProxyExchange {
                 served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
                 let relay = StreamRelay(
                     exchange: self, model: model, ticket: selected.ticket, attemptIndex: record.attempts.count - 1,
-                    attemptStart: attemptStart, continuation: continuation
+                    attemptStart: attemptStart, continuation: continuation, prelude: prelude
                 )
                 return .stream(
                     status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), prelude: prelude,
@@ -165,7 +167,9 @@ final class ProxyExchange {
 
     // MARK: One attempt
 
-    private func perform(model: RoutingTable.Model, attempt: inout AttemptRecord) async -> (AttemptOutcome, AttemptDelivery?) {
+    /// One attempt on `model`, with the caller's body or (for a stream continuation) another.
+    func perform(model: RoutingTable.Model, attempt: inout AttemptRecord, body callBody: InboundBody? = nil) async -> (AttemptOutcome, AttemptDelivery?) {
+        let callBody = callBody ?? request.body
         attempt.provider = model.provider.name
         attempt.platform = model.provider.platform.rawValue
         guard let endpoint = runtime.endpoint(for: model.provider) else {
@@ -174,13 +178,13 @@ final class ProxyExchange {
         }
         let provider = endpoint.provider
         let started = runtime.clock.now()
-        let stream = request.body.stream
+        let stream = callBody.stream
         // The first-byte budget covers getting a credential too (a slow token endpoint).
         let budget = min(model.provider.timeouts.firstByte, deadline - started)
         let headDeadline = NIODeadline.now() + .nanoseconds(max(0, budget.nanoseconds))
         var upstreamRequest: UpstreamRequest
         do {
-            let call = UpstreamCall(api: request.api, body: request.body, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
+            let call = UpstreamCall(api: request.api, body: callBody, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
             upstreamRequest = try await provider.makeRequest(call, model: model, deadline: headDeadline)
         } catch {
             attempt.error = "auth"
@@ -292,7 +296,7 @@ final class ProxyExchange {
 
     // MARK: Answers
 
-    private func served(by model: RoutingTable.Model, selectedIndex: Int, upstreamRequestID: String?) {
+    func served(by model: RoutingTable.Model, selectedIndex: Int, upstreamRequestID: String?) {
         record.model = model.name
         record.upstreamModel = model.spec.upstreamModel
         record.upstreamRequestID = upstreamRequestID

@@ -16,11 +16,38 @@ struct StreamRelay {
     }
 
     let exchange: ProxyExchange
-    let model: RoutingTable.Model
-    let ticket: CircuitBreaker.Ticket
-    let attemptIndex: Int
-    let attemptStart: MonotonicInstant
+    private(set) var model: RoutingTable.Model
+    private(set) var ticket: CircuitBreaker.Ticket
+    private(set) var attemptIndex: Int
+    private(set) var attemptStart: MonotonicInstant
     var continuation: Continuation
+    /// With `stream_recovery` on: what the caller has received (its text only); nil otherwise.
+    private var partial: PartialAnswer?
+    /// Set once a continuation is being spliced in.
+    private var splicer: StreamSplicer?
+    private var resumes = 0
+    /// The current attempt's breaker verdict is already recorded (a recovery was tried after it).
+    private var attemptFinished = false
+
+    init(
+        exchange: ProxyExchange, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, attemptIndex: Int, attemptStart: MonotonicInstant,
+        continuation: Continuation, prelude: ByteBuffer
+    ) {
+        self.exchange = exchange
+        self.model = model
+        self.ticket = ticket
+        self.attemptIndex = attemptIndex
+        self.attemptStart = attemptStart
+        self.continuation = continuation
+        if exchange.route.spec.streamRecovery != nil {
+            // The events before the commit point went out as one prelude: the caller has them.
+            var partial = PartialAnswer()
+            var parser = SSEEventParser()
+            parser.append(prelude)
+            while let event = try? parser.next() { partial.observe(name: event.name, data: event.data) }
+            self.partial = partial
+        }
+    }
 
     /// Reads a 2xx stream up to its commit point. Returns a failure outcome (to be retried) or
     /// the committed stream.
@@ -98,31 +125,54 @@ struct StreamRelay {
         case callerGone
     }
 
+    /// How a committed stream failed.
+    struct Failure {
+        /// The upstream's error type, or the transport failure (`reset`, `timeout`, `stream_error`).
+        var cause: String
+        var detail: String?
+        /// The upstream's own `event: error`, forwarded when the failure reaches the caller.
+        var upstreamEvent: ByteBuffer?
+        /// The failure as the outcome table sees it, for the attempt budget of a continuation.
+        var outcome: AttemptOutcome
+    }
+
     /// Pumps the rest of the stream into `writer` and finishes it. Updates the exchange's record
     /// and the model's breaker.
     mutating func run(into writer: inout some ResponseBodyWriter) async -> End {
         let end = await pump(into: &writer)
+        exchange.record.usage = continuation.usage.isEmpty ? nil : continuation.usage
+        switch end {
+        case .completed:
+            exchange.record.outcome = .ok
+            if resumes > 0 { exchange.record.recovery = .recovered }
+        case .upstreamFailed:
+            exchange.record.outcome = .streamError
+        case .callerGone:
+            exchange.record.outcome = .cancelled
+            if exchange.record.recovery != nil, exchange.record.recovery != .recovered, attemptFinished { exchange.record.recovery = .cancelled }
+        }
+        guard !attemptFinished else { return end }
         var attempt = exchange.record.attempts[attemptIndex]
         attempt.durationMs = (exchange.runtime.clock.now() - attemptStart).milliseconds
-        exchange.record.usage = continuation.usage.isEmpty ? nil : continuation.usage
         let effect: BreakerEffect
         switch end {
         case .completed:
             effect = .success
-            exchange.record.outcome = .ok
         case .upstreamFailed(let cause, let detail):
             effect = .failure(cause: cause)
-            attempt.error = "stream_error"
-            attempt.detail = detail
-            if attempt.errorType == nil, cause.hasSuffix("_error") { attempt.errorType = cause }
-            exchange.record.outcome = .streamError
+            Self.markFailed(&attempt, cause: cause, detail: detail)
         case .callerGone:
             effect = .neutral
-            exchange.record.outcome = .cancelled
         }
         exchange.record.attempts[attemptIndex] = attempt
         await exchange.finishAttempt(model: model, ticket: ticket, effect: effect, attempt: attempt)
         return end
+    }
+
+    private static func markFailed(_ attempt: inout AttemptRecord, cause: String, detail: String?) {
+        attempt.error = "stream_error"
+        attempt.detail = detail
+        if attempt.errorType == nil, cause.hasSuffix("_error") { attempt.errorType = cause }
     }
 
     /// The head could not be written (the caller is gone): release the model without a verdict.
@@ -135,60 +185,201 @@ struct StreamRelay {
     private mutating func pump(into writer: inout some ResponseBodyWriter) async -> End {
         let deadline = exchange.deadline
         while true {
-            var upstreamError: String?
+            var failure: Failure?
+            var output: ByteBuffer?
             do {
-                while let event = try continuation.parser.next() {
-                    switch event.name {
-                    case .messageDelta:
-                        if let delta = AnthropicPayload.usage(inMessageDelta: event.data) { continuation.usage.merge(delta) }
-                    case .messageStop:
-                        continuation.sawMessageStop = true
-                    case .error:
-                        upstreamError = AnthropicPayload.error(in: event.data).type ?? "api_error"
-                    default:
+                while true {
+                    let mark = continuation.parser.parsedByteCount
+                    guard let event = try continuation.parser.next() else { break }
+                    if event.name == .error {
+                        // Held back: stream recovery may hide it; otherwise it is forwarded as is.
+                        Self.append(continuation.parser.takeParsedBytes(prefix: mark), to: &output)
+                        let type = AnthropicPayload.error(in: event.data).type ?? "api_error"
+                        failure = Failure(
+                            cause: type, detail: nil, upstreamEvent: StreamEventFields.event("error", data: event.data),
+                            outcome: Self.outcome(forErrorType: type)
+                        )
                         break
                     }
-                    if upstreamError != nil { break }
+                    if var active = splicer {
+                        let raw = continuation.parser.takeParsedBytes()
+                        switch active.splice(name: event.name, data: event.data) {
+                        case .forward:
+                            Self.append(raw, to: &output)
+                            observe(event.name, event.data)
+                        case .drop:
+                            break
+                        case .replace(let data):
+                            Self.append(StreamEventFields.event(event.name.wireName ?? "message", data: data), to: &output)
+                            observe(event.name, data)
+                        }
+                        splicer = active
+                    } else {
+                        observe(event.name, event.data)
+                    }
                 }
             } catch {
-                return await fail(cause: "stream_error", detail: "an event exceeded \(error.limit) bytes", writer: &writer)
+                failure = Failure(
+                    cause: "stream_error", detail: "an event exceeded \(error.limit) bytes", outcome: .streamFailedBeforeCommit(errorType: nil, failure: .reset)
+                )
             }
-            if let bytes = continuation.parser.takeParsedBytes() {
+            if failure == nil, splicer == nil { Self.append(continuation.parser.takeParsedBytes(), to: &output) }
+            if let output {
                 do {
-                    try await writer.write(bytes)
+                    try await writer.write(output)
                 } catch {
                     return .callerGone
                 }
             }
-            if let upstreamError {
-                // The upstream's own `event: error` is well-formed; it has been forwarded as is.
-                try? await writer.finish(nil)
-                return .upstreamFailed(cause: upstreamError, detail: nil)
-            }
-            if Task.isCancelled { return .callerGone }
-            let chunk: ByteBuffer?
-            do {
-                chunk = try await continuation.iterator.next()
-            } catch {
+            if failure == nil {
                 if Task.isCancelled { return .callerGone }
-                return await fail(cause: error.failure.rawValue, detail: error.detail, writer: &writer)
-            }
-            guard let chunk else {
-                if continuation.sawMessageStop && !continuation.parser.hasUnparsedBytes {
-                    do {
-                        try await writer.finish(nil)
-                    } catch {
-                        return .callerGone
+                do {
+                    if let chunk = try await continuation.iterator.next() {
+                        continuation.parser.append(chunk)
+                        if exchange.runtime.clock.now() >= deadline {
+                            failure = Failure(cause: "timeout", detail: "request_timeout reached", outcome: .transport(.timeout))
+                        }
+                    } else if continuation.sawMessageStop && !continuation.parser.hasUnparsedBytes {
+                        do {
+                            try await writer.finish(nil)
+                        } catch {
+                            return .callerGone
+                        }
+                        return .completed
+                    } else {
+                        failure = Failure(cause: "reset", detail: "upstream stream ended before message_stop", outcome: .transport(.reset))
                     }
-                    return .completed
+                } catch {
+                    if Task.isCancelled { return .callerGone }
+                    failure = Failure(cause: error.failure.rawValue, detail: error.detail, outcome: .transport(error.failure))
                 }
-                return await fail(cause: "reset", detail: "upstream stream ended before message_stop", writer: &writer)
             }
-            continuation.parser.append(chunk)
-            if exchange.runtime.clock.now() >= deadline {
-                return await fail(cause: "timeout", detail: "request_timeout reached", writer: &writer)
+            guard let failure else { continue }
+            switch await recover(from: failure, writer: &writer) {
+            case .resumed: continue
+            case .callerGone: return .callerGone
+            case .surface: return await surface(failure, writer: &writer)
             }
         }
+    }
+
+    /// An upstream's `event: error` as the outcome table reads it: overloaded and rate-limited
+    /// move on to the next model, anything else may retry the same one.
+    static func outcome(forErrorType type: String) -> AttemptOutcome {
+        switch type {
+        case "overloaded_error": .response(status: 529, errorType: type, retryAfter: nil, shouldRetry: nil)
+        case "rate_limit_error": .response(status: 429, errorType: type, retryAfter: nil, shouldRetry: nil)
+        case "timeout_error": .transport(.timeout)
+        default: .response(status: 500, errorType: type, retryAfter: nil, shouldRetry: nil)
+        }
+    }
+
+    private static func append(_ bytes: ByteBuffer?, to output: inout ByteBuffer?) {
+        guard let bytes, bytes.readableBytes > 0 else { return }
+        if output == nil {
+            output = bytes
+        } else {
+            output!.writeImmutableBuffer(bytes)
+        }
+    }
+
+    /// One event as the caller received it: usage, the end of the message, and (with recovery)
+    /// the partial answer.
+    private mutating func observe(_ name: SSEEventName, _ data: ByteBuffer) {
+        switch name {
+        case .messageDelta:
+            if let delta = AnthropicPayload.usage(inMessageDelta: data) { continuation.usage.merge(delta) }
+        case .messageStop:
+            continuation.sawMessageStop = true
+        default:
+            break
+        }
+        partial?.observe(name: name, data: data)
+    }
+
+    private enum Recovery {
+        case resumed
+        case surface
+        case callerGone
+    }
+
+    /// Stream recovery (PRODUCT.md section 13): when the route has it on and the caller so far
+    /// has plain text, a continuation on the route's next admitting model is spliced in.
+    private mutating func recover(from failure: Failure, writer: inout some ResponseBodyWriter) async -> Recovery {
+        guard let policy = exchange.route.spec.streamRecovery, let partial else { return .surface }
+        guard partial.isRecoverable else {
+            exchange.record.recovery = .unrecoverable
+            return .surface
+        }
+        guard resumes < policy.maxResumes else {
+            exchange.record.recovery = .unavailable
+            return .surface
+        }
+        // The failed stream counts against its model like any failure, before the next choice.
+        var attempt = exchange.record.attempts[attemptIndex]
+        attempt.durationMs = (exchange.runtime.clock.now() - attemptStart).milliseconds
+        Self.markFailed(&attempt, cause: failure.cause, detail: failure.detail)
+        exchange.record.attempts[attemptIndex] = attempt
+        await exchange.finishAttempt(model: model, ticket: ticket, effect: .failure(cause: failure.cause), attempt: attempt)
+        attemptFinished = true
+
+        switch await exchange.resumeStream(after: failure.outcome, partial: partial) {
+        case .failed(let result):
+            exchange.record.recovery = result
+            return .surface
+        case .resumed(let resumed):
+            model = resumed.model
+            ticket = resumed.ticket
+            attemptIndex = resumed.attemptIndex
+            attemptStart = resumed.attemptStart
+            attemptFinished = false
+            resumes += 1
+            // The usage so far stays; the continuation's message_delta carries the summed count.
+            let usage = continuation.usage
+            continuation = resumed.continuation
+            continuation.usage = usage
+            continuation.sawMessageStop = false
+            var active = StreamSplicer(partial: partial, request: resumed.request)
+            var output: ByteBuffer?
+            var parser = SSEEventParser()
+            parser.append(resumed.prelude)
+            while let event = try? parser.next() {
+                let raw = parser.takeParsedBytes()
+                switch active.splice(name: event.name, data: event.data) {
+                case .forward:
+                    Self.append(raw, to: &output)
+                    observe(event.name, event.data)
+                case .drop:
+                    break
+                case .replace(let data):
+                    Self.append(StreamEventFields.event(event.name.wireName ?? "message", data: data), to: &output)
+                    observe(event.name, data)
+                }
+            }
+            splicer = active
+            if let output {
+                do {
+                    try await writer.write(output)
+                } catch {
+                    return .callerGone
+                }
+            }
+            return .resumed
+        }
+    }
+
+    /// The failure reaches the caller as §5 says: the upstream's own `event: error`, or one made here.
+    private func surface(_ failure: Failure, writer: inout some ResponseBodyWriter) async -> End {
+        guard let event = failure.upstreamEvent else {
+            return await fail(cause: failure.cause, detail: failure.detail ?? failure.cause, writer: &writer)
+        }
+        do {
+            try await writer.write(event)
+            try await writer.finish(nil)
+        } catch {
+            return .callerGone
+        }
+        return .upstreamFailed(cause: failure.cause, detail: failure.detail)
     }
 
     /// Ends the caller's stream with a well-formed Anthropic `event: error`.

@@ -13,6 +13,21 @@ public enum SSEEventName: Sendable, Equatable {
     /// Any other name, or none (`message` by the SSE spec).
     case other
 
+    /// The wire name, for events Switchyard rewrites (nil for `other`, which it never rewrites).
+    public var wireName: String? {
+        switch self {
+        case .messageStart: "message_start"
+        case .messageDelta: "message_delta"
+        case .messageStop: "message_stop"
+        case .contentBlockStart: "content_block_start"
+        case .contentBlockDelta: "content_block_delta"
+        case .contentBlockStop: "content_block_stop"
+        case .ping: "ping"
+        case .error: "error"
+        case .other: nil
+        }
+    }
+
     init(_ bytes: ByteBufferView) {
         switch bytes.count {
         case 4 where bytes.elementsEqual("ping".utf8): self = .ping
@@ -111,6 +126,20 @@ public struct SSEEventParser: Sendable {
             guard sawField else { continue }
             return SSEEvent(name: name.map(SSEEventName.init) ?? .other, data: data ?? ByteBuffer())
         }
+    }
+
+    /// How many bytes the events returned since the last take span: mark it before ``next()`` to
+    /// hold one event back with ``takeParsedBytes(prefix:)``.
+    public var parsedByteCount: Int { parsed }
+
+    /// The raw bytes of the events before the one just returned (`prefix` from
+    /// ``parsedByteCount``); the bytes of that last event are discarded.
+    public mutating func takeParsedBytes(prefix: Int) -> ByteBuffer? {
+        let kept = prefix > 0 ? pending.readSlice(length: prefix) : nil
+        pending.moveReaderIndex(forwardBy: parsed - prefix)
+        parsed = 0
+        if pending.readableBytes == 0 { pending = ByteBuffer() }
+        return kept
     }
 
     /// The raw bytes of every event returned by ``next()`` since the last call, ready to forward.
