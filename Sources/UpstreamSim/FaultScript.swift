@@ -192,6 +192,11 @@ public struct FaultScript: Sendable, Equatable {
     }
 }
 
+extension FaultScript {
+    /// `5ms`, `2s`, `1m`.
+    public static func parseDuration(_ text: String) -> Duration? { UpstreamSim.parseDuration(text) }
+}
+
 func parseDuration(_ text: String) -> Duration? {
     for (suffix, scale) in [("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where text.hasSuffix(suffix) {
         guard let value = Double(text.dropLast(suffix.count)), value >= 0 else { return nil }

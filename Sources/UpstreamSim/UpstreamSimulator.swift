@@ -33,6 +33,7 @@ public final class UpstreamSimulator: Sendable {
     let connections = Atomic<Int>(0)
     private let received = Mutex<[ReceivedRequest]>([])
     private let blocks = Mutex<[String]>(["text"])
+    private let faultPacing = Mutex<(deltas: Int, interval: Duration)>((5, .zero))
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let group: any EventLoopGroup
     /// How many received requests are kept for ``receivedRequests``.
@@ -104,6 +105,13 @@ public final class UpstreamSimulator: Sendable {
     public var streamBlocks: [String] {
         get { blocks.withLock { $0 } }
         set { blocks.withLock { $0 = newValue } }
+    }
+
+    /// Content deltas per block, and the pause between events, of the streams that fault steps
+    /// (`sse-error`, `cut`, `stall`, `exception`, `crc`, `truncate`) send. Default: 5, none.
+    public var faultStream: (deltas: Int, interval: Duration) {
+        get { faultPacing.withLock { $0 } }
+        set { faultPacing.withLock { $0 = newValue } }
     }
 
     public func resetReceived() {
@@ -221,6 +229,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func perform(_ fault: Fault, context: ChannelHandlerContext, model: String, stream: Bool) {
+        let (faultDeltas, faultInterval) = simulator.faultStream
         switch fault {
         case .ok(let events, let interval):
             if stream {
@@ -241,17 +250,17 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         case .hang:
             break
         case .sseError(let after, let type):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: type, name: nil))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: type, name: nil))
         case .exception(let after, let name):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .error(after: after, type: "api_error", name: name))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: "api_error", name: name))
         case .cut(let after):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .cut(after: after))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .cut(after: after))
         case .stall(let after):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .stall(after: after))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .stall(after: after))
         case .corruptFrame(let after):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .corrupt(after: after))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .corrupt(after: after))
         case .truncatedFrame(let after):
-            streamEvents(context: context, model: model, deltas: 5, interval: .zero, ending: .truncate(after: after))
+            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .truncate(after: after))
         case .invalidJSON:
             writeJSON(context: context, status: .ok, json: "this is not JSON {", extraHeaders: [])
         case .notAMessage:

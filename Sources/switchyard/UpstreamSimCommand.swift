@@ -60,6 +60,12 @@ struct UpstreamSimCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Vertex: do not check bearer tokens.")
     var noTokenCheck = false
 
+    @Option(name: .long, help: "Content deltas of the streams fault steps send (sse-error, cut, stall, ...).")
+    var faultDeltas = 5
+
+    @Option(name: .long, help: "Pause between the events of those streams, e.g. 5ms.")
+    var faultInterval = "0ms"
+
     @Option(name: .long, help: "Lifetime in seconds of the credentials and tokens the sim issues.")
     var issuedLifetime: Int64 = 3600
 
@@ -87,6 +93,10 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             options.awsCredentials = [AWSCredentials(accessKeyID: awsAccessKeyId, secretAccessKey: secret)]
         }
         let simulator = UpstreamSimulator(name: name, script: parsed, platform: simPlatform, options: options)
+        guard let interval = FaultScript.parseDuration(faultInterval) else {
+            throw ValidationError("invalid --fault-interval '\(faultInterval)' (expected e.g. 5ms)")
+        }
+        simulator.faultStream = (faultDeltas, interval)
         let port = try await simulator.start(host: address.host, port: address.port)
         printError("upstream-sim '\(name)' (\(platform)) listening on \(address.host):\(port) with script \"\(script)\"")
         await waitForTermination()
