@@ -50,6 +50,8 @@ struct SimResponse {
 enum SimRequest {
     case messages(model: String, stream: Bool)
     case countTokens
+    /// The Message Batches API: the path after `/v1/messages/batches`.
+    case batches(segments: [Substring])
     /// Answered by the platform itself: a refused signature, a bad path or body.
     case respond(SimResponse)
     /// A token or credential endpoint: answered, counted by the ``SimIssuer``, not recorded as model traffic.
@@ -88,6 +90,9 @@ struct AnthropicDialect: SimDialect {
 
     func classify(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer, requestID: String) -> SimRequest {
         let path = uri.split(separator: "?").first.map(String.init) ?? uri
+        if path == "/v1/messages/batches" || path.hasPrefix("/v1/messages/batches/") {
+            return .batches(segments: Array(path.split(separator: "/").dropFirst(3)))
+        }
         switch (method, path) {
         case (.POST, "/v1/messages/count_tokens"):
             return .countTokens

@@ -27,6 +27,8 @@ public final class UpstreamSimulator: Sendable {
     public let platform: SimPlatform
     /// Temporary credentials and tokens this simulator issued, and how often it was asked.
     public let issuer: SimIssuer
+    /// The Message Batches API it serves (Anthropic mode).
+    public let batches = SimBatches()
     let dialect: any SimDialect
     private let script: Mutex<FaultScript>
     private let counter = Atomic<Int>(0)
@@ -194,7 +196,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         switch classified {
         case .messages(let name, _): model = name
         case .countTokens, .respond: model = (SimJSON.object(body)?["model"] as? String)
-        case .credentials: break
+        case .credentials, .batches: break
         }
         if case .credentials = classified {
             // Token and credential endpoints are not model traffic: they are counted by the issuer.
@@ -206,6 +208,14 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         switch classified {
         case .respond(let response), .credentials(let response):
             write(response, context: context)
+        case .batches(let segments):
+            if head.method == .POST, segments.isEmpty,
+                case .status(let code, let retryAfter, let shouldRetry) = simulator.nextFault(override: head.headers.first(name: "x-sim-fault"))
+            {
+                writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
+                return
+            }
+            write(simulator.batches.handle(method: head.method, segments: segments, body: body), context: context)
         case .countTokens:
             switch simulator.nextFault(override: head.headers.first(name: "x-sim-fault")) {
             case .status(let code, let retryAfter, let shouldRetry):

@@ -50,8 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
             for await _ in hangupSignals { hangupSink.yield() }
         }
         let reloader = HangupReloader(runtime: runtime, signals: hangups)
+        let batches = BatchService(runtime: runtime)
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: service), .init(service: reloader)],
+            services: [.init(service: service), .init(service: reloader), .init(service: batches)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -66,8 +66,54 @@ struct BreakerTests {
         #expect(second.isProbe)
         #expect(breaker.admit(now: t0 + .seconds(30)).0 == .probesBusy, "only half_open_probes at once")
         // A probe that ends without a verdict (4xx, cancellation) gives its slot back.
-        breaker.release(second)
+        breaker.release(second, now: t0 + .seconds(30))
         #expect(admit(&breaker, at: t0 + .seconds(30)) != nil)
+    }
+
+    /// Batch work comes second: no probe on an open breaker, and a free half-open slot only after
+    /// it has stood free for the grace period (interactive traffic gets it first).
+    @Test func deferredAdmissionWaitsOutTheProbeGrace() throws {
+        var breaker = CircuitBreaker(policy: policy())
+        fail(&breaker, times: 3, at: t0)
+        let grace = Duration.seconds(2)
+        #expect(breaker.admitDeferring(now: t0 + .seconds(10), grace: grace).0 == .open(until: t0 + .seconds(30)), "never while open")
+        #expect(
+            breaker.admitDeferring(now: t0 + .seconds(31), grace: grace).0 == .open(until: t0 + .seconds(32)),
+            "the slot has stood free only 1 s"
+        )
+        #expect(breaker.state == .open, "waiting for the grace does not move the breaker")
+        // Interactive traffic arrives within the grace and takes the probe.
+        guard case .admitted(let interactive) = breaker.admit(now: t0 + .seconds(31)).0 else {
+            Issue.record("interactive probe refused")
+            return
+        }
+        #expect(breaker.admitDeferring(now: t0 + .seconds(40), grace: grace).0 == .probesBusy)
+        // It ends without a verdict: the slot is free again, from that moment.
+        breaker.release(interactive, now: t0 + .seconds(41))
+        #expect(breaker.admitDeferring(now: t0 + .seconds(42), grace: grace).0 == .open(until: t0 + .seconds(43)))
+        guard case .admitted(let batch) = breaker.admitDeferring(now: t0 + .seconds(43), grace: grace).0 else {
+            Issue.record("batch probe refused after the grace")
+            return
+        }
+        #expect(batch.isProbe)
+        #expect(breaker.recordSuccess(batch, now: t0 + .seconds(44))?.to == .closed, "a batch probe closes the breaker like any probe")
+        guard case .admitted(let closed) = breaker.admitDeferring(now: t0 + .seconds(44), grace: grace).0 else {
+            Issue.record("closed breaker refused batch work")
+            return
+        }
+        #expect(!closed.isProbe)
+    }
+
+    @Test func withNoInteractiveTrafficBatchWorkProbesAfterTheGrace() throws {
+        var breaker = CircuitBreaker(policy: policy())
+        fail(&breaker, times: 3, at: t0)
+        let (admission, transition) = breaker.admitDeferring(now: t0 + .seconds(32), grace: .seconds(2))
+        guard case .admitted(let ticket) = admission else {
+            Issue.record("no probe 2 s after the open period")
+            return
+        }
+        #expect(ticket.isProbe)
+        #expect(transition?.to == .halfOpen)
     }
 
     @Test func probeSuccessClosesAndResetsTheDoubling() throws {

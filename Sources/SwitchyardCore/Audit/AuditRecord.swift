@@ -100,6 +100,9 @@ public struct RequestAuditRecord: Sendable {
     public var message: String?
     /// Set when a stream failed after its commit point on a route with stream recovery.
     public var recovery: RecoveryResult?
+    /// A batch request's batch and `custom_id`.
+    public var batchID: String?
+    public var customID: String?
 
     public init(timestampMs: Int64, requestID: String, api: String) {
         self.timestampMs = timestampMs
@@ -122,6 +125,8 @@ public struct RequestAuditRecord: Sendable {
         json.field("event", "request")
         json.field("request_id", requestID)
         json.field("client", client)
+        json.field("batch_id", batchID)
+        json.field("custom_id", customID)
         json.field("route", route)
         json.field("requested_model", requestedModel)
         json.field("api", api)

@@ -40,9 +40,15 @@ public protocol BatchStore: Sendable {
 
     /// Leases up to `limit` due requests for `owner` until `leaseUntilMs`: pending, with
     /// `next_attempt_at <= nowMs`, not leased or with an expired lease, of batches not ended and
-    /// not canceling, oldest batch first. PostgreSQL uses `SELECT … FOR UPDATE SKIP LOCKED` so
-    /// replicas never lease the same request at once. Increments each request's `attempts`.
-    func lease(limit: Int, owner: String, nowMs: Int64, leaseUntilMs: Int64) async throws(BatchStoreError) -> [LeasedBatchRequest]
+    /// not canceling, on one of `routes` (those with a model that admits batch work now), oldest
+    /// batch first. PostgreSQL uses `SELECT … FOR UPDATE SKIP LOCKED` so replicas never lease the
+    /// same request at once. Increments each request's `attempts`.
+    ///
+    /// `kind` (`mode: upstream`): `.direct` leases only requests marked to run directly
+    /// (`upstream_batch_id = 'direct'`), `.upstream` only the others; `.any` does not look.
+    func lease(
+        limit: Int, owner: String, nowMs: Int64, leaseUntilMs: Int64, routes: [String], kind: BatchLeaseKind
+    ) async throws(BatchStoreError) -> [LeasedBatchRequest]
 
     /// Extends leases `owner` still holds (a long request, an upstream batch being polled).
     func renew(_ keys: [BatchRequestKey], owner: String, leaseUntilMs: Int64) async throws(BatchStoreError)
@@ -50,23 +56,26 @@ public protocol BatchStore: Sendable {
     /// Writes final results in one transaction. A result is written only while `owner` still
     /// holds the request's lease and the request is pending: a request ends with exactly one
     /// result even when a lease expired and another process ran it too. Ends batches with
-    /// nothing pending (sets `ended_at`). Returns the keys whose result was written.
-    func complete(_ outcomes: [BatchRequestOutcome], owner: String, nowMs: Int64) async throws(BatchStoreError) -> Set<BatchRequestKey>
+    /// nothing pending (sets `ended_at`). Returns the keys whose result was written and the
+    /// batches this call ended.
+    func complete(_ outcomes: [BatchRequestOutcome], owner: String, nowMs: Int64) async throws(BatchStoreError) -> BatchCompletion
 
     /// Gives leases back, each with the time of its next try. A request of a canceling batch
-    /// becomes `canceled` instead (and its batch may end).
-    func release(_ retries: [BatchRetry], owner: String, nowMs: Int64) async throws(BatchStoreError)
+    /// becomes `canceled` instead (and its batch may end). Returns the batches this call ended.
+    func release(_ retries: [BatchRetry], owner: String, nowMs: Int64) async throws(BatchStoreError) -> [BatchRecord]
 
     /// `mode: upstream`: records the upstream batch the requests were submitted to (so another
     /// replica that takes them over polls it instead of submitting again); nil clears it.
     func setUpstreamBatch(_ keys: [BatchRequestKey], upstreamBatchID: String?, owner: String) async throws(BatchStoreError)
 
     /// Pending requests of batches past `expires_at` that no process holds become `expired`
-    /// (result `{"type":"expired"}`); batches with nothing pending end. Returns how many expired.
-    func expire(nowMs: Int64) async throws(BatchStoreError) -> Int
+    /// (result `{"type":"expired"}`); batches with nothing pending end. Returns the batches this
+    /// call ended.
+    func expire(nowMs: Int64) async throws(BatchStoreError) -> [BatchRecord]
 
-    /// Requests pending in batches not ended (the queue depth metric).
-    func pendingCount() async throws(BatchStoreError) -> Int
+    /// Requests by state over every batch kept (the `switchyard_batch_requests{state}` metric;
+    /// `processing` is the queue depth).
+    func stateCounts() async throws(BatchStoreError) -> BatchRequestCounts
 
     /// Bytes the store uses on disk (SQLite: the file and its WAL; PostgreSQL: the tables), for
     /// reports; nil when it cannot tell.
@@ -97,12 +106,28 @@ public struct NewBatchRequest: Sendable, Equatable {
     public var route: String
     /// `params`: the Messages request body, JSON, as the caller sent it.
     public var params: [UInt8]
+    /// `mode: upstream`: ``BatchLeaseKind/directMarker`` for a request that must run directly
+    /// (its route has no Anthropic model); nil otherwise.
+    public var upstreamBatchID: String?
 
-    public init(customID: String, route: String, params: [UInt8]) {
+    public init(customID: String, route: String, params: [UInt8], upstreamBatchID: String? = nil) {
         self.customID = customID
         self.route = route
         self.params = params
+        self.upstreamBatchID = upstreamBatchID
     }
+}
+
+/// Which requests a lease takes (see ``BatchStore/lease(limit:owner:nowMs:leaseUntilMs:routes:kind:)``).
+public enum BatchLeaseKind: Sendable, Equatable {
+    case any
+    /// `upstream_batch_id = 'direct'`.
+    case direct
+    /// `upstream_batch_id` NULL or an upstream batch's id.
+    case upstream
+
+    /// The `upstream_batch_id` of a request that runs through its route, not an upstream batch.
+    public static let directMarker = "direct"
 }
 
 public struct BatchRecord: Sendable, Equatable {
@@ -224,6 +249,16 @@ public struct BatchRetry: Sendable, Equatable {
     public init(key: BatchRequestKey, nextAttemptAtMs: Int64) {
         self.key = key
         self.nextAttemptAtMs = nextAttemptAtMs
+    }
+}
+
+public struct BatchCompletion: Sendable, Equatable {
+    public var written: Set<BatchRequestKey>
+    public var endedBatches: [BatchRecord]
+
+    public init(written: Set<BatchRequestKey>, endedBatches: [BatchRecord]) {
+        self.written = written
+        self.endedBatches = endedBatches
     }
 }
 

@@ -19,7 +19,7 @@ final class ConfigSchema {
 
     func read(_ root: Node, source: String) -> SwitchyardConfig? {
         rejectLiteralSecrets(root, path: "")
-        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging"]
+        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging", "batches"]
         guard let fields = reader.fields(root, path: "", known: top) else { return nil }
         for section in ["providers", "models", "routes"] {
             if let node = fields[section], case .mapping(let mapping) = node {
@@ -39,6 +39,7 @@ final class ConfigSchema {
         let clients = fields["clients"].map { readClients($0, routes: routes) } ?? []
         let server = fields["server"].map { readServer($0) } ?? ServerSettings.defaults
         let logging = fields["logging"].map { readLogging($0) } ?? LoggingSettings.defaults
+        let batches = fields["batches"].map { readBatches($0) }
 
         if !clients.isEmpty {
             for (provider, node) in passThroughProviders {
@@ -51,7 +52,8 @@ final class ConfigSchema {
         }
         guard !reader.hasErrors else { return nil }
         return SwitchyardConfig(
-            server: server, clients: clients, providers: providers, models: models, routes: routes, logging: logging, source: source
+            server: server, clients: clients, providers: providers, models: models, routes: routes, logging: logging, batches: batches,
+            source: source
         )
     }
 
@@ -313,6 +315,45 @@ final class ConfigSchema {
         if let envNode = fields["admin_token_env"], let name = reader.string(envNode, path: fields.path("admin_token_env")) {
             settings.adminTokenEnv = name
             settings.adminToken = secret(named: name, node: envNode, path: fields.path("admin_token_env"))
+        }
+        return settings
+    }
+
+    private func readBatches(_ node: Node) -> BatchSettings {
+        var settings = BatchSettings.defaults
+        let known = ["store", "store_password_env", "expires_after", "concurrency", "probe_grace", "max_backoff", "mode"]
+        guard let fields = reader.fields(node, path: "batches", known: known) else { return settings }
+        if let storeNode = fields["store"], let store = reader.string(storeNode, path: fields.path("store")) {
+            if store.hasPrefix("sqlite:"), store.count > "sqlite:".count {
+                settings.store = store
+            } else if store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") {
+                let authority = store.drop { $0 != "/" }.dropFirst(2).prefix { $0 != "/" }
+                if let userInfo = authority.split(separator: "@").first, authority.contains("@"), userInfo.contains(":") {
+                    reader.report(
+                        "the password must not be written in routes.yaml; put it in an environment variable and name it with store_password_env",
+                        at: storeNode, path: fields.path("store")
+                    )
+                } else {
+                    settings.store = store
+                }
+            } else {
+                reader.report(
+                    "unknown store '\(store)' (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)", at: storeNode, path: fields.path("store")
+                )
+            }
+        }
+        if let envNode = fields["store_password_env"], let name = reader.string(envNode, path: fields.path("store_password_env")) {
+            settings.storePasswordEnv = name
+            settings.storePassword = secret(named: name, node: envNode, path: fields.path("store_password_env"))
+        }
+        if let value = positiveDuration(fields, "expires_after") { settings.expiresAfter = value }
+        if let value = fields["concurrency"].flatMap({ reader.int($0, path: fields.path("concurrency"), min: 1, max: 4096) }) {
+            settings.concurrency = value
+        }
+        if let value = duration(fields, "probe_grace") { settings.probeGrace = value }
+        if let value = positiveDuration(fields, "max_backoff") { settings.maxBackoff = value }
+        if let mode = fields["mode"].flatMap({ reader.oneOf($0, path: fields.path("mode"), BatchSettings.Mode.self, allowed: [.direct, .upstream]) }) {
+            settings.mode = mode
         }
         return settings
     }

@@ -20,6 +20,15 @@ public enum RoutingTableDescription {
                 lines.append("client \(client.name): key from $\(client.keyEnv), \(routes)")
             }
         }
+        if let batches = config.batches {
+            lines.append(
+                "batches: \(batches.mode.rawValue) mode, store \(batches.storeDescription), concurrency \(batches.concurrency), "
+                    + "expires_after \(batches.expiresAfter.configNotation), probe_grace \(batches.probeGrace.configNotation), "
+                    + "max_backoff \(batches.maxBackoff.configNotation)"
+            )
+        } else {
+            lines.append("batches: off (no batches: section; the Message Batches endpoints answer 404)")
+        }
         for provider in config.providers {
             let t = provider.timeouts
             lines.append(

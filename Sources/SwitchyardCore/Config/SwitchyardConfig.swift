@@ -11,6 +11,8 @@ public struct SwitchyardConfig: Sendable {
     /// In file order.
     public var routes: [RouteSpec]
     public var logging: LoggingSettings
+    /// nil: the Message Batches API is off.
+    public var batches: BatchSettings?
     /// Where the configuration came from (a path, or `embedded demo`), for messages.
     public var source: String
 

@@ -50,6 +50,16 @@ public final class RouterMetrics: Sendable {
             help: "Streams that failed after their commit point on a route with stream_recovery, by what recovery did.",
             labels: ["route", "result"]
         )
+        static let batchRequests = Family(
+            name: "switchyard_batch_requests", help: "Batch requests in the store, by state (processing, succeeded, errored, canceled, expired).",
+            labels: ["state"]
+        )
+        static let batchQueueDepth = Family(
+            name: "switchyard_batch_queue_depth", help: "Batch requests waiting to run or running (processing), over every batch.", labels: []
+        )
+        static let batchResults = Family(
+            name: "switchyard_batch_results_total", help: "Batch request results written by this replica, by state.", labels: ["state"]
+        )
         static let inFlight = Family(name: "switchyard_in_flight_requests", help: "Requests being served, by route.", labels: ["route"])
         static let duration = Family(
             name: "switchyard_request_duration_seconds", help: "Time from request to last byte, by route.", labels: ["route"]
@@ -97,6 +107,21 @@ public final class RouterMetrics: Sendable {
     public init() {}
 
     // MARK: Events
+
+    /// Results this replica wrote.
+    public func batchResults(_ states: [BatchRequestState]) {
+        for state in states { counter(.batchResults, state.rawValue).increment() }
+    }
+
+    /// The store's counts, read periodically by the batch service.
+    public func setBatchCounts(_ counts: BatchRequestCounts) {
+        gauge(.batchRequests, "processing").set(Double(counts.processing))
+        gauge(.batchRequests, "succeeded").set(Double(counts.succeeded))
+        gauge(.batchRequests, "errored").set(Double(counts.errored))
+        gauge(.batchRequests, "canceled").set(Double(counts.canceled))
+        gauge(.batchRequests, "expired").set(Double(counts.expired))
+        gauge(.batchQueueDepth, "").set(Double(counts.processing))
+    }
 
     /// Called once per finished request, with its audit record.
     public func requestFinished(_ record: RequestAuditRecord) {

@@ -42,6 +42,9 @@ public struct CircuitBreaker: Sendable {
     /// End of the current open period (meaningful while open).
     public private(set) var openUntil = MonotonicInstant(nanoseconds: 0)
     public private(set) var probesInFlight = 0
+    /// Since when a half-open probe slot has stood free (the end of the open period, or the
+    /// moment a probe slot was given back): batch work waits `probe_grace` after it.
+    public private(set) var probeSlotFreeSince: MonotonicInstant?
     /// Trips since the last probe success; doubles the open period.
     public private(set) var trips = 0
     private var generation: UInt64 = 0
@@ -73,6 +76,7 @@ public struct CircuitBreaker: Sendable {
         var transition: Transition?
         if state == .open, now >= openUntil {
             transition = move(to: .halfOpen, reason: "open period of \(currentOpenPeriod.configNotation) ended")
+            probeSlotFreeSince = openUntil
         }
         switch state {
         case .closed:
@@ -84,6 +88,25 @@ public struct CircuitBreaker: Sendable {
             probesInFlight += 1
             return (.admitted(Ticket(generation: generation, isProbe: true)), transition)
         }
+    }
+
+    /// Admission for work that comes second (batch requests, PRODUCT.md section 12): never a probe
+    /// on an open breaker, and a free half-open probe slot only once it has stood free for
+    /// `grace`, so interactive traffic gets the probe first. A router with only batch work still
+    /// probes, `grace` after the open period ends.
+    public mutating func admitDeferring(now: MonotonicInstant, grace: Duration) -> (Admission, Transition?) {
+        switch state {
+        case .closed:
+            break
+        case .open:
+            // The slot that opens at the end of the period stands free from then on.
+            if now >= openUntil, now < openUntil + grace { return (.open(until: openUntil + grace), nil) }
+        case .halfOpen:
+            if probesInFlight < policy.halfOpenProbes, let since = probeSlotFreeSince, now < since + grace {
+                return (.open(until: since + grace), nil)
+            }
+        }
+        return admit(now: now)
     }
 
     /// Admits a probe while open, before the period ends: the route has no other model to try.
@@ -149,9 +172,10 @@ public struct CircuitBreaker: Sendable {
 
     /// A probe ended with an outcome that says nothing about health (a 4xx, a cancellation):
     /// give its slot back.
-    public mutating func release(_ ticket: Ticket) {
+    public mutating func release(_ ticket: Ticket, now: MonotonicInstant) {
         guard ticket.isProbe, ticket.generation == generation, state == .halfOpen else { return }
         probesInFlight = max(0, probesInFlight - 1)
+        probeSlotFreeSince = now
     }
 
     /// The open period the next trip would use, or the current one while open.
@@ -180,6 +204,7 @@ public struct CircuitBreaker: Sendable {
         generation &+= 1
         consecutiveFailures = 0
         probesInFlight = 0
+        probeSlotFreeSince = nil
         recentCauses.removeAll(keepingCapacity: true)
         if next != .halfOpen { window?.reset() }
         return transition

@@ -37,13 +37,15 @@ public struct ModelState: Sendable {
         breaker = CircuitBreaker(policy: policy)
     }
 
-    public mutating func tryAdmit(now: MonotonicInstant) -> (Admission, CircuitBreaker.Transition?) {
+    /// - Parameter probeGrace: set for batch work (it comes second: see
+    ///   ``CircuitBreaker/admitDeferring(now:grace:)``); nil for interactive requests.
+    public mutating func tryAdmit(now: MonotonicInstant, probeGrace: Duration? = nil) -> (Admission, CircuitBreaker.Transition?) {
         if disabledBy != nil { return (.skipped(.disabled, availableAt: nil), nil) }
         if let until = rateLimitedUntil {
             if now < until { return (.skipped(.rateLimited, availableAt: until), nil) }
             rateLimitedUntil = nil
         }
-        let (admission, transition) = breaker.admit(now: now)
+        let (admission, transition) = probeGrace.map { breaker.admitDeferring(now: now, grace: $0) } ?? breaker.admit(now: now)
         switch admission {
         case .admitted(let ticket):
             inFlight += 1
@@ -52,6 +54,25 @@ public struct ModelState: Sendable {
             return (.skipped(.breakerOpen, availableAt: until), transition)
         case .probesBusy:
             return (.skipped(.probesBusy, availableAt: nil), transition)
+        }
+    }
+
+    /// Whether a request would be admitted now, without taking anything, and otherwise when it
+    /// could be next (nil: only an event can tell, such as a probe finishing).
+    public func availability(now: MonotonicInstant, probeGrace: Duration?) -> (admits: Bool, next: MonotonicInstant?) {
+        if disabledBy != nil { return (false, nil) }
+        if let until = rateLimitedUntil, now < until { return (false, until) }
+        let grace = probeGrace ?? .zero
+        switch breaker.state {
+        case .closed:
+            return (true, nil)
+        case .open:
+            let free = breaker.openUntil + grace
+            return now >= free ? (true, nil) : (false, free)
+        case .halfOpen:
+            guard breaker.probesInFlight < breaker.policy.halfOpenProbes else { return (false, nil) }
+            guard let since = breaker.probeSlotFreeSince else { return (true, nil) }
+            return now >= since + grace ? (true, nil) : (false, since + grace)
         }
     }
 
@@ -66,7 +87,7 @@ public struct ModelState: Sendable {
         case .success: return breaker.recordSuccess(ticket, now: now)
         case .failure(let cause): return breaker.recordFailure(ticket, cause: cause, now: now)
         case .neutral:
-            breaker.release(ticket)
+            breaker.release(ticket, now: now)
             return nil
         }
     }

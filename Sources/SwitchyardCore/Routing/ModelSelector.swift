@@ -52,6 +52,7 @@ public enum ModelSelector {
         left: Set<Int>,
         now: MonotonicInstant,
         allowForcedProbe: Bool,
+        probeGrace: Duration? = nil,
         decisions: inout [DecisionEntry],
         transitions: inout [ObservedTransition]
     ) -> Result {
@@ -61,7 +62,7 @@ public enum ModelSelector {
         func consider(_ index: Int) -> CircuitBreaker.Ticket? {
             let model = route.models[index]
             let (admission, transition, state) = model.health.withState { state in
-                let (admission, transition) = state.tryAdmit(now: now)
+                let (admission, transition) = state.tryAdmit(now: now, probeGrace: probeGrace)
                 return (admission, transition, state.breaker.state)
             }
             if let transition { transitions.append(ObservedTransition(model: model.name, transition: transition)) }
@@ -89,7 +90,7 @@ public enum ModelSelector {
                 return .selected(Selection(index: index, ticket: ticket))
             }
         }
-        if allowForcedProbe, route.spec.whenAllUnavailable == .probe, let (index, _) = earliestOpen {
+        if allowForcedProbe, probeGrace == nil, route.spec.whenAllUnavailable == .probe, let (index, _) = earliestOpen {
             let model = route.models[index]
             let reason = "no model of route '\(route.name)' admitted a request; sending it as a probe"
             let (ticket, transition) = model.health.withState { $0.forceProbe(now: now, reason: reason) }

@@ -33,6 +33,8 @@ struct HTTPFront: Sendable {
         case (.get, "/readyz"), (.head, "/readyz"):
             let readiness = Readiness.evaluate(table: runtime.table, now: runtime.clock.now())
             try await writeJSON(status: readiness.isReady ? 200 : 503, body: readiness.body, to: writer)
+        case (_, _) where path == "/v1/messages/batches" || path.hasPrefix("/v1/messages/batches/"):
+            try await BatchEndpoints(runtime: runtime, front: self).respond(to: request, writer: writer, channel: channel)
         case (_, _) where path.hasPrefix("/admin/") || path == "/admin":
             try await AdminEndpoints(runtime: runtime).respond(to: request, writer: writer, channel: channel, front: self)
         default:
@@ -119,7 +121,7 @@ struct HTTPFront: Sendable {
     }
 
     /// Reads the body up to `limit`; a larger body is refused without being read further.
-    private func readBody(_ request: Request, limit: Int) async throws(RouterError) -> ByteBuffer {
+    func readBody(_ request: Request, limit: Int) async throws(RouterError) -> ByteBuffer {
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
             throw .tooLarge(limit: limit)
         }
@@ -145,7 +147,7 @@ struct HTTPFront: Sendable {
     }
 
     /// The calling client when `clients:` is configured (nil when it is not); 401 otherwise.
-    private func authenticate(_ request: Request, table: RoutingTable) -> Result<ClientCredential?, RouterError> {
+    func authenticate(_ request: Request, table: RoutingTable) -> Result<ClientCredential?, RouterError> {
         switch ClientAuthenticator(clients: table.config.clients).authenticate(request.headers) {
         case .open: .success(nil)
         case .client(let client): .success(client)

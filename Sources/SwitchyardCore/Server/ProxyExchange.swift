@@ -61,8 +61,15 @@ final class ProxyExchange {
     var random: InjectedRandom
     /// The attempt budget, shared by the first walk through the route and any stream continuation.
     var planner: RetryPlanner
+    /// Set for a batch request: it comes second (never forces a probe, waits `probe_grace` for a
+    /// free half-open slot).
+    let probeGrace: Duration?
 
-    init(runtime: RouterRuntime, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant) {
+    init(
+        runtime: RouterRuntime, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant,
+        probeGrace: Duration? = nil
+    ) {
+        self.probeGrace = probeGrace
         self.runtime = runtime
         self.route = route
         self.request = request
@@ -82,7 +89,7 @@ final class ProxyExchange {
             guard now < deadline else { return finalError(reason: .deadline) }
             let selection = ModelSelector.select(
                 route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: record.attempts.isEmpty,
-                decisions: &record.decision, transitions: &transitions
+                probeGrace: probeGrace, decisions: &record.decision, transitions: &transitions
             )
             if !transitions.isEmpty {
                 await runtime.record(transitions)

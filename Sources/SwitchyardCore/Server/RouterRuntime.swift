@@ -22,6 +22,10 @@ public final class RouterRuntime: Sendable {
 
     /// Token endpoints, STS, container and metadata servers: never the hot path.
     let credentialHTTP: HTTPClient
+    /// Wakes the batch runner: breaker transitions, new batches, finished batch requests.
+    let batchDoorbell = Doorbell()
+    /// The batch store once ``BatchService`` opened it; nil while batches are off or opening.
+    let batchStore = Mutex<(any BatchStore)?>(nil)
     private let state: Mutex<State>
 
     private struct State {
@@ -137,6 +141,7 @@ public final class RouterRuntime: Sendable {
     }
 
     func record(_ transitions: [ObservedTransition]) async {
+        if !transitions.isEmpty { batchDoorbell.ring() }
         for observed in transitions {
             metrics.breakerTransition(model: observed.model, to: observed.transition.to)
             await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
@@ -145,6 +150,20 @@ public final class RouterRuntime: Sendable {
                 metadata: ["reason": .string(observed.transition.reason)]
             )
         }
+    }
+
+    /// A batch ended (all its requests have a result): its audit line.
+    func batchEnded(_ batch: BatchRecord) async {
+        let counts = batch.counts
+        await audit.append(
+            AuditEvent.lifecycle(
+                "batch.ended",
+                fields: [
+                    ("batch_id", .string(batch.id)), ("client", .string(batch.client ?? "")), ("succeeded", .int(counts.succeeded)),
+                    ("errored", .int(counts.errored)), ("canceled", .int(counts.canceled)), ("expired", .int(counts.expired)),
+                ]
+            )
+        )
     }
 
     private func publishBreakerStates(_ table: RoutingTable) {

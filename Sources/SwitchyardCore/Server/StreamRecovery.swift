@@ -50,7 +50,7 @@ extension ProxyExchange {
             let now = runtime.clock.now()
             guard now < deadline else { return .failed(.unavailable) }
             let selection = ModelSelector.select(
-                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: false, decisions: &record.decision,
+                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: false, probeGrace: probeGrace, decisions: &record.decision,
                 transitions: &transitions
             )
             if !transitions.isEmpty {

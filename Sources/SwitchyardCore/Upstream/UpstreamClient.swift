@@ -14,6 +14,8 @@ public struct UpstreamError: Error, Sendable, CustomStringConvertible {
 
 /// What one attempt sends upstream.
 public struct UpstreamRequest: Sendable {
+    /// POST for every model call; GET for polling an upstream Message Batch.
+    public var method: HTTPMethod = .POST
     /// Path and query, e.g. `/v1/messages?beta=true`.
     public var pathAndQuery: String
     public var headers: HTTPHeaders
@@ -150,7 +152,7 @@ public final class UpstreamClient: Sendable {
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
         var outbound = HTTPClientRequest(url: provider.baseURL.description + request.pathAndQuery)
-        outbound.method = .POST
+        outbound.method = request.method
         outbound.headers = request.headers
         outbound.body = .bytes(request.body)
         let client = request.isStreaming ? streamClient : jsonClient

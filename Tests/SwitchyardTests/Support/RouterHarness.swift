@@ -19,6 +19,8 @@ final class RouterHarness: Sendable {
     let port: Int
     let clock: ManualClock?
     private let serverTask: Task<Void, any Error>
+    /// The batch service, when the configuration has `batches:`.
+    private let batchTask: Task<Void, any Error>?
 
     static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
 
@@ -78,10 +80,15 @@ final class RouterHarness: Sendable {
         }
         let task = Task { try await server.run() }
         let port = try await bound.wait()
-        return RouterHarness(sims: sims, runtime: runtime, audit: audit, port: port, clock: clock, serverTask: task)
+        let batchTask = loaded.config.batches == nil ? nil : Task { try await BatchService(runtime: runtime).run() }
+        return RouterHarness(sims: sims, runtime: runtime, audit: audit, port: port, clock: clock, serverTask: task, batchTask: batchTask)
     }
 
-    private init(sims: [String: UpstreamSimulator], runtime: RouterRuntime, audit: AuditLog, port: Int, clock: ManualClock?, serverTask: Task<Void, any Error>) {
+    private init(
+        sims: [String: UpstreamSimulator], runtime: RouterRuntime, audit: AuditLog, port: Int, clock: ManualClock?, serverTask: Task<Void, any Error>,
+        batchTask: Task<Void, any Error>?
+    ) {
+        self.batchTask = batchTask
         self.sims = sims
         self.runtime = runtime
         self.audit = audit
@@ -95,6 +102,8 @@ final class RouterHarness: Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     func stop() async {
+        batchTask?.cancel()
+        _ = try? await batchTask?.value
         serverTask.cancel()
         _ = try? await serverTask.value
         await runtime.shutdown()

@@ -1,0 +1,199 @@
+import HTTPTypes
+import HummingbirdCore
+import NIOCore
+
+/// The Message Batches API (PRODUCT.md section 12), in Anthropic's exact shapes, so the SDK's
+/// `client.messages.batches.*` works unmodified. A client (with `clients:` configured) sees,
+/// cancels and reads only its own batches; another's answer 404 as if they did not exist.
+struct BatchEndpoints {
+    let runtime: RouterRuntime
+    let front: HTTPFront
+
+    /// What an endpoint answers, decided before anything is written (the writer is written once).
+    private enum Reply {
+        case json(ByteBuffer)
+        case error(RouterError)
+        case results(batchID: String, store: any BatchStore)
+    }
+
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
+        let requestID = front.requestID(for: request)
+        let reply: Reply
+        do {
+            reply = try await decide(request)
+        } catch let error as RouterError {
+            reply = .error(error)
+        } catch let error as BatchStoreError {
+            let status = error.kind == .readOnly ? 507 : 503
+            reply = .error(RouterError(status: status, type: "api_error", message: "\(error)", outcome: .rejected, retryAfter: .seconds(5)))
+        }
+        switch reply {
+        case .json(let body):
+            try await front.writeJSON(status: 200, body: body, to: writer)
+        case .error(let error):
+            try await front.writeError(error, requestID: requestID, to: writer, channel: channel)
+        case .results(let id, let store):
+            try await streamResults(of: id, store: store, writer: writer)
+        }
+    }
+
+    private func decide(_ request: Request) async throws -> Reply {
+        let table = runtime.table
+        guard let settings = table.config.batches else {
+            throw RouterError.notFound("Message Batches are not enabled on this Switchyard (routes.yaml has no batches: section)")
+        }
+        let client = try front.authenticate(request, table: table).get()
+        guard let store = runtime.batchStore.withLock({ $0 }) else {
+            throw RouterError(
+                status: 503, type: "api_error", message: "the batch store is not open yet (\(settings.storeDescription))", outcome: .rejected,
+                retryAfter: .seconds(5)
+            )
+        }
+        // /v1/messages/batches[/{id}[/cancel|/results]]
+        let segments = request.uri.path.split(separator: "/").dropFirst(3).map(String.init)
+        let base = Self.resultsBase(request)
+        switch (request.method, segments.count, segments.last) {
+        case (.post, 0, _):
+            return .json(try await create(request, settings: settings, store: store, client: client, table: table))
+        case (.get, 0, _):
+            return .json(BatchJSON.page(try await list(request, store: store, client: client), resultsBase: base))
+        case (.get, 1, _):
+            return .json(BatchJSON.object(try await owned(segments[0], store: store, client: client), resultsBase: base))
+        case (.post, 2, "cancel"):
+            _ = try await owned(segments[0], store: store, client: client)
+            guard let batch = try await store.cancel(id: segments[0], nowMs: runtime.wallClock()) else { throw Self.notFound(segments[0]) }
+            if batch.endedAtMs != nil { await runtime.batchEnded(batch) }
+            runtime.batchDoorbell.ring()
+            return .json(BatchJSON.object(batch, resultsBase: base))
+        case (.delete, 1, _):
+            _ = try await owned(segments[0], store: store, client: client)
+            switch try await store.delete(id: segments[0]) {
+            case .deleted: return .json(BatchJSON.deleted(id: segments[0]))
+            case .notFound: throw Self.notFound(segments[0])
+            case .notEnded:
+                throw RouterError.invalidRequest("batch \(segments[0]) has not ended; cancel it and wait for it to end before deleting it")
+            }
+        case (.get, 2, "results"):
+            let batch = try await owned(segments[0], store: store, client: client)
+            guard batch.endedAtMs != nil else {
+                throw RouterError.invalidRequest("batch \(batch.id) has not ended yet; its results are available once processing_status is ended")
+            }
+            return .results(batchID: batch.id, store: store)
+        case (_, 0...2, _):
+            throw RouterError(
+                status: 405, type: "invalid_request_error", message: "method \(request.method) is not allowed on \(request.uri.path)", outcome: .rejected
+            )
+        default:
+            throw RouterError.notFound("no endpoint \(request.method) \(request.uri.path)")
+        }
+    }
+
+    /// Validates the whole batch, commits it with every request, and only then answers.
+    private func create(
+        _ request: Request, settings: BatchSettings, store: any BatchStore, client: ClientCredential?, table: RoutingTable
+    ) async throws -> ByteBuffer {
+        let buffer = try await front.readBody(request, limit: BatchCreateBody.maxBytes)
+        let parsed = try BatchCreateBody.parse(buffer)
+        var requests: [NewBatchRequest] = []
+        requests.reserveCapacity(parsed.count)
+        var checkedRoutes: [String: String] = [:]  // model → route
+        for (index, item) in parsed.enumerated() {
+            let routeName: String
+            if let known = checkedRoutes[item.model] {
+                routeName = known
+            } else {
+                guard let route = table.route(named: item.model) else {
+                    throw RouterError.invalidRequest(
+                        "requests[\(index)].params.model: '\(item.model)' is not a route or alias of this Switchyard (routes: \(table.routeNames.joined(separator: ", ")))"
+                    )
+                }
+                if let client, !client.mayUse(route: route.name) {
+                    throw RouterError.permission("requests[\(index)]: client '\(client.name)' may not use route '\(route.name)'")
+                }
+                if let passThrough = route.models.first(where: { $0.provider.settings.passesCallerCredentials }) {
+                    throw RouterError.invalidRequest(
+                        "requests[\(index)]: route '\(route.name)' cannot run batch requests: provider '\(passThrough.provider.name)' uses callers' "
+                            + "own keys, and a batch request runs later, without its caller"
+                    )
+                }
+                routeName = route.name
+                checkedRoutes[item.model] = routeName
+            }
+            // mode: upstream: a route with no Anthropic model has no Message Batches API to go to.
+            let direct = settings.mode == .upstream && UpstreamBatches.anthropicModel(of: table.route(named: routeName)!) == nil
+            requests.append(
+                NewBatchRequest(customID: item.customID, route: routeName, params: item.params, upstreamBatchID: direct ? BatchLeaseKind.directMarker : nil)
+            )
+        }
+        let now = runtime.wallClock()
+        let batch = NewBatch(id: BatchJSON.newBatchID(), client: client?.name, createdAtMs: now, expiresAtMs: now + settings.expiresAfter.milliseconds)
+        try await store.create(batch, requests: requests)
+        await runtime.audit.append(
+            AuditEvent.lifecycle(
+                "batch.created",
+                fields: [("batch_id", .string(batch.id)), ("requests", .int(requests.count)), ("client", .string(client?.name ?? ""))]
+            )
+        )
+        runtime.batchDoorbell.ring()
+        let record = BatchRecord(
+            id: batch.id, client: batch.client, createdAtMs: now, expiresAtMs: batch.expiresAtMs, endedAtMs: nil, cancelInitiatedAtMs: nil,
+            counts: BatchRequestCounts(processing: requests.count)
+        )
+        return BatchJSON.object(record, resultsBase: Self.resultsBase(request))
+    }
+
+    private func list(_ request: Request, store: any BatchStore, client: ClientCredential?) async throws -> BatchPage {
+        let query = request.uri.queryParameters
+        var limit = 20
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                throw RouterError.invalidRequest("limit: Input should be a whole number between 1 and 1000")
+            }
+            limit = value
+        }
+        let after = query["after_id"].map(String.init)
+        let before = query["before_id"].map(String.init)
+        if after != nil, before != nil { throw RouterError.invalidRequest("give after_id or before_id, not both") }
+        return try await store.list(client: client?.name, limit: limit, afterID: after, beforeID: before)
+    }
+
+    /// The batch, when it exists and belongs to this caller.
+    private func owned(_ id: String, store: any BatchStore, client: ClientCredential?) async throws -> BatchRecord {
+        guard BatchCreateBody.isValidBatchID(id), let batch = try await store.batch(id: id) else { throw Self.notFound(id) }
+        if let client, batch.client != client.name { throw Self.notFound(id) }
+        return batch
+    }
+
+    /// JSONL read from the store page by page: never the whole file in memory.
+    private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter) async throws {
+        var first = try await store.results(batchID: id, afterPosition: -1, limit: 1000)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/x-jsonl"
+        var body = try await writer.writeHead(HTTPResponse(status: .ok, headerFields: headers))
+        while !first.isEmpty {
+            var buffer = ByteBuffer()
+            for row in first { BatchJSON.resultLine(customID: row.customID, result: row.result, into: &buffer) }
+            try await body.write(buffer)
+            guard let last = first.last, first.count == 1000 else { break }
+            first = try await store.results(batchID: id, afterPosition: last.position, limit: 1000)
+        }
+        try await body.finish(nil)
+    }
+
+    static func notFound(_ id: String) -> RouterError {
+        .notFound("no message batch '\(id.prefix(80))'")
+    }
+
+    /// `http://host:port` as the caller reached this router (`x-forwarded-proto` honoured), for `results_url`.
+    static func resultsBase(_ request: Request) -> String {
+        let scheme = request.headers[HTTPField.Name("x-forwarded-proto")!] == "https" ? "https" : "http"
+        let host = request.head.authority ?? request.headers[HTTPField.Name("host")!] ?? "localhost"
+        return "\(scheme)://\(host)"
+    }
+}
+
+extension BatchCreateBody {
+    static func isValidBatchID(_ text: String) -> Bool {
+        text.hasPrefix("msgbatch_") && text.utf8.count <= 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 }
+    }
+}

@@ -1,0 +1,83 @@
+import HTTPTypes
+import NIOCore
+
+/// One try of one batch request: a whole walk through its route (the usual selection, attempts,
+/// outcome table and audit line, with `batch_id` and `custom_id`), and what it means for the
+/// batch: a final result, or a retry.
+struct BatchExecution {
+    enum Verdict: Sendable {
+        /// `succeeded` or `errored` (a caller error: 4xx other than 408/409/429, never retried).
+        case final(BatchRequestState, [UInt8])
+        /// Try again later; `waitForModel`: nothing admitted it (wait for a breaker to let it).
+        case retry(waitForModel: Bool)
+        /// The router is stopping: give the request back untouched.
+        case abandoned
+    }
+
+    let runtime: RouterRuntime
+    let request: LeasedBatchRequest
+    let probeGrace: Duration
+
+    /// Batch requests have no caller headers: the API version the router speaks, JSON.
+    static let headers: HTTPFields = {
+        var fields = HTTPFields()
+        fields[HTTPField.Name("anthropic-version")!] = "2023-06-01"
+        fields[.contentType] = "application/json"
+        return fields
+    }()
+
+    func run() async -> Verdict {
+        let table = runtime.table
+        guard let route = table.route(named: request.route) else {
+            // A reload removed the route since the batch was created.
+            let error = RouterError.notFound("route '\(request.route)' of this batch request no longer exists")
+            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate())))
+        }
+        let body: InboundBody
+        do {
+            body = try InboundBody.parse(ByteBuffer(bytes: request.params), requireMessages: true)
+        } catch {
+            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate())))
+        }
+        let startedAt = runtime.clock.now()
+        let requestID = RequestID.generate()
+        var record = RequestAuditRecord(timestampMs: runtime.wallClock(), requestID: requestID, api: "messages")
+        record.batchID = request.key.batchID
+        record.customID = request.key.customID
+        record.route = route.name
+        record.requestedModel = body.model
+        let proxyRequest = ProxyRequest(requestID: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
+        let exchange = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt, probeGrace: probeGrace)
+        runtime.metrics.requestStarted(route: route.name)
+        let answer = await exchange.run()
+        exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
+        let outcome = exchange.record.outcome
+        switch answer {
+        case .complete(let status, _, let responseBody):
+            exchange.record.status = status
+        case .stream, .cancelled:
+            exchange.record.status = 499
+            exchange.record.outcome = .cancelled
+        }
+        runtime.metrics.requestEnded(route: route.name)
+        await runtime.finish(exchange.record)
+
+        guard case .complete(_, _, let responseBody) = answer else { return .abandoned }
+        switch outcome {
+        case .ok:
+            return .final(.succeeded, BatchJSON.succeeded(message: responseBody))
+        case .clientError, .rejected:
+            return .final(.errored, BatchJSON.errored(envelope: responseBody))
+        case .noModelAvailable:
+            return .retry(waitForModel: true)
+        case .cancelled:
+            return .abandoned
+        case .upstreamError, .streamError:
+            // If the failures closed the route (no model admits batch work any more), admission
+            // gates the retry and a breaker transition wakes it; otherwise back off.
+            let now = runtime.clock.now()
+            let stillAdmits = route.models.contains { $0.health.withState { $0.availability(now: now, probeGrace: probeGrace).admits } }
+            return .retry(waitForModel: !stillAdmits)
+        }
+    }
+}
