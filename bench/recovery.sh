@@ -28,9 +28,10 @@ models:
   second: { provider: healthy, model: claude-sonnet-4-20250514 }
   held: { provider: slow, model: claude-sonnet-4-20250514 }
 defaults:
-  breaker: { failure_threshold: 1000000 }
+  breaker: { failure_threshold: 10000 }
 routes:
   recover: { models: [first, second], stream_recovery: continue }
+  fresh: { models: [second] }
   held-plain: { models: [held] }
   held-recovering: { models: [held], stream_recovery: continue }
 logging: { audit: $work/audit.jsonl }
@@ -44,9 +45,11 @@ for _ in $(seq 1 100); do curl -fs http://127.0.0.1:19302/readyz >/dev/null 2>&1
 
 echo "== added time to the next token ($COUNT recovered streams)"
 python3 bench/recovery_probe.py http://127.0.0.1:19302 recover "$COUNT" > "$work/probe.json"
-python3 - "$work/probe.json" <<'PY'
+python3 bench/stream_probe.py http://127.0.0.1:19302 fresh "$COUNT" > "$work/fresh.json"
+python3 - "$work/probe.json" "$work/fresh.json" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))
+fresh = [v for v in json.load(open(sys.argv[2]))["ttfe_ms"] if v is not None]
 def pct(values, p):
     values = sorted(values); return values[min(len(values) - 1, int(len(values) * p))]
 gap, normal = d["gap_ms"], d["normal_gap_ms"]
@@ -54,6 +57,9 @@ print(f"   recovered streams: {len(gap)}, broken: {d['broken']}")
 print(f"   gap between two deltas, normal:      p50 {pct(normal, .5):.2f} ms  p99 {pct(normal, .99):.2f} ms")
 print(f"   gap across the recovery:            p50 {pct(gap, .5):.2f} ms  p99 {pct(gap, .99):.2f} ms")
 print(f"   added time to the next token:       p50 {pct(gap, .5) - pct(normal, .5):.2f} ms  p99 {pct(gap, .99) - pct(normal, .5):.2f} ms")
+print(f"   of which the continuing model's own time to its first delta (a fresh stream to it through the router):")
+print(f"                                        p50 {pct(fresh, .5):.2f} ms  p99 {pct(fresh, .99):.2f} ms")
+print(f"   Switchyard's own part (gap - normal gap - fresh first delta): p50 {pct(gap, .5) - pct(normal, .5) - pct(fresh, .5):.2f} ms")
 PY
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
