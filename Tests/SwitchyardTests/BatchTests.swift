@@ -191,4 +191,35 @@ struct BatchTests {
             #expect(transitions.map { "\($0["from"]!)->\($0["to"]!)" }.suffix(2) == ["open->half_open", "half_open->closed"])
         }
     }
+
+    // MARK: mode: upstream
+
+    @Test func upstreamModeSubmitsToTheAnthropicBatchAPIAndRunsFailedResultsDirectly() async throws {
+        try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: BatchFixtures.config(mode: "upstream")) { harness in
+            let a = harness.sim("a")
+            a.batches.processingTime = .milliseconds(100)
+            // Positions 1 and 3 come back errored with api_error and overloaded_error: run again directly.
+            a.batches.resultScript = try FaultScript.parse("ok,500,ok,529,ok")
+            let id = try await harness.createBatch(BatchFixtures.createBody(count: 5))
+            let ended = try await harness.waitUntilEnded(id)
+            #expect((ended["request_counts"] as? [String: Any])?["succeeded"] as? Int == 5)
+            #expect(a.batches.createdCount == 1, "one upstream batch")
+            let direct = a.receivedRequests.filter { $0.uri == "/v1/messages" }
+            #expect(direct.count == 2, "the two server-side failures ran directly through the route")
+            let results = try await harness.batchResults(id)
+            #expect(results.count == 5)
+            #expect(results.allSatisfy { ($0["result"] as? [String: Any])?["type"] as? String == "succeeded" })
+        }
+    }
+
+    @Test func aRefusedSubmissionIsRetriedThenRunDirectlyOnTheRoute() async throws {
+        try await RouterHarness.with(sims: ["a": "529*", "b": ""], yaml: BatchFixtures.config(mode: "upstream")) { harness in
+            let id = try await harness.createBatch(BatchFixtures.createBody(count: 3))
+            let ended = try await harness.waitUntilEnded(id)
+            #expect((ended["request_counts"] as? [String: Any])?["succeeded"] as? Int == 3)
+            #expect(harness.sim("a").batches.createdCount == 0, "every submission was refused")
+            #expect(harness.sim("a").receivedRequests.filter { $0.uri == "/v1/messages/batches" }.count >= UpstreamBatches.maxRefusals)
+            #expect(harness.sim("b").requestCount == 3, "then they ran on the route's next model")
+        }
+    }
 }

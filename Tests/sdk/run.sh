@@ -26,8 +26,8 @@ SIM_AWS_SECRET_ACCESS_KEY=$aws_secret "$bin" upstream-sim --listen 127.0.0.1:180
     --aws-access-key-id "$aws_key" 2>"$work/sim-bedrock.log" & pids+=($!)
 "$bin" upstream-sim --listen 127.0.0.1:18096 --name d --script 'sse-error(5,overloaded_error)*' 2>"$work/sim-d.log" & pids+=($!)
 "$bin" upstream-sim --listen 127.0.0.1:18095 --name vertex --platform vertex --accept-token "$vertex_token" 2>"$work/sim-vertex.log" & pids+=($!)
-SIM_API_KEY=sk-ant-sim-e2e-0000000000 AWS_ACCESS_KEY_ID=$aws_key AWS_SECRET_ACCESS_KEY=$aws_secret GCE_METADATA_HOST=127.0.0.1:18095 \
-    "$bin" serve --config "$here/routes.yaml" >"$work/audit.log" 2>"$work/router.log" & pids+=($!)
+(cd "$work" && SIM_API_KEY=sk-ant-sim-e2e-0000000000 AWS_ACCESS_KEY_ID=$aws_key AWS_SECRET_ACCESS_KEY=$aws_secret \
+    GCE_METADATA_HOST=127.0.0.1:18095 exec "$bin" serve --config "$here/routes.yaml" >"$work/audit.log" 2>"$work/router.log") & pids+=($!)
 
 for _ in $(seq 1 100); do
     if curl -fsS http://127.0.0.1:18090/readyz >/dev/null 2>&1; then break; fi
@@ -43,9 +43,11 @@ status=0
 "$python" "$here/platforms.py" http://127.0.0.1:18090 http://127.0.0.1:18094 http://127.0.0.1:18095 "$aws_key" "$aws_secret" "$vertex_token" \
     | tee "$work/platforms.out" || status=$?
 "$python" "$here/recovery.py" http://127.0.0.1:18090 | tee "$work/recovery.out" || status=$?
+"$python" "$here/batches.py" http://127.0.0.1:18090 || status=$?
 platform_requests=$(( $(sed -n 's/^ROUTED //p' "$work/platforms.out") + $(sed -n 's/^ROUTED //p' "$work/recovery.out") ))
 sleep 0.3
-requests=$(grep -c '"event":"request"' "$work/audit.log" || true)
+# Batch requests have their own lines (with batch_id); count the callers' requests.
+requests=$(grep '"event":"request"' "$work/audit.log" | grep -vc '"batch_id"' || true)
 echo "audit log: $requests request lines"
 # e2e.py makes 9 routed requests (models.list is not a routed request), platforms.py and
 # recovery.py the numbers they print: exactly one line each.

@@ -91,6 +91,19 @@ public final class AuditLog: Sendable {
         }
     }
 
+    /// Queues a rare lifecycle line at once, from synchronous code, without waiting for room
+    /// (so it keeps its place in time: `server.draining` before the requests that finish later).
+    public func enqueue(_ line: [UInt8]) {
+        let wasEmpty = state.withLock { state -> Bool in
+            let wasEmpty = state.batch.isEmpty
+            state.batch.append(contentsOf: line)
+            state.batch.append(UInt8(ascii: "\n"))
+            state.pendingLines += 1
+            return wasEmpty
+        }
+        if wasEmpty { wakeup.signal() }
+    }
+
     /// Waits until every line appended so far has been written.
     public func flush() async {
         await withCheckedContinuation { continuation in

@@ -37,11 +37,7 @@ public struct RouterService: Service {
             try await withGracefulShutdownHandler {
                 try await server.run()
             } onGracefulShutdown: {
-                Task {
-                    await runtime.audit.append(
-                        AuditEvent.lifecycle("server.draining", fields: [("drain_timeout_ms", .int(Int(drainTimeout.milliseconds)))])
-                    )
-                }
+                runtime.audit.enqueue(AuditEvent.lifecycle("server.draining", fields: [("drain_timeout_ms", .int(Int(drainTimeout.milliseconds)))]))
                 runtime.logger.info("draining: no new connections; requests in flight may finish within \(drainTimeout.configNotation)")
             }
         } catch is CancellationError {

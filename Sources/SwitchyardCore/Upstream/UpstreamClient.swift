@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -52,10 +51,10 @@ public struct UpstreamResponse: Sendable {
 /// The response body of one attempt, chunk by chunk; errors come out already classified.
 public struct UpstreamBody: Sendable, AsyncSequence {
     public typealias Element = ByteBuffer
-    let body: HTTPClientResponse.Body
+    let body: HTTP1ResponseBody
     var translator: (any UpstreamBodyTranslator)?
 
-    init(body: HTTPClientResponse.Body) {
+    init(body: HTTP1ResponseBody) {
         self.body = body
     }
 
@@ -67,7 +66,7 @@ public struct UpstreamBody: Sendable, AsyncSequence {
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var iterator: HTTPClientResponse.Body.AsyncIterator
+        var iterator: HTTP1ResponseBody.AsyncIterator
         var translator: (any UpstreamBodyTranslator)?
         var ended = false
 
@@ -120,44 +119,44 @@ public struct UpstreamBody: Sendable, AsyncSequence {
     }
 }
 
-/// One provider's pooled HTTP client. Streams and whole-body requests use separate pools because
-/// their read timeouts differ: a JSON answer may take minutes to start, a stream must not stall.
+/// One provider's upstream connections: Switchyard's own HTTP/1.1 client (``HTTP1Client``), a
+/// keep-alive pool on each event loop, so an attempt runs on the loop of the caller's connection
+/// with no thread hop. The head must arrive by the request's deadline (`first_byte`); a body may
+/// not go silent longer than `idle`.
 public final class UpstreamClient: Sendable {
     public let provider: ProviderSpec
-    private let jsonClient: HTTPClient
-    private let streamClient: HTTPClient
+    private let client: Result<HTTP1Client, HTTP1ClientError>
+    /// `host` as it goes on the wire, and the base URL's path prefix: computed once.
+    private let hostHeader: String
+    private let pathPrefix: String
 
     public init(provider: ProviderSpec, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.provider = provider
-        func configuration(read: Duration) -> HTTPClient.Configuration {
-            var configuration = HTTPClient.Configuration(
-                redirectConfiguration: .disallow,
-                timeout: .init(connect: .nanoseconds(provider.timeouts.connect.nanoseconds), read: .nanoseconds(read.nanoseconds)),
-                decompression: .disabled
-            )
-            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = provider.maxConnections
-            configuration.connectionPool.idleTimeout = .seconds(60)
-            configuration.connectionPool.retryConnectionEstablishment = false
-            // No distributed tracing in this phase: skip building a span per request (measured
-            // at ~3 % of the router's CPU under load).
-            configuration.tracing.tracer = nil
-            return configuration
-        }
-        jsonClient = HTTPClient(
-            eventLoopGroupProvider: .shared(eventLoopGroup),
-            configuration: configuration(read: max(provider.timeouts.firstByte, provider.timeouts.idle))
+        let url = provider.baseURL
+        let configuration = HTTP1Client.Configuration(
+            host: url.host, port: url.port, tls: url.isTLS, connectTimeout: provider.timeouts.connect, idleTimeout: provider.timeouts.idle,
+            maxConnections: provider.maxConnections
         )
-        streamClient = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration(read: provider.timeouts.idle))
+        // A TLS configuration that cannot load fails every attempt with a clear error, never the process.
+        client = Result { () throws(HTTP1ClientError) -> HTTP1Client in try HTTP1Client(configuration: configuration, eventLoopGroup: eventLoopGroup) }
+        let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
+        hostHeader = url.port == (url.isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(url.port)"
+        pathPrefix = url.pathPrefix
     }
 
     public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
-        var outbound = HTTPClientRequest(url: provider.baseURL.description + request.pathAndQuery)
-        outbound.method = request.method
-        outbound.headers = request.headers
-        outbound.body = .bytes(request.body)
-        let client = request.isStreaming ? streamClient : jsonClient
+        let client: HTTP1Client
+        switch self.client {
+        case .success(let ready): client = ready
+        case .failure(let error): throw Self.classify(error)
+        }
+        var headers = request.headers
+        if !headers.contains(name: "host") { headers.add(name: "host", value: hostHeader) }
+        let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: headers)
         do {
-            let response = try await client.execute(outbound, deadline: request.headDeadline)
+            let response = try await client.execute(
+                head, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
+            )
             return UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body))
         } catch {
             throw Self.classify(error)
@@ -165,43 +164,16 @@ public final class UpstreamClient: Sendable {
     }
 
     public func shutdown() async {
-        try? await jsonClient.shutdown()
-        try? await streamClient.shutdown()
+        if case .success(let client) = client { await client.shutdown() }
     }
 
-    static func classify(_ error: any Error) -> UpstreamError {
-        if let error = error as? UpstreamError { return error }
-        if error is CancellationError { return UpstreamError(failure: .reset, detail: "cancelled") }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
-                return UpstreamError(failure: .connect, detail: "connect timeout")
-            case .deadlineExceeded:
-                return UpstreamError(failure: .timeout, detail: "no response head within first_byte")
-            case .readTimeout:
-                return UpstreamError(failure: .timeout, detail: "upstream idle longer than the idle timeout")
-            case .remoteConnectionClosed:
-                return UpstreamError(failure: .reset, detail: "connection closed by upstream")
-            case .cancelled:
-                return UpstreamError(failure: .reset, detail: "cancelled")
-            default:
-                return UpstreamError(failure: .reset, detail: "\(error)")
-            }
+    static func classify(_ error: HTTP1ClientError) -> UpstreamError {
+        switch error.kind {
+        case .connect: UpstreamError(failure: .connect, detail: error.detail)
+        case .tls: UpstreamError(failure: .tls, detail: error.detail)
+        case .headTimeout: UpstreamError(failure: .timeout, detail: "no response head within first_byte")
+        case .idleTimeout: UpstreamError(failure: .timeout, detail: "upstream idle longer than the idle timeout")
+        case .reset, .invalidResponse, .invalidRequest, .cancelled, .shutdown: UpstreamError(failure: .reset, detail: error.detail)
         }
-        if error is NIOSSLError { return UpstreamError(failure: .tls, detail: "\(error)") }
-        if error is NIOConnectionError || error is ChannelError && (error as? ChannelError) == .connectTimeout(.zero) {
-            return UpstreamError(failure: .connect, detail: "\(error)")
-        }
-        if let error = error as? IOError {
-            return UpstreamError(failure: .reset, detail: error.description)
-        }
-        if error is HTTPParserError {
-            return UpstreamError(failure: .reset, detail: "invalid HTTP from upstream: \(error)")
-        }
-        let text = String(describing: error)
-        if text.contains("connect") || text.contains("Connection refused") {
-            return UpstreamError(failure: .connect, detail: text)
-        }
-        return UpstreamError(failure: .reset, detail: text)
     }
 }

@@ -9,24 +9,37 @@ import NIOCore
 /// or a stream that ends inside a frame, is a broken stream.
 struct BedrockEventStreamTranslator: UpstreamBodyTranslator {
     private var decoder = EventStreamDecoder()
+    /// A broken frame found after good ones in the same chunk: the good ones go out first (the
+    /// failure may then fall after the commit point, where it belongs), the error next time.
+    private var pendingError: UpstreamError?
 
     mutating func translate(_ chunk: ByteBuffer) throws(UpstreamError) -> ByteBuffer? {
+        if let pendingError { throw pendingError }
         decoder.append(chunk)
         var output = ByteBuffer()
         while true {
-            let message: EventStreamMessage?
             do {
-                message = try decoder.next()
+                guard let message = try Self.next(from: &decoder) else { break }
+                try Self.emit(message, into: &output)
             } catch {
-                throw UpstreamError(failure: .reset, detail: "Bedrock event stream: \(error)")
+                guard output.readableBytes > 0 else { throw error }
+                pendingError = error
+                break
             }
-            guard let message else { break }
-            try Self.emit(message, into: &output)
         }
         return output
     }
 
+    private static func next(from decoder: inout EventStreamDecoder) throws(UpstreamError) -> EventStreamMessage? {
+        do {
+            return try decoder.next()
+        } catch {
+            throw UpstreamError(failure: .reset, detail: "Bedrock event stream: \(error)")
+        }
+    }
+
     mutating func finish() throws(UpstreamError) -> ByteBuffer? {
+        if let pendingError { throw pendingError }
         do {
             try decoder.finish()
         } catch {

@@ -1,0 +1,151 @@
+import NIOCore
+import NIOHTTP1
+
+/// Serialises a request head and its body into the bytes that go on the wire, so that head and
+/// body leave in one write and one flush (NIOHTTP1's `HTTPRequestEncoder` would write the head,
+/// the body and an empty end as three pipeline writes).
+///
+/// `content-length` is set from the body; the caller's `content-length` and `transfer-encoding`
+/// are dropped. Header names must be tokens and values must not hold CR, LF or NUL: anything
+/// else could smuggle a second request onto the connection.
+enum HTTP1RequestEncoder {
+    /// Bodies up to this size are copied behind the head (one buffer, one `write(2)`); larger
+    /// ones go as a second buffer of the same flush (one `writev(2)`), without a copy.
+    static let inlineBodyLimit = 16 << 10
+
+    struct Encoded {
+        var bytes: ByteBuffer
+        /// The body, when it was too large to copy behind the head.
+        var trailingBody: ByteBuffer?
+        /// The request says `Connection: close`: the connection is not reused after it.
+        var closeAfterResponse: Bool
+    }
+
+    static func encode(_ head: HTTPRequestHead, body: ByteBuffer, allocator: ByteBufferAllocator) throws(HTTP1ClientError) -> Encoded {
+        let method = head.method
+        switch method {
+        case .HEAD, .CONNECT:
+            // A HEAD answer has a content-length but no body, and CONNECT changes protocols: the
+            // upstream calls of a router need neither.
+            throw HTTP1ClientError(.invalidRequest, "\(method.rawValue) requests are not supported")
+        default:
+            break
+        }
+        let bodyLength = body.readableBytes
+        var headSize = method.rawValue.utf8.count + head.uri.utf8.count + 64
+        for (name, value) in head.headers {
+            headSize &+= name.utf8.count &+ value.utf8.count &+ 4
+        }
+        let inline = bodyLength <= inlineBodyLimit
+        var closeAfterResponse = false
+        var buffer = allocator.buffer(capacity: headSize + (inline ? bodyLength : 0))
+        buffer.writeString(method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        guard isValidTarget(head.uri) else {
+            throw HTTP1ClientError(.invalidRequest, "the request target holds a space or a control character")
+        }
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            guard isToken(name) else { throw HTTP1ClientError(.invalidRequest, "invalid header name '\(name)'") }
+            if isFraming(name) { continue }
+            guard isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
+            if name.utf8.count == 10, equalsLowercased(name, "connection"), hasCloseToken(value) { closeAfterResponse = true }
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if bodyLength > 0 || method.hasRequestBody {
+            buffer.writeStaticString("content-length: ")
+            writeDecimal(bodyLength, into: &buffer)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        if inline {
+            var body = body
+            buffer.writeBuffer(&body)
+            return Encoded(bytes: buffer, trailingBody: nil, closeAfterResponse: closeAfterResponse)
+        }
+        return Encoded(bytes: buffer, trailingBody: body, closeAfterResponse: closeAfterResponse)
+    }
+
+    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
+        if value >= 10 { writeDecimal(value / 10, into: &buffer) }
+        buffer.writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10))
+    }
+
+    /// `content-length` or `transfer-encoding`, in any case.
+    private static func isFraming(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count == 14 || count == 17 else { return false }
+        return equalsLowercased(name, count == 14 ? "content-length" : "transfer-encoding")
+    }
+
+    private static func equalsLowercased(_ name: String, _ lower: StaticString) -> Bool {
+        var expected = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount).makeIterator()
+        for byte in name.utf8 {
+            guard let want = expected.next() else { return false }
+            let folded = (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+            if folded != want { return false }
+        }
+        return expected.next() == nil
+    }
+
+    /// A `Connection` value listing `close`.
+    private static func hasCloseToken(_ value: String) -> Bool {
+        value.split(separator: ",").contains { $0.trimmingSpaces().lowercased() == "close" }
+    }
+
+    /// RFC 9110 token characters.
+    static func isToken(_ name: String) -> Bool {
+        if name.isEmpty { return false }
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                continue
+            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+                UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                continue
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
+    static func isValidValue(_ value: String) -> Bool {
+        for byte in value.utf8 where byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 {
+            return false
+        }
+        return true
+    }
+
+    static func isValidTarget(_ uri: String) -> Bool {
+        if uri.isEmpty { return false }
+        for byte in uri.utf8 where byte <= UInt8(ascii: " ") || byte == 0x7F {
+            return false
+        }
+        return true
+    }
+}
+
+extension HTTPMethod {
+    /// Methods whose requests carry a body by definition: they get `content-length: 0` when empty.
+    fileprivate var hasRequestBody: Bool {
+        switch self {
+        case .POST, .PUT, .PATCH: true
+        default: false
+        }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSpaces() -> Substring {
+        var slice = self
+        while slice.first == " " || slice.first == "\t" { slice.removeFirst() }
+        while slice.last == " " || slice.last == "\t" { slice.removeLast() }
+        return slice
+    }
+}
