@@ -43,15 +43,19 @@ public struct BatchService: Service {
     private func open(_ settings: BatchSettings) async -> (any BatchStore)? {
         var failures = 0
         while !Task.isCancelled {
+            var opened: (any BatchStore)?
             do {
                 let store = try await BatchStores.open(
                     url: settings.store, password: settings.storePassword, logger: runtime.logger, eventLoopGroup: runtime.eventLoopGroup
                 )
+                opened = store
                 try await store.prepare()
                 try await store.recoverLeases(owner: owner)
                 runtime.logger.info("batch store open: \(settings.storeDescription)")
                 return store
             } catch {
+                // A store opened but not usable (a schema it cannot migrate) is closed before the next try.
+                await opened?.close()
                 failures += 1
                 runtime.logger.error("batch store \(settings.storeDescription) cannot be opened (attempt \(failures)): \(error)")
                 try? await Task.sleep(for: .milliseconds(min(30_000, 500 << min(failures, 6))))

@@ -65,7 +65,7 @@ final class RouterHarness: Sendable {
         let loaded = try ConfigLoader(environment: environment, mode: .serve).load(path: configPath)
         let audit = try AuditLog(destination: .memory)
         var logger = Logger(label: "switchyard-test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         let clock: ManualClock? = manualClock ? ManualClock() : nil
         let seeded = Mutex(SeededRandom(state: 2026))
         let environmentCopy = environment
@@ -81,6 +81,10 @@ final class RouterHarness: Sendable {
         let task = Task { try await server.run() }
         let port = try await bound.wait()
         let batchTask = loaded.config.batches == nil ? nil : Task { try await BatchService(runtime: runtime).run() }
+        if batchTask != nil {
+            // Callers may create batches as soon as the store is open.
+            for _ in 0..<2000 where runtime.batchStore.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(5)) }
+        }
         return RouterHarness(sims: sims, runtime: runtime, audit: audit, port: port, clock: clock, serverTask: task, batchTask: batchTask)
     }
 
