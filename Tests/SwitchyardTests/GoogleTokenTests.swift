@@ -178,7 +178,9 @@ import _CryptoExtras
                     server: server, client: client, time: time, folder: folder, fetchTimeout: .milliseconds(200))
                 let started = ContinuousClock.now
                 let error = try #require(await credentialError { try await provider.accessToken() })
-                #expect(ContinuousClock.now - started < .seconds(3))
+                // The endpoint answers after 30 s; the fetch gives up long before (the bound is
+                // loose because the whole suite shares two cores with CPU-bound tests).
+                #expect(ContinuousClock.now - started < .seconds(15))
                 #expect(error.kind == .unreachable)
                 #expect(error.message.contains("no answer"))
             }
