@@ -57,6 +57,37 @@ for c in concurrencies:
 if "litellm" in targets and med("litellm", 64, 0):
     print("\nLiteLLM at c=64: %.0f RPS = %.4f of nginx's" % (med("litellm", 64, 0), med("litellm", 64, 0) / med("nginx", 64, 0)))
 
+# CPU per proxied request: the router process's user+sys over a wrk run, divided by the requests
+# wrk completed. nginx's worker serves the fake upstream too, so its proxy cost is its CPU during
+# the nginx run minus what the upstream part costs (measured in the direct run, per request).
+def requests_done(path):
+    found = re.search(r"(\d+) requests in", open(path).read())
+    return int(found.group(1)) if found else 0
+
+def cpu_per_request(target, c):
+    values = []
+    for path in glob.glob(os.path.join(out, "cpu-%s-c%d-r*.json" % (target, c))):
+        cpu = json.load(open(path))
+        n = requests_done(path.replace("cpu-", "wrk-").replace(".json", ".txt"))
+        if n:
+            values.append((cpu["switchyard_ticks"] / cpu["clk_tck"] * 1e6 / n, cpu["nginx_ticks"] / cpu["clk_tck"] * 1e6 / n))
+    if not values:
+        return None
+    return statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+
+if glob.glob(os.path.join(out, "cpu-*.json")):
+    print("\n## CPU time per proxied request (user+sys from /proc, medians of rounds)\n")
+    print("| conc. | Switchyard µs/request | nginx worker as proxy µs/request | ratio (target ≤ 3) |")
+    print("|---:|---:|---:|---:|")
+    for c in concurrencies:
+        sy, direct, ng = cpu_per_request("switchyard", c), cpu_per_request("direct", c), cpu_per_request("nginx", c)
+        if not (sy and direct and ng):
+            continue
+        # upstream cost per request (nginx serving the canned answer) is the same in every run
+        upstream = direct[1]
+        nginx_proxy = ng[1] - upstream
+        print("| %d | %.1f | %.1f | %.2f |" % (c, sy[0], nginx_proxy, sy[0] / nginx_proxy if nginx_proxy > 0 else float("inf")))
+
 print("\n## Streaming (20 content events 5 ms apart, 200 sequential streams)\n")
 print("| path | first content event p50 ms | p99 ms | full stream p50 ms |")
 print("|---|---:|---:|---:|")

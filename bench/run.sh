@@ -54,6 +54,10 @@ for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/n
 curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/null
 sleep 0.5
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU time (user + system, clock ticks) a process has used so far: the cost measure that does not
+# depend on how busy the machine is.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+clk_tck=$(getconf CLK_TCK)
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 idle_rss=$(rss_kb $sy_pid)
 nginx_worker=$(pgrep -f "nginx: worker" | head -1)
@@ -99,7 +103,10 @@ for round in $(seq 1 "$ROUNDS"); do
     for c in $CONCURRENCY; do
         threads=$(( c < 2 ? 1 : 2 ))
         for t in $targets; do
+            sy_before=$(cpu_ticks $sy_pid); ng_before=$(cpu_ticks "$nginx_worker")
             wrk -t$threads -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}" > "$out/wrk-$t-c$c-r$round.txt" 2>&1 || true
+            echo "{\"switchyard_ticks\": $(( $(cpu_ticks $sy_pid) - sy_before )), \"nginx_ticks\": $(( $(cpu_ticks "$nginx_worker") - ng_before )), \"clk_tck\": $clk_tck}" \
+                > "$out/cpu-$t-c$c-r$round.json"
             printf '   round %s c=%-3s %-10s %s\n' "$round" "$c" "$t" "$(grep 'Requests/sec' "$out/wrk-$t-c$c-r$round.txt" | awk '{print $2}')"
         done
     done
