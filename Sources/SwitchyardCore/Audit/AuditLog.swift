@@ -33,7 +33,14 @@ public final class AuditLog: Sendable {
         var closed = false
         var writtenLines = 0
         var pendingLines = 0
+        /// The writer waits for a signal (it found nothing to write for a whole pause). While it
+        /// runs, it looks again every ``AuditLog/pause`` on its own: under load, lines are written
+        /// in batches without a wake-up (and a context switch) per line.
+        var writerAsleep = true
     }
+
+    /// How long the busy writer lets lines gather before it writes them.
+    static let pause = Duration.milliseconds(2)
 
     private let state = Mutex(State())
     private let wakeup = Condition()
@@ -76,9 +83,8 @@ public final class AuditLog: Sendable {
             state.pendingLines += 1
             return (state.batch.count > highWater, wasEmpty)
         }
-        // Only the line that finds the batch empty can find the writer asleep; under load the
-        // writer drains whole batches without being woken once per line.
-        if wasEmpty { wakeup.signal() }
+        // Only the first line after a quiet spell wakes the writer; under load it wakes itself.
+        if wasEmpty, state.withLock({ state in defer { state.writerAsleep = false }; return state.writerAsleep }) { wakeup.signal() }
         if mustWait {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
@@ -94,14 +100,14 @@ public final class AuditLog: Sendable {
     /// Queues a rare lifecycle line at once, from synchronous code, without waiting for room
     /// (so it keeps its place in time: `server.draining` before the requests that finish later).
     public func enqueue(_ line: [UInt8]) {
-        let wasEmpty = state.withLock { state -> Bool in
-            let wasEmpty = state.batch.isEmpty
+        let wake = state.withLock { state -> Bool in
             state.batch.append(contentsOf: line)
             state.batch.append(UInt8(ascii: "\n"))
             state.pendingLines += 1
-            return wasEmpty
+            defer { state.writerAsleep = false }
+            return state.writerAsleep
         }
-        if wasEmpty { wakeup.signal() }
+        if wake { wakeup.signal() }
     }
 
     /// Waits until every line appended so far has been written.
@@ -113,6 +119,7 @@ public final class AuditLog: Sendable {
                 return false
             }
             if done { continuation.resume() }
+            state.withLock { $0.writerAsleep = false }
             wakeup.signal()
         }
     }
@@ -135,7 +142,12 @@ public final class AuditLog: Sendable {
     private func writerLoop() {
         var spare: [UInt8] = []
         while true {
-            wakeup.wait { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
+            // A pause while lines keep coming; a wait for a signal once a pause brought none.
+            let busy = wakeup.wait(for: Self.pause) { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
+            if !busy {
+                state.withLock { $0.writerAsleep = true }
+                wakeup.wait { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
+            }
             var lines = 0
             let closed = state.withLock { state -> Bool in
                 swap(&spare, &state.batch)
@@ -213,6 +225,19 @@ final class Condition: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         pthread_cond_signal(&condition)
         pthread_mutex_unlock(&mutex)
+    }
+
+    /// Sleeps `pause` (or until signalled), then tells whether `ready` is true.
+    func wait(for pause: Duration, ready: () -> Bool) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if ready() { return true }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let total = Int64(now.tv_nsec) + pause.nanoseconds
+        var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        pthread_cond_timedwait(&condition, &mutex, &deadline)
+        return ready()
     }
 
     /// Waits until `ready` is true; `ready` is checked under the condition's mutex so a signal

@@ -87,11 +87,14 @@ public final class RouterMetrics: Sendable {
 
     /// Series already registered, so that a request finds its counters without asking the
     /// registry (which validates names and labels on every call).
+    /// Lookups take no lock (both event loops look up series for every request); a series is
+    /// added under a lock once, the first time its labels are seen.
     private final class SeriesCache<Series: Sendable>: Sendable {
-        private let cache = Mutex<[Key: Series]>([:])
+        private let cache = ReadMostly<[Key: Series]>([:])
 
         func series(_ key: Key, make: () -> Series) -> Series {
-            cache.withLock { cache in
+            if let existing = cache.value[key] { return existing }
+            return cache.update { cache in
                 if let existing = cache[key] { return existing }
                 let made = make()
                 cache[key] = made

@@ -26,7 +26,7 @@ public final class RouterRuntime: Sendable {
     let batchDoorbell = Doorbell()
     /// The batch store once ``BatchService`` opened it; nil while batches are off or opening.
     let batchStore = Mutex<(any BatchStore)?>(nil)
-    private let state: Mutex<State>
+    private let state: ReadMostly<State>
 
     private struct State {
         var table: RoutingTable
@@ -74,7 +74,7 @@ public final class RouterRuntime: Sendable {
         for provider in config.providers {
             endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
         }
-        state = Mutex(State(table: table, endpoints: endpoints))
+        state = ReadMostly(State(table: table, endpoints: endpoints))
         publishBreakerStates(table)
     }
 
@@ -90,17 +90,17 @@ public final class RouterRuntime: Sendable {
     }
 
     /// The configuration generation new requests use.
-    public var table: RoutingTable { state.withLock { $0.table } }
+    public var table: RoutingTable { state.value.table }
 
     func endpoint(for provider: ProviderSpec) -> ProviderEndpoint? {
-        state.withLock { $0.endpoints[provider.name] }
+        state.value.endpoints[provider.name]
     }
 
     /// Installs a new configuration atomically. Requests in flight finish on the table they hold;
     /// clients of changed or removed providers are shut down once those requests can have ended.
     public func install(_ config: SwitchyardConfig) {
         let services = services
-        let retired: [UpstreamClient] = state.withLock { state in
+        let retired: [UpstreamClient] = state.update { state in
             let table = RoutingTable(config: config, previous: state.table)
             var endpoints: [String: ProviderEndpoint] = [:]
             var retired: [UpstreamClient] = []
@@ -129,7 +129,7 @@ public final class RouterRuntime: Sendable {
     }
 
     public func shutdown() async {
-        let clients = state.withLock { $0.endpoints.values.map(\.client) }
+        let clients = state.value.endpoints.values.map(\.client)
         for client in clients { await client.shutdown() }
         try? await credentialHTTP.shutdown()
     }
