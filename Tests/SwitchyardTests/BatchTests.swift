@@ -155,7 +155,8 @@ struct BatchTests {
             let id = try await harness.createBatch(BatchFixtures.createBody(count: 5, model: "solo"))
             let sonnet = harness.runtime.table.model(named: "sonnet")!
             try await eventually("sonnet's breaker opens") { sonnet.health.snapshot.breaker.state == .open }
-            let whileOpen = a.requestCount
+            // Up to `concurrency` attempts were admitted before the breaker opened; let them land.
+            let whileOpen = try await settledRequestCount(a)
             try await Task.sleep(for: .milliseconds(1500))
             #expect(a.requestCount == whileOpen, "no upstream call while the breaker is open")
             #expect(try await harness.batch(id)["processing_status"] as? String == "in_progress", "delayed, not failed")
@@ -178,7 +179,8 @@ struct BatchTests {
             let id = try await harness.createBatch(BatchFixtures.createBody(count: 5, model: "solo"))
             let sonnet = harness.runtime.table.model(named: "sonnet")!
             try await eventually("sonnet's breaker opens") { sonnet.health.snapshot.breaker.state == .open }
-            let whileOpen = a.requestCount
+            // Up to `concurrency` attempts were admitted before the breaker opened; let them land.
+            let whileOpen = try await settledRequestCount(a)
             a.setScript(try FaultScript.parse("ok*"))
             harness.clock!.advance(by: .seconds(31))
             try await Task.sleep(for: .milliseconds(1500))
@@ -220,6 +222,17 @@ struct BatchTests {
             #expect(harness.sim("a").batches.createdCount == 0, "every submission was refused")
             #expect(harness.sim("a").receivedRequests.filter { $0.uri == "/v1/messages/batches" }.count >= UpstreamBatches.maxRefusals)
             #expect(harness.sim("b").requestCount == 3, "then they ran on the route's next model")
+        }
+    }
+
+    /// The sim's request count once it has stayed the same for 300 ms (in-flight attempts landed).
+    private func settledRequestCount(_ sim: UpstreamSimulator) async throws -> Int {
+        var last = sim.requestCount
+        while true {
+            try await Task.sleep(for: .milliseconds(300))
+            let now = sim.requestCount
+            if now == last { return now }
+            last = now
         }
     }
 }
