@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 import UpstreamSim
 
@@ -170,6 +171,13 @@ struct BatchTests {
             #expect(a.receivedRequests[whileOpen].body.contains("interactive probe"), "the interactive request was the probe")
             let ended = try await harness.waitUntilEnded(id)
             #expect((ended["request_counts"] as? [String: Any])?["succeeded"] as? Int == 5, "every request succeeded once the route recovered")
+            await harness.audit.flush()
+            let lines = RouterHarness.parse(harness.audit.memoryContents).filter { $0["batch_id"] as? String == id }
+            let requestLines = lines.filter { $0["event"] as? String == "request" }
+            #expect(requestLines.count == 5, "one request line per batch request, with the try that ended it")
+            #expect(requestLines.allSatisfy { $0["status"] as? Int == 200 })
+            let retries = lines.filter { $0["event"] as? String == "batch.retry" }
+            #expect(!retries.isEmpty && retries.allSatisfy { ($0["attempts"] as? [[String: Any]])?.first?["status"] as? Int == 500 }, "the failed tries are batch.retry lines")
         }
     }
 
@@ -191,6 +199,19 @@ struct BatchTests {
             await harness.audit.flush()
             let transitions = RouterHarness.parse(harness.audit.memoryContents).filter { $0["event"] as? String == "breaker" }
             #expect(transitions.map { "\($0["from"]!)->\($0["to"]!)" }.suffix(2) == ["open->half_open", "half_open->closed"])
+        }
+    }
+
+    @Test func anErroredResultIsAlwaysAnErrorEnvelope() throws {
+        let envelope = ByteBuffer(string: #"{"type":"error","error":{"type":"not_found_error","message":"no such model"},"request_id":"req_1"}"#)
+        let kept = try #require(try JSONSerialization.jsonObject(with: Data(BatchJSON.errored(envelope: envelope, status: 404))) as? [String: Any])
+        #expect(((kept["error"] as? [String: Any])?["error"] as? [String: Any])?["message"] as? String == "no such model", "an envelope is kept as it is")
+        for (body, status, type) in [("<html>Not Found</html>", 404, "not_found_error"), (#"{"message":"bad"}"#, 422, "invalid_request_error"), ("", 400, "invalid_request_error")] {
+            let line = try #require(try JSONSerialization.jsonObject(with: Data(BatchJSON.errored(envelope: ByteBuffer(string: body), status: status))) as? [String: Any])
+            let error = try #require(line["error"] as? [String: Any])
+            #expect(line["type"] as? String == "errored" && error["type"] as? String == "error")
+            #expect((error["error"] as? [String: Any])?["type"] as? String == type, "\(status) \(body)")
+            #expect(error["request_id"] is String)
         }
     }
 

@@ -103,6 +103,9 @@ public struct RequestAuditRecord: Sendable {
     /// A batch request's batch and `custom_id`.
     public var batchID: String?
     public var customID: String?
+    /// `request`, or `batch.retry` for a batch request's try that did not end it (the request's
+    /// own `request` line comes with the try that gives it its result).
+    public var event: String = "request"
 
     public init(timestampMs: Int64, requestID: String, api: String) {
         self.timestampMs = timestampMs
@@ -122,7 +125,7 @@ public struct RequestAuditRecord: Sendable {
         json.beginObject()
         json.key("ts")
         json.string(ISO8601.format(milliseconds: timestampMs))
-        json.field("event", "request")
+        json.field("event", event)
         json.field("request_id", requestID)
         json.field("client", client)
         json.field("batch_id", batchID)

@@ -29,11 +29,11 @@ struct BatchEndpoints {
         }
         switch reply {
         case .json(let body):
-            try await front.writeJSON(status: 200, body: body, to: writer)
+            try await front.writeJSON(status: 200, body: body, to: writer, requestID: requestID)
         case .error(let error):
             try await front.writeError(error, requestID: requestID, to: writer, channel: channel)
         case .results(let id, let store):
-            try await streamResults(of: id, store: store, writer: writer)
+            try await streamResults(of: id, store: store, writer: writer, requestID: requestID)
         }
     }
 
@@ -79,7 +79,7 @@ struct BatchEndpoints {
                 throw RouterError.invalidRequest("batch \(batch.id) has not ended yet; its results are available once processing_status is ended")
             }
             return .results(batchID: batch.id, store: store)
-        case (_, 0...2, _):
+        case (_, 0, _), (_, 1, _), (_, 2, "cancel"), (_, 2, "results"):
             throw RouterError(
                 status: 405, type: "invalid_request_error", message: "method \(request.method) is not allowed on \(request.uri.path)", outcome: .rejected
             )
@@ -131,7 +131,7 @@ struct BatchEndpoints {
         await runtime.audit.append(
             AuditEvent.lifecycle(
                 "batch.created",
-                fields: [("batch_id", .string(batch.id)), ("requests", .int(requests.count)), ("client", .string(client?.name ?? ""))]
+                fields: [("batch_id", .string(batch.id)), ("requests", .int(requests.count))] + (client.map { [("client", .string($0.name))] } ?? [])
             )
         )
         runtime.batchDoorbell.ring()
@@ -165,10 +165,12 @@ struct BatchEndpoints {
     }
 
     /// JSONL read from the store page by page: never the whole file in memory.
-    private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter) async throws {
+    private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter, requestID: String) async throws {
         var first = try await store.results(batchID: id, afterPosition: -1, limit: 1000)
         var headers = HTTPFields()
         headers[.contentType] = "application/x-jsonl"
+        headers[HTTPField.Name("request-id")!] = requestID
+        headers[HeaderPolicy.requestIDName] = requestID
         var body = try await writer.writeHead(HTTPResponse(status: .ok, headerFields: headers))
         while !first.isEmpty {
             var buffer = ByteBuffer()

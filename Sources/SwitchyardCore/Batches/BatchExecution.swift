@@ -31,13 +31,13 @@ struct BatchExecution {
         guard let route = table.route(named: request.route) else {
             // A reload removed the route since the batch was created.
             let error = RouterError.notFound("route '\(request.route)' of this batch request no longer exists")
-            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate())))
+            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate()), status: error.status))
         }
         let body: InboundBody
         do {
             body = try InboundBody.parse(ByteBuffer(bytes: request.params), requireMessages: true)
         } catch {
-            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate())))
+            return .final(.errored, BatchJSON.errored(envelope: error.body(requestID: RequestID.generate()), status: error.status))
         }
         let startedAt = runtime.clock.now()
         let requestID = RequestID.generate()
@@ -51,23 +51,27 @@ struct BatchExecution {
         runtime.metrics.requestStarted(route: route.name)
         let answer = await exchange.run()
         exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-        let outcome = exchange.record.outcome
+        let verdict = self.verdict(answer, outcome: exchange.record.outcome, route: route)
         switch answer {
-        case .complete(let status, _, let responseBody):
+        case .complete(let status, _, _):
             exchange.record.status = status
         case .stream, .cancelled:
             exchange.record.status = 499
             exchange.record.outcome = .cancelled
         }
+        if case .retry = verdict { exchange.record.event = "batch.retry" }
         runtime.metrics.requestEnded(route: route.name)
         await runtime.finish(exchange.record)
+        return verdict
+    }
 
-        guard case .complete(_, _, let responseBody) = answer else { return .abandoned }
+    private func verdict(_ answer: ProxyAnswer, outcome: RequestOutcome, route: RoutingTable.Route) -> Verdict {
+        guard case .complete(let status, _, let responseBody) = answer else { return .abandoned }
         switch outcome {
         case .ok:
             return .final(.succeeded, BatchJSON.succeeded(message: responseBody))
         case .clientError, .rejected:
-            return .final(.errored, BatchJSON.errored(envelope: responseBody))
+            return .final(.errored, BatchJSON.errored(envelope: responseBody, status: status))
         case .noModelAvailable:
             return .retry(waitForModel: true)
         case .cancelled:

@@ -1,4 +1,5 @@
 import NIOCore
+import Foundation
 
 /// Anthropic's Message Batches shapes: the `message_batch` object, a page of them, the deletion
 /// answer, results lines, and the ids.
@@ -86,11 +87,28 @@ enum BatchJSON {
     }
 
     /// `envelope` is Anthropic's error body `{"type":"error","error":{…}}`.
-    static func errored(envelope: ByteBuffer) -> [UInt8] {
+    /// `envelope` is the upstream's answer; one that is not Anthropic's error envelope (an HTML
+    /// 404 from a proxy, a platform's own shape) is replaced by one made from `status`, so the
+    /// results file stays JSON lines the SDK can read.
+    static func errored(envelope: ByteBuffer, status: Int) -> [UInt8] {
         var bytes = Array(#"{"type":"errored","error":"#.utf8)
-        bytes.append(contentsOf: envelope.readableBytesView)
+        if isErrorEnvelope(envelope) {
+            bytes.append(contentsOf: envelope.readableBytesView)
+        } else {
+            let defaultType = ProxyExchange.defaultErrorType(status: status)
+            let type = (400..<500).contains(status) && defaultType == "api_error" ? "invalid_request_error" : defaultType
+            let error = RouterError(
+                status: status, type: type, message: "the upstream answered \(status) without an error envelope", outcome: .clientError
+            )
+            bytes.append(contentsOf: error.body(requestID: RequestID.generate()).readableBytesView)
+        }
         bytes.append(UInt8(ascii: "}"))
         return bytes
+    }
+
+    private static func isErrorEnvelope(_ body: ByteBuffer) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else { return false }
+        return object["type"] as? String == "error" && (object["error"] as? [String: Any])?["type"] is String
     }
 
     static let canceled = Array(#"{"type":"canceled"}"#.utf8)

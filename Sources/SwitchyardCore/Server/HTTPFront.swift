@@ -21,7 +21,7 @@ struct HTTPFront: Sendable {
                 try await writeError(error, requestID: requestID(for: request), to: writer, channel: channel)
                 return
             }
-            try await writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer)
+            try await writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer, requestID: requestID(for: request))
         case (.get, "/metrics"):
             var headers = HTTPFields()
             let body = ByteBuffer(bytes: runtime.metrics.render())
@@ -165,10 +165,15 @@ struct HTTPFront: Sendable {
 
     // MARK: Writing
 
-    func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter) async throws {
+    /// `requestID`: set for API answers (Anthropic's `request-id` and Switchyard's `x-request-id`).
+    func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter, requestID: String? = nil) async throws {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.contentLength] = String(body.readableBytes)
+        if let requestID {
+            headers[HTTPField.Name("request-id")!] = requestID
+            headers[HeaderPolicy.requestIDName] = requestID
+        }
         try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
     }
 
