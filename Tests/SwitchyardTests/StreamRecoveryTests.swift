@@ -58,7 +58,7 @@ struct StreamRecoveryTests {
             #expect(Self.text(events) == "chunk0 chunk1 cont0 cont1 cont2", "the partial text, then the continuation without the doubled space")
             #expect(events.filter { $0.name == .contentBlockStart }.count == 1, "the open block continues: no second start")
             let delta = try #require(events.first { $0.name == .messageDelta })
-            #expect(delta.data.contains(#""output_tokens":12"#), "4 of the continuation + 8 the prefill cost (20 - 12 input tokens)")
+            #expect(delta.data.contains(#""output_tokens":5"#), "4 of the continuation + 1 the failed stream reported: \(delta.data)")
             #expect(try prefill(at: harness.sim("b")) == "chunk0 chunk1", "the prefill, its trailing space cut")
 
             let line = try #require(try await harness.requestLines(1).first)
@@ -70,10 +70,62 @@ struct StreamRecoveryTests {
             #expect(attempts[0]["error"] as? String == "stream_error")
             #expect(attempts[0]["error_type"] as? String == "overloaded_error")
             #expect(attempts[1]["continuation"] as? Bool == true)
-            #expect((line["usage"] as? [String: Any])?["output_tokens"] as? Int == 12)
+            #expect((line["usage"] as? [String: Any])?["output_tokens"] as? Int == 5)
             #expect(harness.runtime.table.model(named: "sonnet")!.health.snapshot.breaker.consecutiveFailures == 1, "the failed stream counts")
             let metrics = try await harness.metricsText()
             #expect(metrics.contains(#"switchyard_stream_recoveries_total{route="default",result="recovered"} 1"#))
+        }
+    }
+
+    @Test(arguments: ["cut(11)", "sse-error(11,overloaded_error)", "cut(10)"])
+    func aFailureAfterTheAnswerWasWholeIsNeitherResumedNorSurfaced(fault: String) async throws {
+        // 11 events: message_start, ping, block start, 5 deltas, block stop, message_delta (with
+        // its stop reason), message_stop. cut(10) breaks before message_stop, the others after it.
+        try await RouterHarness.with(sims: ["a": fault, "b": ""], yaml: Self.config()) { harness in
+            let reply = try await harness.message(stream: true)
+            let events = try SSE.parse(reply.body)
+            #expect(events.filter { $0.name == .messageStop }.count == 1, "one message_stop")
+            #expect(events.filter { $0.name == .messageDelta }.count == 1)
+            #expect(!events.contains { $0.name == .error })
+            #expect(Self.text(events) == "chunk0 chunk1 chunk2 chunk3 chunk4 ")
+            #expect(harness.sim("b").requestCount == 0, "nothing to continue")
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["outcome"] as? String == "ok")
+            #expect(line["recovered"] == nil)
+            #expect(harness.runtime.table.model(named: "sonnet")!.health.snapshot.breaker.consecutiveFailures == 0, "a whole answer is a success")
+        }
+    }
+
+    @Test func aFailureBeforeAnyTextIsFinishedWithTheOriginalRequest() async throws {
+        // The error comes right after the block's start: nothing reached the caller to prefill.
+        try await RouterHarness.with(sims: ["a": "sse-error(3,overloaded_error)", "b": ""], yaml: Self.config()) { harness in
+            let reply = try await harness.message(stream: true)
+            let events = try SSE.parse(reply.body)
+            #expect(events.filter { $0.name == .messageStart }.count == 1)
+            #expect(events.filter { $0.name == .contentBlockStart }.count == 1)
+            #expect(events.filter { $0.name == .messageStop }.count == 1)
+            #expect(!events.contains { $0.name == .error })
+            #expect(!Self.text(events).isEmpty)
+            #expect(try prefill(at: harness.sim("b")) == nil, "no assistant turn: the original request")
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["recovered"] as? Bool == true)
+        }
+    }
+
+    @Test func theSameModelContinuesWhenNoOtherAdmits() async throws {
+        try await RouterHarness.with(sims: ["a": "sse-error(5,overloaded_error),ok", "b": ""], yaml: Self.config()) { harness in
+            harness.runtime.table.model(named: "haiku")!.health.withState { $0.disabledBy = "test" }
+            let reply = try await harness.message(stream: true)
+            let events = try SSE.parse(reply.body)
+            #expect(!events.contains { $0.name == .error })
+            #expect(events.filter { $0.name == .messageStop }.count == 1)
+            #expect(try prefill(at: harness.sim("a")) == "chunk0 chunk1")
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["recovered"] as? Bool == true)
+            let attempts = try #require(line["attempts"] as? [[String: Any]])
+            #expect(attempts.map { $0["model"] as? String } == ["sonnet", "sonnet"])
+            #expect(attempts[1]["continuation"] as? Bool == true)
+            #expect(harness.sim("b").requestCount == 0)
         }
     }
 

@@ -55,8 +55,8 @@ struct StreamSplicerTests {
         ])
         #expect(out.map(\.name) == [.ping, .contentBlockDelta, .contentBlockStop, .messageDelta, .messageStop])
         #expect(out[1].data.contains(#""index":0"#) && out[1].data.contains("ld!"))
-        // The continuation's input grew by 4 tokens over the original's 10: that is what the prefill cost.
-        #expect(out[3].data.contains(#""output_tokens":7"#), "3 of the continuation + 4 of the partial: \(out[3].data)")
+        // The sum of what each part reported: 1 in the failed stream's message_start, 3 in the continuation's message_delta.
+        #expect(out[3].data.contains(#""output_tokens":4"#), "3 of the continuation + 1 of the partial: \(out[3].data)")
     }
 
     @Test func laterBlocksAreRenumberedAfterTheCallers() {
@@ -121,7 +121,39 @@ struct StreamSplicerTests {
             (.contentBlockDelta, #"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":{}}}"#),
         ])
         #expect(!citations.isRecoverable)
-        #expect(!PartialAnswer().isRecoverable, "nothing sent yet: nothing to continue")
+    }
+
+    @Test func nothingOrOnlyWhitespaceSentYetContinuesWithTheOriginalRequest() throws {
+        let original = ByteBuffer(string: #"{"model":"default","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        // A failure right after the empty block's start: the continuation is the original request.
+        let empty = Self.partial([Self.start(input: 10), Self.blockStart(0)])
+        #expect(empty.isRecoverable)
+        #expect(try #require(ContinuationRequest(partial: empty).body(original: original)) == original)
+        let out = Self.splice(empty, [Self.start(input: 10), Self.blockStart(0), Self.text(0, "Hi"), Self.stop(0)])
+        #expect(out.map(\.name) == [.contentBlockDelta, .contentBlockStop], "the open block 0 carries on; no second start")
+        // Only whitespace reached the caller: no prefill, and the same whitespace is dropped from the continuation.
+        let blank = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "\\n")])
+        let request = ContinuationRequest(partial: blank)
+        #expect(request.prefill.isEmpty && request.cutWhitespace == "\n")
+        #expect(try #require(request.body(original: original)) == original)
+        let rest = Self.splice(blank, [Self.start(input: 10), Self.blockStart(0), Self.text(0, "\\nHi")])
+        #expect(rest.first?.data.contains(#""text":"Hi""#) == true, "\(rest)")
+        // Before any block: the continuation's blocks start at index 0.
+        let none = Self.partial([Self.start(input: 10)])
+        #expect(none.isRecoverable)
+        #expect(Self.splice(none, [Self.start(input: 10), Self.blockStart(0), Self.text(0, "Hi")]).map(\.name) == [.contentBlockStart, .contentBlockDelta])
+    }
+
+    @Test func theSplicedMessageDeltaReportsTheCallersInputTokens() {
+        let partial = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "Hello")])
+        let delta: Event = (.messageDelta, #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":14,"output_tokens":3}}"#)
+        let out = Self.splice(partial, [Self.start(input: 14), Self.blockStart(0), Self.text(0, " world"), delta])
+        #expect(out.last?.data.contains(#""input_tokens":10"#) == true && out.last?.data.contains(#""output_tokens":4"#) == true, "\(out.last?.data ?? "")")
+    }
+
+    @Test func multiLineDataIsWrittenAsOneDataLinePerLine() {
+        let event = StreamEventFields.event("content_block_delta", data: ByteBuffer(string: "{\"type\":\"content_block_delta\",\n\"index\":0}"))
+        #expect(String(buffer: event) == "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\ndata: \"index\":0}\n\n")
     }
 
     @Test func aSecondResumeContinuesTheSplicedText() {
@@ -130,6 +162,6 @@ struct StreamSplicerTests {
         #expect(partial.text == "one two three")
         #expect(ContinuationRequest(partial: partial).prefill == ["one two three"])
         let out = Self.splice(partial, [Self.start(input: 16), Self.blockStart(0), Self.text(0, " four"), Self.stop(0), Self.delta(output: 2)])
-        #expect(out.last?.data.contains(#""output_tokens":8"#) == true, "2 + (16 - 10)")
+        #expect(out.last?.data.contains(#""output_tokens":3"#) == true, "2 of the continuation + 1 reported by the failed stream")
     }
 }

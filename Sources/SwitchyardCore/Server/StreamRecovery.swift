@@ -28,6 +28,7 @@ extension ProxyExchange {
         guard let buffer = continuation.body(original: request.body.buffer),
             let body = try? InboundBody.parse(buffer, requireMessages: true)
         else { return .failed(.unavailable) }
+        var failedIndex = planner.current
         var step = planner.next(after: AttemptVerdict.classify(failure), now: runtime.clock.now(), using: &random)
         var transitions: [ObservedTransition] = []
         while true {
@@ -49,10 +50,19 @@ extension ProxyExchange {
             }
             let now = runtime.clock.now()
             guard now < deadline else { return .failed(.unavailable) }
-            let selection = ModelSelector.select(
+            var selection = ModelSelector.select(
                 route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: false, probeGrace: probeGrace, decisions: &record.decision,
                 transitions: &transitions
             )
+            // "The route's next admitting model, or the same one if it admits": when no other
+            // model takes the continuation, the model whose stream failed may, if its breaker
+            // still admits it.
+            if case .moveOn = step, case .unavailable = selection, let failed = failedIndex {
+                selection = ModelSelector.select(
+                    route: route, preferred: failed, left: planner.left.subtracting([failed]), now: now, allowForcedProbe: false, probeGrace: probeGrace,
+                    decisions: &record.decision, transitions: &transitions
+                )
+            }
             if !transitions.isEmpty {
                 await runtime.record(transitions)
                 transitions.removeAll()
@@ -85,6 +95,7 @@ extension ProxyExchange {
             attempt.retryAfterMs = verdict.retryAfter?.milliseconds
             await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
             record.attempts.append(attempt)
+            failedIndex = planner.current
             step = planner.next(after: verdict, now: runtime.clock.now(), using: &random)
             // A continuation answered with a client error was refused (a model that takes no prefill).
             if case .stop(.answered) = step { return .failed(.refused) }

@@ -255,6 +255,18 @@ struct StreamRelay {
                 }
             }
             guard let failure else { continue }
+            // The answer was already whole (its message_stop went out, or, with recovery on, its
+            // stop reason): what broke afterwards — a reset, a stall, a stray error event — takes
+            // nothing from the caller and is neither resumed nor surfaced.
+            if continuation.sawMessageStop || partial?.sawStopReason == true {
+                do {
+                    if !continuation.sawMessageStop { try await writer.write(Self.messageStop) }
+                    try await writer.finish(nil)
+                } catch {
+                    return .callerGone
+                }
+                return .completed
+            }
             switch await recover(from: failure, writer: &writer) {
             case .resumed: continue
             case .callerGone: return .callerGone
@@ -262,6 +274,8 @@ struct StreamRelay {
             }
         }
     }
+
+    static let messageStop = ByteBuffer(string: "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
 
     /// An upstream's `event: error` as the outcome table reads it: overloaded and rate-limited
     /// move on to the next model, anything else may retry the same one.

@@ -27,10 +27,11 @@ public struct ContinuationRequest: Sendable, Equatable {
         cutWhitespace = cut
     }
 
-    /// The original body with one more `assistant` turn at the end of `messages`. nil when the
-    /// body has no `messages` list or there is no prefill (nothing to continue).
+    /// The original body with one more `assistant` turn at the end of `messages`; the original
+    /// as it is when there is no prefill (no text, or only whitespace, reached the caller). nil
+    /// when the body has no `messages` list.
     public func body(original: ByteBuffer) -> ByteBuffer? {
-        guard !prefill.isEmpty else { return nil }
+        guard !prefill.isEmpty else { return original }
         var turn = JSONWriter(capacity: 64 + prefill.reduce(0) { $0 + $1.utf8.count + 24 })
         turn.beginObject()
         turn.field("role", "assistant")

@@ -15,8 +15,8 @@ public struct PartialAnswer: Sendable, Equatable {
     /// Why this answer cannot be continued (a `tool_use`, `thinking` or `redacted_thinking` block,
     /// a delta that is not text); nil while it is plain text.
     public private(set) var unrecoverableReason: String?
-    /// `usage.input_tokens` of the first `message_start`: the continuation's input minus this is
-    /// what the partial text costs as output.
+    /// `usage.input_tokens` of the first `message_start`: what the caller's message reports as its
+    /// input, whichever model continued it.
     public private(set) var inputTokens: Int?
     /// The output tokens the upstreams reported for what was sent (message_start, message_delta).
     public private(set) var reportedOutputTokens = 0
@@ -25,7 +25,9 @@ public struct PartialAnswer: Sendable, Equatable {
 
     public init() {}
 
-    public var isRecoverable: Bool { unrecoverableReason == nil && !blocks.isEmpty }
+    /// Plain text so far, or nothing yet (a failure right after `message_start` or an empty
+    /// block's start): the continuation is then the original request itself.
+    public var isRecoverable: Bool { unrecoverableReason == nil }
 
     /// The block the failure interrupted, which a continuation carries on.
     public var openBlock: Block? { blocks.last { $0.isOpen } }
@@ -77,10 +79,8 @@ public struct PartialAnswer: Sendable, Equatable {
         }
     }
 
-    /// Output tokens the partial answer cost: the larger of what the failed upstream reported and
-    /// what the continuation's input grew by (the prefill, as the continuing model counts it).
-    public func outputTokens(continuationInputTokens: Int?) -> Int {
-        guard let continuationInputTokens, let inputTokens, continuationInputTokens > inputTokens else { return reportedOutputTokens }
-        return max(reportedOutputTokens, continuationInputTokens - inputTokens)
-    }
+    /// Output tokens of the partial answer as its upstreams reported them; the spliced
+    /// `message_delta` reports this plus the continuation's own count (the sum, PRODUCT.md
+    /// section 13).
+    public var outputTokens: Int { reportedOutputTokens }
 }

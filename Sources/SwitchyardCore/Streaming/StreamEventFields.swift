@@ -64,13 +64,24 @@ enum StreamEventFields {
         return output
     }
 
-    /// `event: NAME\ndata: DATA\n\n`.
+    /// `event: NAME\ndata: DATA\n\n`, one `data:` line per line of DATA (an upstream may split an
+    /// event's JSON over several `data:` lines; the parser joins them with newlines).
     static func event(_ name: String, data: ByteBuffer) -> ByteBuffer {
         var output = ByteBufferAllocator().buffer(capacity: name.utf8.count + data.readableBytes + 16)
         output.writeString("event: ")
         output.writeString(name)
-        output.writeString("\ndata: ")
-        output.writeImmutableBuffer(data)
+        output.writeString("\n")
+        data.withUnsafeReadableBytes { bytes in
+            var start = 0
+            for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+                output.writeString("data: ")
+                output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<offset]))
+                output.writeString("\n")
+                start = offset + 1
+            }
+            output.writeString("data: ")
+            output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        }
         output.writeString("\n\n")
         return output
     }

@@ -33,14 +33,12 @@ public struct StreamSplicer: Sendable {
             continuesOpenBlock = false
         }
         pendingWhitespace = Substring(request.cutWhitespace)
-        partialOutputTokens = partial.outputTokens(continuationInputTokens: nil)
+        partialOutputTokens = partial.outputTokens
     }
 
     public mutating func splice(name: SSEEventName, data: ByteBuffer) -> Output {
         switch name {
         case .messageStart:
-            let input = AnthropicPayload.usage(inMessageStart: data)?.inputTokens
-            partialOutputTokens = partial.outputTokens(continuationInputTokens: input)
             return .drop
         case .contentBlockStart:
             guard let index = StreamEventFields.int("index", in: data) else { return .forward }
@@ -69,9 +67,15 @@ public struct StreamSplicer: Sendable {
             guard let index = StreamEventFields.int("index", in: data) else { return .forward }
             return renumbered(index: index, data: data)
         case .messageDelta:
-            guard let output = StreamEventFields.nestedInt("usage", "output_tokens", in: data) else { return .forward }
-            let summed = StreamEventFields.settingNested("usage", "output_tokens", to: Array(String(output + partialOutputTokens).utf8), in: data)
-            return .replace(summed)
+            var patched = data
+            if let output = StreamEventFields.nestedInt("usage", "output_tokens", in: data) {
+                patched = StreamEventFields.settingNested("usage", "output_tokens", to: Array(String(output + partialOutputTokens).utf8), in: patched)
+            }
+            // The continuation's input holds the prefill; the caller's message reports its own.
+            if let original = partial.inputTokens, StreamEventFields.nestedInt("usage", "input_tokens", in: patched) != nil {
+                patched = StreamEventFields.settingNested("usage", "input_tokens", to: Array(String(original).utf8), in: patched)
+            }
+            return patched == data ? .forward : .replace(patched)
         default:
             return .forward
         }
