@@ -106,6 +106,11 @@ struct BedrockDialect: SimDialect {
         }
     }
 
+    /// `{"message": …}` with no `x-amzn-errortype` and no `__type`.
+    func untypedError(status: Int, message: String) -> SimResponse {
+        SimResponse(status: status, headers: [], body: SimJSON.string(["message": message]))
+    }
+
     func awsError(status: Int, type: String, message: String) -> SimResponse {
         SimResponse(
             status: status, headers: [("x-amzn-errortype", type + Self.namespace), ("date", SimJSON.httpDate(unixSeconds: issuer.now()))],

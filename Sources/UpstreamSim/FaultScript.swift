@@ -7,6 +7,14 @@ public enum Fault: Sendable, Equatable {
     /// A platform error by its own name: `error(ServiceQuotaExceededException,400)`,
     /// `error(RESOURCE_EXHAUSTED,429)`, `error(overloaded_error,529)`.
     case platformError(name: String, status: Int)
+    /// An error status in the platform's shape but without its error type: Google's error object
+    /// with no `status`, Bedrock's `{"message"}` with no `x-amzn-errortype`, Anthropic's
+    /// `{"error":{"message"}}` with no `type`.
+    case untypedError(Int)
+    /// An error status whose body is a load balancer's HTML page.
+    case htmlError(Int)
+    /// An error status with an empty body.
+    case emptyError(Int)
     /// Waits before the head, then answers normally.
     case slowFirstByte(Duration)
     /// Closes the connection before any header.
@@ -44,7 +52,7 @@ public enum Fault: Sendable, Equatable {
 /// Steps: `ok`, `ok(events=20,interval=50ms)`, any status (`500`, `529`, `429(retry-after=2)`,
 /// `503(should-retry=false)`), `slow(2s)`, `reset`, `hang`, `sse-error(2)`, `sse-error(2,api_error)`,
 /// `cut(4)`, `stall(3)`, `invalid-json`, `not-a-message`, `huge(10MiB)`, `malformed-sse`, `endless-headers`,
-/// `error(NAME,STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`.
+/// `error(NAME,STATUS)`, `untyped(STATUS)`, `html(STATUS)`, `empty(STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`.
 public struct FaultScript: Sendable, Equatable {
     public struct Step: Sendable, Equatable {
         public var fault: Fault
@@ -151,6 +159,15 @@ public struct FaultScript: Sendable, Equatable {
                 throw ParseError(step: token, reason: "error needs a name and a status, e.g. error(ThrottlingException,429)")
             }
             return .platformError(name: name, status: status)
+        case "untyped", "html", "empty":
+            guard let status = positional(0).flatMap({ Int($0) }), (100...599).contains(status) else {
+                throw ParseError(step: token, reason: "\(name) needs a status, e.g. \(name)(502)")
+            }
+            switch name {
+            case "untyped": return .untypedError(status)
+            case "html": return .htmlError(status)
+            default: return .emptyError(status)
+            }
         case "not-a-message": return .notAMessage
         case "stall":
             return .stall(after: positional(0).flatMap { Int($0) } ?? 2)
@@ -189,6 +206,16 @@ public struct FaultScript: Sendable, Equatable {
         }
         parts.append(current)
         return parts
+    }
+}
+
+extension Fault {
+    /// An error answer with no platform error type (`untyped`, `html`, `empty`).
+    var isBareError: Bool {
+        switch self {
+        case .untypedError, .htmlError, .emptyError: true
+        default: false
+        }
     }
 }
 

@@ -67,6 +67,8 @@ protocol SimDialect: Sendable {
     func classify(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer, requestID: String) -> SimRequest
     /// An error answer for a fault script status, or for an explicit `error(NAME,STATUS)` step.
     func error(status: Int, name: String?, message: String, requestID: String) -> SimResponse
+    /// An error in the platform's shape without the error's type (see ``Fault/untypedError(_:)``).
+    func untypedError(status: Int, message: String) -> SimResponse
     /// A successful count_tokens answer.
     func countTokensAnswer() -> String
     /// One Anthropic stream event as it goes on the wire.
@@ -106,6 +108,10 @@ struct AnthropicDialect: SimDialect {
 
     func error(status: Int, name: String?, message: String, requestID: String) -> SimResponse {
         SimResponse(status: status, headers: [], body: Self.anthropicEnvelope(type: name ?? SimPayloads.errorType(status: status), message: message))
+    }
+
+    func untypedError(status: Int, message: String) -> SimResponse {
+        SimResponse(status: status, headers: [], body: SimJSON.string(["error": ["message": message]]))
     }
 
     func countTokensAnswer() -> String { #"{"input_tokens":42}"# }

@@ -222,6 +222,8 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
             case .platformError(let name, let code):
                 writeError(context: context, status: code, name: name, retryAfter: nil, shouldRetry: nil)
+            case let fault where fault.isBareError:
+                perform(fault, context: context, model: "count-tokens", stream: false)
             default:
                 writeJSON(context: context, status: .ok, json: dialect.countTokensAnswer(), extraHeaders: [])
             }
@@ -251,6 +253,13 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
         case .platformError(let name, let code):
             writeError(context: context, status: code, name: name, retryAfter: nil, shouldRetry: nil)
+        case .untypedError(let code):
+            write(simulator.dialect.untypedError(status: code, message: "simulated \(code) from \(simulator.name)"), context: context)
+        case .htmlError(let code):
+            let page = "<html><head><title>\(code) Bad Gateway</title></head><body><center><h1>\(code) Bad Gateway</h1></center></body></html>"
+            writeJSON(context: context, status: HTTPResponseStatus(statusCode: code), json: page, contentType: "text/html", extraHeaders: [])
+        case .emptyError(let code):
+            writeJSON(context: context, status: HTTPResponseStatus(statusCode: code), json: "", contentType: "text/plain", extraHeaders: [])
         case .slowFirstByte(let delay):
             schedule(context: context, after: delay) { [self] in
                 perform(.ok(events: 3, interval: .zero), context: context, model: model, stream: stream)

@@ -88,6 +88,11 @@ struct VertexDialect: SimDialect {
         return SimResponse(status: status, headers: [], body: body)
     }
 
+    /// Google's error object with `code` and `message` but no `status`, as some front ends send.
+    func untypedError(status: Int, message: String) -> SimResponse {
+        SimResponse(status: status, headers: [], body: SimJSON.string(["error": ["code": status, "message": message] as [String: Any]]))
+    }
+
     func anthropicError(status: Int, type: String, message: String) -> SimResponse {
         SimResponse(status: status, headers: [], body: Self.anthropicEnvelope(type: type, message: message))
     }

@@ -19,7 +19,8 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             429(retry-after=2), 503(should-retry=false), slow(2s), reset, hang, sse-error(N),
             sse-error(N,api_error), cut(N), stall(N), invalid-json, not-a-message, huge(80MiB), malformed-sse,
             endless-headers, error(NAME,STATUS) (a platform error by name, e.g. error(ThrottlingException,429)),
-            exception(N,NAME) (a stream exception after N events), crc(N) and truncate(N) (a broken
+            untyped(STATUS) (the platform's error shape without its type), html(STATUS) and empty(STATUS)
+            (a gateway's HTML page, an empty body), exception(N,NAME) (a stream exception after N events), crc(N) and truncate(N) (a broken
             event-stream frame after N events).
 
             --platform bedrock speaks AWS Bedrock's runtime API (SigV4-signed requests, event-stream

@@ -250,6 +250,23 @@ import Testing
         }
     }
 
+    @Test func stsEndpointIsTheServiceOverrideThenTheGlobalOneThenTheRegion() throws {
+        let folder = try TemporaryFolder()
+        let tokenFile = try folder.write("token", "eyJ.token.sig")
+        let base = ["HOME": "/nonexistent", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": "arn:aws:iam::1:role/x"]
+        func endpoint(_ extra: [String: String]) throws -> String {
+            let source = try AWSCredentialSource.resolve(environment: base.merging(extra) { $1 }, profile: nil, region: "eu-west-1").get()
+            guard case .webIdentity(let identity) = source else { throw CredentialError(source: "test", message: "not web identity") }
+            return identity.stsEndpoint
+        }
+        #expect(try endpoint([:]) == "https://sts.eu-west-1.amazonaws.com")
+        #expect(try endpoint(["AWS_ENDPOINT_URL": "http://localstack:4566"]) == "http://localstack:4566", "botocore's global override")
+        #expect(
+            try endpoint(["AWS_ENDPOINT_URL": "http://localstack:4566", "AWS_ENDPOINT_URL_STS": "https://sts.internal.example"])
+                == "https://sts.internal.example", "the service's own override wins")
+        #expect(try endpoint(["AWS_ENDPOINT_URL": "  "]) == "https://sts.eu-west-1.amazonaws.com", "an empty variable is no override")
+    }
+
     @Test func webIdentityNeedsARoleAndAnExistingTokenFile() {
         let base = ["HOME": "/nonexistent", "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent/token"]
         guard case .failure(let noRole) = AWSCredentialSource.resolve(environment: base, profile: nil, region: "us-east-1") else {
@@ -316,6 +333,39 @@ import Testing
         }
     }
 
+    @Test func temporaryCredentialsAreNotUsedInTheirLastMinuteEvenWhenNoNewOnesCanBeHad() async throws {
+        let time = TestUnixTime()
+        let answer: @Sendable () -> TinyHTTPServer.Response = {
+            .json(
+                #"{"AccessKeyId":"ASIAONE","SecretAccessKey":"\#(Self.secret)","Token":"\#(Self.sessionToken)","#
+                    + #""Expiration":"\#(Self.iso8601(ms: time.ms + 3_600_000))"}"#
+            )
+        }
+        let logs = RecordingLogs()
+        try await TinyHTTPServer.withServer({ _ in answer() }) { server in
+            let endpoint = AWSContainerCredentials(url: server.baseURL + "/v1/credentials", authorization: .none)
+            try await withCredentialClient { client async throws in
+                let provider = AWSCredentialProvider(
+                    source: .container(endpoint), region: "us-east-1", httpClient: client, now: time.now, logger: logs.logger)
+                #expect(try await provider.credentials().accessKeyID == "ASIAONE")
+                server.setHandler { _ in .json(#"{"code":"InternalError","message":"try later"}"#, status: 500) }
+
+                // 90 s before Expiration: in the refresh window; the refresh fails, the keys still sign.
+                time.advance(seconds: 3600 - 90)
+                #expect(try await provider.credentials().accessKeyID == "ASIAONE")
+                #expect(await waitUntil { logs.all.contains { $0.contains("refresh failed") } })
+                #expect(server.requestCount == 2)
+                #expect(try await provider.credentials().accessKeyID == "ASIAONE")
+
+                // 59 s before: still valid at AWS, but a request signed now could arrive after it.
+                time.advance(seconds: 31)
+                let error = try #require(await credentialError { try await provider.credentials() })
+                #expect(error.message.contains("500"))
+                #expect(server.requestCount == 3)
+            }
+        }
+    }
+
     @Test func containerEndpointErrorsAndAllowedHosts() async throws {
         try await TinyHTTPServer.withServer({ _ in .json(#"{"code":"AccessDenied","message":"token not valid"}"#, status: 403) }) { server in
             let endpoint = AWSContainerCredentials(url: server.baseURL + "/v2/credentials/abc", authorization: .token("secret-auth-token"))
@@ -371,6 +421,14 @@ import Testing
         #expect(state.freshValue(now: 3_300_001) == "v1")
         _ = state.fetchSucceeded(id: refresh, value: "v2", expiresAtMs: 3_320_000, now: 3_300_000)
         #expect(state.cached?.refreshAtMs == 3_315_000)
+        // Never served in its last min(60 s, lifetime / 8): 20 s → the last 2.5 s.
+        #expect(state.cached?.usableUntilMs == 3_317_500)
+        guard case .wait(let late?) = state.request(now: 3_317_500, waiterID: 3, waiter: 3, cancelled: false) else {
+            Issue.record("a credential in its last 2.5 s was served")
+            return
+        }
+        #expect(state.cached == nil)
+        #expect(state.fetchSucceeded(id: late, value: "v3", expiresAtMs: 6_917_500, now: 3_317_500)?.waiters == [3])
 
         // Failures with nothing valid: 1 s, 2 s, 4 s … 30 s between attempts.
         state.invalidate()
@@ -406,6 +464,33 @@ import Testing
         #expect(error.message.contains("clock"))
         // A fetch that timed out is forgotten: its late answer changes nothing.
         #expect(state.fetchSucceeded(id: refresh, value: "stale", expiresAtMs: now + 3_600_000, now: now) == nil)
+    }
+
+    @Test func anHourCredentialIsRefreshedFiveMinutesAheadAndDroppedOneMinuteAhead() {
+        var state = CredentialCacheState<String, Int>(source: "test")
+        guard case .wait(let fetch?) = state.request(now: 0, waiterID: 1, waiter: 1, cancelled: false) else {
+            Issue.record("no fetch")
+            return
+        }
+        _ = state.fetchSucceeded(id: fetch, value: "v1", expiresAtMs: 3_600_000, now: 0)
+        #expect(state.cached?.refreshAtMs == 3_300_000 && state.cached?.usableUntilMs == 3_540_000)
+        guard case .resume(_, .success("v1"), let refresh?) = state.request(now: 3_400_000, waiterID: 2, waiter: 2, cancelled: false) else {
+            Issue.record("no refresh")
+            return
+        }
+        // The refresh fails: the value is kept, but only up to its margin.
+        let failed = state.fetchFailed(id: refresh, error: CredentialError(.unreachable, source: "test", message: "down"), now: 3_400_000)
+        #expect(failed?.keptValueUntilMs == 3_540_000)
+        #expect(state.freshValue(now: 3_400_500) == "v1", "served during the back-off")
+        guard case .resume(_, .success("v1"), .some) = state.request(now: 3_539_999, waiterID: 3, waiter: 3, cancelled: false) else {
+            Issue.record("not served 60.001 s before its expiry")
+            return
+        }
+        #expect(state.freshValue(now: 3_540_000) == nil)
+        guard case .wait(nil) = state.request(now: 3_540_000, waiterID: 4, waiter: 4, cancelled: false) else {
+            Issue.record("a credential 60 s before its expiry was served")
+            return
+        }
     }
 
     @Test func timestampsAndINIFilesParse() {

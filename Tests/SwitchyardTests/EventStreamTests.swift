@@ -3,6 +3,8 @@ import Foundation
 import NIOCore
 import Testing
 
+@testable import SwitchyardCore
+
 /// The AWS event-stream codec against code that is not ours: frames written by an encoder in
 /// Tests/crosscheck/eventstream_independent.py (struct and zlib only), our frames read back by
 /// botocore's EventStreamBuffer, AWS's published test vectors, then hostile bytes of every kind.
@@ -188,6 +190,58 @@ struct EventStreamTests {
             var decoder = EventStreamDecoder(maxMessageSize: max)
             decoder.append(ByteBuffer(bytes: prelude))
             #expect(throws: EventStreamError.invalidLength(why)) { try decoder.next() }
+        }
+    }
+
+    // MARK: Bedrock's framing inside the frames
+
+    static func frame(messageType: String, _ headers: [(String, String)], payload: String) -> ByteBuffer {
+        let all = [(":message-type", messageType), (":content-type", "application/json")] + headers
+        let message = EventStreamMessage(headers: all.map { ($0.0, EventStreamHeaderValue.string($0.1)) }, payload: ByteBuffer(string: payload))
+        return EventStreamEncoder.encode(message)
+    }
+
+    @Test func aChunkWhoseBase64IsWrittenWithJSONEscapesIsDecoded() throws {
+        // Characters whose base64 holds `/`, which JSON encoders may write as `\/`.
+        let event = #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"???>>>???"}}"#
+        let base64 = Data(event.utf8).base64EncodedString()
+        try #require(base64.contains("/") && base64.hasPrefix("e"))
+        for escaped in [base64.replacingOccurrences(of: "/", with: #"\/"#), #"\u0065"# + base64.dropFirst()] {
+            var translator = BedrockEventStreamTranslator()
+            let output = try translator.translate(Self.frame(messageType: "event", [(":event-type", "chunk")], payload: #"{"bytes":"\#(escaped)"}"#))
+            #expect(output.map { String(buffer: $0) } == "event: content_block_delta\ndata: \(event)\n\n", "\(escaped.prefix(12))…")
+        }
+        // Still refused: an escape that is not JSON, and a value that is not base64 once unescaped.
+        for bytes in [#"\q"# + base64, #"\u0021"# + base64] {
+            var translator = BedrockEventStreamTranslator()
+            #expect(throws: UpstreamError.self) {
+                try translator.translate(Self.frame(messageType: "event", [(":event-type", "chunk")], payload: #"{"bytes":"\#(bytes)"}"#))
+            }
+        }
+    }
+
+    @Test func anExceptionFrameNamesItselfAndItsOriginalStatusForTheAudit() throws {
+        func translated(_ type: String, _ payload: String) throws -> ByteBuffer {
+            var translator = BedrockEventStreamTranslator()
+            let output = try #require(try translator.translate(Self.frame(messageType: "exception", [(":exception-type", type)], payload: payload)))
+            let text = String(buffer: output)
+            let data = try #require(text.split(separator: "\n").first { $0.hasPrefix("data: ") }?.dropFirst(6))
+            return ByteBuffer(string: String(data))
+        }
+        let withStatus = try translated("modelStreamErrorException", #"{"message":"Overloaded","originalStatusCode":529,"originalMessage":"x"}"#)
+        #expect(AnthropicPayload.error(in: withStatus).type == "api_error")
+        #expect(AnthropicPayload.error(in: withStatus).message == "ModelStreamErrorException (status 529): Overloaded")
+        let named = try #require(BedrockEventStreamTranslator.platformError(inErrorEvent: withStatus))
+        #expect(named.code == "ModelStreamErrorException" && named.status == 529)
+
+        let throttled = try translated("throttlingException", #"{"message":"slow down: please"}"#)
+        let plain = try #require(BedrockEventStreamTranslator.platformError(inErrorEvent: throttled))
+        #expect(plain.code == "ThrottlingException" && plain.status == nil)
+
+        // Anthropic's own error event, or a message that only looks like one, names nothing.
+        for data in [#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                     #"{"type":"error","error":{"type":"api_error","message":"Internal server error: retry"}}"#] {
+            #expect(BedrockEventStreamTranslator.platformError(inErrorEvent: ByteBuffer(string: data)) == nil, "\(data)")
         }
     }
 

@@ -175,6 +175,70 @@ struct PlatformCredentialTests {
         }
     }
 
+    /// Routes of one platform model each: nothing else can serve, so the request ends on that model.
+    static let singleModelRoutes = PlatformFixtures.threePlatforms() + """
+
+          vertex-only: { models: [sonnet-vertex] }
+          bedrock-only: { models: [sonnet-bedrock] }
+        """
+
+    @Test func vertexRefusingTheTokenOnTheLastAttemptIsAnAuthenticationError() async throws {
+        // Refused on every attempt (the route's one model is tried twice, each time with a new token).
+        try await PlatformFixtures.with(scripts: ["v": "error(UNAUTHENTICATED,401)*"], yaml: Self.singleModelRoutes) { harness in
+            let reply = try await harness.message(model: "vertex-only")
+            #expect(reply.status == 401)
+            #expect(reply.json["type"] as? String == "error")
+            #expect(reply.errorType == "authentication_error")
+            let message = try #require(reply.errorMessage)
+            #expect(message.hasPrefix("the vertex platform refused Switchyard's credentials for provider 'vertex-us' (UNAUTHENTICATED, HTTP 401)"))
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["status"] as? Int == 401)
+            let attempts = try #require(line["attempts"] as? [[String: Any]])
+            #expect(attempts.count == 2)
+            #expect(attempts.allSatisfy { $0["error"] as? String == "auth" && $0["platform_status"] as? Int == 401 })
+            #expect(harness.runtime.table.model(named: "sonnet-vertex")!.health.snapshot.breaker.consecutiveFailures == 2, "still breaker failures")
+            let tokens = Set(harness.sim("v").receivedRequests.compactMap { $0.header("authorization") })
+            #expect(tokens.count == 2, "each refused token was dropped and another fetched")
+            #expect(!tokens.contains { message.contains($0.dropFirst("Bearer ".count)) }, "the token is never in the answer")
+            harness.sim("v").setScript(try FaultScript.parse("ok*"))
+            let again = try await harness.message(model: "vertex-only")
+            #expect(again.status == 200)
+            #expect(harness.sim("v").issuer.count("token") == 3)
+        }
+    }
+
+    @Test func bedrockRefusingTheCredentialsOnTheLastAttemptIsAPermissionError() async throws {
+        try await PlatformFixtures.with(scripts: ["b": "error(UnrecognizedClientException,403)*"], yaml: Self.singleModelRoutes) { harness in
+            let reply = try await harness.message(model: "bedrock-only")
+            #expect(reply.status == 403)
+            #expect(reply.errorType == "permission_error")
+            let message = try #require(reply.errorMessage)
+            let expected = "the bedrock platform refused Switchyard's credentials for provider 'bedrock-us' (UnrecognizedClientException, HTTP 403)"
+            #expect(message.hasPrefix(expected))
+            #expect(!reply.body.contains(PlatformFixtures.awsSecret))
+            #expect(reply.header("x-should-retry") == "false")
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["status"] as? Int == 403 && line["outcome"] as? String == "upstream_error")
+        }
+        // A refusal, then another model's failure: the request ends on that, not on the refusal.
+        try await PlatformFixtures.with(scripts: ["b": "error(InvalidSignatureException,403)", "a": "400"], yaml: Self.singleModelRoutes) { harness in
+            let reply = try await harness.message(model: "bedrock")
+            #expect(reply.status == 400 && reply.errorType == "invalid_request_error", "the route ended on sonnet's 400")
+        }
+    }
+
+    @Test func aTokenEndpointThatIsDownOnTheLastAttemptIsStillABadGateway() async throws {
+        try await PlatformFixtures.with(scripts: [:], yaml: Self.singleModelRoutes) { harness in
+            let keyFile = harness.runtime.environment()["GOOGLE_APPLICATION_CREDENTIALS"]!
+            try PlatformFixtures.serviceAccountKey(tokenSim: "v").replacingOccurrences(of: "{{v}}", with: "http://127.0.0.1:9")
+                .write(toFile: keyFile, atomically: true, encoding: .utf8)
+            await harness.runtime.reload(trigger: "test")
+            let reply = try await harness.message(model: "vertex-only")
+            #expect(reply.status == 502, "no platform refused anything: the token could not be had")
+            #expect(reply.errorType == "api_error")
+        }
+    }
+
     @Test func aTokenEndpointThatIsDownOrSlowFailsTheAttemptAsAuth() async throws {
         // Down: the key file's token_uri is a closed port.
         try await PlatformFixtures.with(scripts: [:]) { harness in

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 import UpstreamSim
 
@@ -125,8 +126,11 @@ struct PlatformErrorMappingTests {
     // MARK: Streams
 
     @Test func bedrockStreamExceptionsBeforeTheCommitPointMoveOn() async throws {
-        for (fault, type) in [("exception(1,throttlingException)", "rate_limit_error"), ("exception(2,serviceUnavailableException)", "overloaded_error"),
-                              ("exception(1,modelStreamErrorException)", "api_error")] {
+        for (fault, type, platformError) in [
+            ("exception(1,throttlingException)", "rate_limit_error", "ThrottlingException"),
+            ("exception(2,serviceUnavailableException)", "overloaded_error", "ServiceUnavailableException"),
+            ("exception(1,modelStreamErrorException)", "api_error", "ModelStreamErrorException"),
+        ] {
             try await PlatformFixtures.with(scripts: ["b": fault]) { harness in
                 let reply = try await harness.message(model: "bedrock", stream: true)
                 #expect(reply.status == 200)
@@ -136,6 +140,7 @@ struct PlatformErrorMappingTests {
                 let attempt = try #require((line["attempts"] as? [[String: Any]])?.first)
                 #expect(attempt["error"] as? String == "stream_error")
                 #expect(attempt["error_type"] as? String == type)
+                #expect(attempt["platform_error"] as? String == platformError, "the exception frame's name is on the attempt")
             }
         }
     }
@@ -167,7 +172,61 @@ struct PlatformErrorMappingTests {
                 #expect(error.data.contains(#""type":"api_error""#))
                 let line = try #require(try await harness.requestLines(1).first)
                 #expect(line["outcome"] as? String == "stream_error")
+                let attempt = try #require((line["attempts"] as? [[String: Any]])?.first)
+                #expect(
+                    attempt["platform_error"] as? String == (fault.hasPrefix("exception") ? "ModelStreamErrorException" : nil),
+                    "\(fault): an exception frame after the commit point is named on the attempt too"
+                )
             }
+        }
+    }
+
+    // MARK: Errors without a platform type
+
+    /// Whatever the platform answers (Google's error without `status`, Bedrock's message without
+    /// `x-amzn-errortype`, a load balancer's HTML page, nothing), the caller gets Anthropic's
+    /// envelope with the type its HTTP status means, and the platform's message where it gave one.
+    @Test(arguments: [
+        ("v", "untyped(400)", 400, "invalid_request_error", "simulated 400 from v"),
+        ("v", "untyped(404)", 404, "not_found_error", "simulated 404 from v"),
+        ("v", "html(403)", 403, "permission_error", "Vertex AI answered HTTP 403 without an error status"),
+        ("v", "empty(400)", 400, "invalid_request_error", "Vertex AI answered HTTP 400 without an error status"),
+        ("b", "untyped(400)", 400, "invalid_request_error", "simulated 400 from b"),
+        ("b", "html(403)", 403, "permission_error", "Bedrock answered HTTP 403 without an error type"),
+        ("b", "empty(404)", 404, "not_found_error", "Bedrock answered HTTP 404 without an error type"),
+    ])
+    func anErrorWithoutAPlatformTypeStillReachesTheCallerAsAnthropicsEnvelope(
+        sim: String, fault: String, status: Int, type: String, message: String
+    ) async throws {
+        try await PlatformFixtures.with(scripts: [sim: "\(fault)*"]) { harness in
+            let reply = try await harness.message(model: sim == "b" ? "bedrock" : "vertex")
+            #expect(reply.status == status)
+            #expect(reply.header("content-type") == "application/json")
+            #expect(reply.json["type"] as? String == "error", "\(fault): \(reply.body)")
+            #expect(reply.errorType == type)
+            #expect(reply.errorMessage == message)
+            #expect(reply.json["request_id"] as? String == reply.header("request-id"))
+            #expect(!reply.body.contains("<html>"))
+        }
+    }
+
+    @Test func theModelsOwnEnvelopeThroughVertexIsRelayedAsItIs() async throws {
+        // The Vertex sim writes a 413 as the model's own error, in Anthropic's envelope.
+        try await PlatformFixtures.with(scripts: ["v": "413"]) { harness in
+            let reply = try await harness.message(model: "vertex")
+            #expect(reply.status == 413)
+            #expect(reply.body == #"{"type":"error","error":{"type":"request_too_large","message":"simulated 413 from v"}}"#, "byte for byte")
+        }
+        let envelope = ByteBuffer(string: #"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: too large"}}"#)
+        let read = VertexErrors.read(status: 400, body: envelope, api: .messages)
+        #expect(read.bodyIsEnvelope && read.type == "invalid_request_error" && read.message == "max_tokens: too large")
+        // Anthropic's shape without `"type":"error"` is not the envelope: it is rebuilt.
+        let partialBody = ByteBuffer(string: #"{"error":{"type":"invalid_request_error","message":"x"}}"#)
+        let partial = VertexErrors.read(status: 400, body: partialBody, api: .messages)
+        #expect(!partial.bodyIsEnvelope)
+        for body in ["", "<html><body>502 Bad Gateway</body></html>", #"{"error":{"code":502,"message":"Bad Gateway"}}"#, "[]"] {
+            let read = VertexErrors.read(status: 502, body: ByteBuffer(string: body), api: .messages)
+            #expect(!read.bodyIsEnvelope && read.status == 502 && read.type == "api_error", "\(body)")
         }
     }
 }

@@ -49,6 +49,10 @@ public struct AttemptRecord: Sendable {
     public var platformStatus: Int?
     /// A stream continuation (the original request plus the partial answer as prefill).
     public var continuation = false
+    /// The platform itself answered that it refuses Switchyard's own credentials (its 401 or 403),
+    /// as opposed to a credential that could not be had (a token endpoint down). Not written
+    /// to the audit line, where `error: auth` with a `platform_status` says the same.
+    public var credentialsRefused = false
     /// What Switchyard knows about a failure beyond its kind (a CRC mismatch, a refused signature,
     /// a token endpoint's answer). Never a secret.
     public var detail: String?

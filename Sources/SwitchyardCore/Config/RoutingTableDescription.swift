@@ -33,6 +33,7 @@ public enum RoutingTableDescription {
             let t = provider.timeouts
             lines.append(
                 "provider \(provider.name): \(provider.platform) at \(provider.baseURL), \(provider.settings.credentialDescription), "
+                    + (provider.settings.settingsDescription.map { "\($0), " } ?? "")
                     + "timeouts connect \(t.connect.configNotation) first_byte \(t.firstByte.configNotation) idle \(t.idle.configNotation), "
                     + "max_connections \(provider.maxConnections)"
             )

@@ -43,6 +43,12 @@ public enum AnthropicPayload {
         }
     }
 
+    /// Whether a body is Anthropic's error envelope, `{"type":"error","error":{"type":…}}`: what a
+    /// caller may be shown as it is.
+    public static func isErrorEnvelope(_ buffer: ByteBuffer) -> Bool {
+        topLevelString("type", in: buffer) == "error" && error(in: buffer).type != nil
+    }
+
     public static func isJSONObject(_ buffer: ByteBuffer) -> Bool {
         buffer.withUnsafeReadableBytes { (try? JSONSkimmer.skim($0))?.topLevel == .object }
     }

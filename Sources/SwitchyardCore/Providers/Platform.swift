@@ -43,6 +43,8 @@ public protocol PlatformSettings: Sendable {
     var fingerprint: String { get }
     /// Where credentials come from, for `switchyard check`: never a secret.
     var credentialDescription: String { get }
+    /// Anything else `check` should say about the provider (where a setting came from), or nil.
+    var settingsDescription: String? { get }
     /// The URL path (after the base URL, its prefix included) a model is called at.
     func path(upstreamModel: String, api: UpstreamAPI, stream: Bool) -> String
     /// Providers without their own credential make callers' keys pass through, which conflicts
@@ -51,6 +53,8 @@ public protocol PlatformSettings: Sendable {
 }
 
 extension PlatformSettings {
+    public var settingsDescription: String? { nil }
+
     /// `https://…/model/…/invoke`, for `check`.
     func url(base: UpstreamURL, upstreamModel: String, api: UpstreamAPI, stream: Bool) -> String {
         "\(base)\(path(upstreamModel: upstreamModel, api: api, stream: stream))"

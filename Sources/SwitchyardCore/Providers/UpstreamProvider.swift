@@ -44,6 +44,11 @@ protocol UpstreamProvider: Sendable {
     /// A 2xx stream's body as Anthropic SSE bytes.
     func streamBody(_ body: UpstreamBody) -> UpstreamBody
 
+    /// The platform's own error name and status behind an `event: error` of a stream that
+    /// ``streamBody(_:)`` translated (Bedrock's exception frames), for the audit line; nil when
+    /// the event is Anthropic's own.
+    func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)?
+
     /// The upstream's response headers as the caller should see them (without `request-id`,
     /// which the exchange sets).
     func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields
@@ -79,10 +84,14 @@ public struct PlatformError: Sendable, Equatable {
     public var platformStatus: Int?
     /// Set when the platform refused Switchyard's own credentials.
     public var credentialProblem: CredentialProblem?
+    /// The upstream's body already is Anthropic's error envelope (the model's own error, relayed
+    /// by the platform): the caller gets it as it is. Anything else (the platform's own error
+    /// shape, a gateway's HTML page, an empty body) is replaced by an envelope built from this error.
+    public var bodyIsEnvelope: Bool
 
     public init(
         status: Int, type: String, message: String?, row: OutcomeRow, platformCode: String? = nil, platformStatus: Int? = nil,
-        credentialProblem: CredentialProblem? = nil
+        credentialProblem: CredentialProblem? = nil, bodyIsEnvelope: Bool = false
     ) {
         self.status = status
         self.type = type
@@ -91,6 +100,7 @@ public struct PlatformError: Sendable, Equatable {
         self.platformCode = platformCode
         self.platformStatus = platformStatus
         self.credentialProblem = credentialProblem
+        self.bodyIsEnvelope = bodyIsEnvelope
     }
 }
 
@@ -107,6 +117,8 @@ public enum CredentialProblem: Sendable, Equatable {
 
 extension UpstreamProvider {
     var platform: Platform { spec.platform }
+
+    func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? { nil }
 
     /// Anthropic's error envelope.
     static func envelope(type: String, message: String, requestID: String?) -> ByteBuffer {

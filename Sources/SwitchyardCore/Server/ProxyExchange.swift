@@ -216,7 +216,8 @@ final class ProxyExchange {
             attempt.status = response.status
             let translated = UpstreamResponse(status: response.status, headers: response.headers, body: provider.streamBody(response.body))
             return await StreamRelay.advanceToCommit(
-                response: translated, relayedHeaders: provider.relayedHeaders(response.headers, stream: true), attempt: &attempt, exchange: self
+                response: translated, relayedHeaders: provider.relayedHeaders(response.headers, stream: true), provider: provider, attempt: &attempt,
+                exchange: self
             )
         }
         let body: ByteBuffer
@@ -250,6 +251,7 @@ final class ProxyExchange {
             // and every request to this model would fail the same way.
             provider.credentialsRejected(problem)
             attempt.platformStatus = response.status
+            attempt.credentialsRefused = true
             attempt.error = "auth"
             attempt.detail = Self.describe(problem, message: error.message)
             return (.auth, nil)
@@ -364,7 +366,15 @@ final class ProxyExchange {
         var routerError: RouterError
         // An upstream error status is passed on; a 2xx that could not be used (invalid body,
         // broken stream) is not an answer and must never reach the caller as a success status.
-        if let answered = attempts.last(where: { ($0.status ?? 0) >= 300 }), let status = answered.status {
+        if let refused = attempts.last, refused.credentialsRefused, let platformStatus = refused.platformStatus {
+            // The last word was a platform refusing Switchyard's own credentials: the caller
+            // learns it as Anthropic's authentication or permission error, not as a bare 502.
+            let (status, type) = platformStatus == 403 ? (403, "permission_error") : (401, "authentication_error")
+            let platform = refused.platform.map { "\($0) " } ?? ""
+            let refusal = "the \(platform)platform refused Switchyard's credentials for provider '\(refused.provider ?? refused.model)' "
+                + "(\(refused.platformError.map { "\($0), " } ?? "")HTTP \(platformStatus)); "
+            routerError = RouterError(status: status, type: type, message: refusal + message, outcome: .upstreamError)
+        } else if let answered = attempts.last(where: { ($0.status ?? 0) >= 300 }), let status = answered.status {
             routerError = RouterError(
                 status: status, type: answered.errorType ?? Self.defaultErrorType(status: status), message: message, outcome: .upstreamError
             )

@@ -52,7 +52,7 @@ struct StreamRelay {
     /// Reads a 2xx stream up to its commit point. Returns a failure outcome (to be retried) or
     /// the committed stream.
     static func advanceToCommit(
-        response: UpstreamResponse, relayedHeaders: HTTPFields, attempt: inout AttemptRecord, exchange: ProxyExchange
+        response: UpstreamResponse, relayedHeaders: HTTPFields, provider: any UpstreamProvider, attempt: inout AttemptRecord, exchange: ProxyExchange
     ) async -> (AttemptOutcome, AttemptDelivery?) {
         var iterator = response.body.makeAsyncIterator()
         var parser = SSEEventParser()
@@ -99,6 +99,7 @@ struct StreamRelay {
                         let errorType = AnthropicPayload.error(in: event.data).type
                         attempt.error = "stream_error"
                         attempt.errorType = errorType
+                        Self.notePlatformError(in: event.data, provider: provider, attempt: &attempt)
                         return (.streamFailedBeforeCommit(errorType: errorType, failure: nil), nil)
                     default:
                         if event.name == .messageDelta, let delta = AnthropicPayload.usage(inMessageDelta: event.data) { usage.merge(delta) }
@@ -169,6 +170,14 @@ struct StreamRelay {
         return end
     }
 
+    /// A platform's exception behind an `event: error` (Bedrock's modelStreamErrorException) goes
+    /// on the attempt as `platform_error`, and its status as `platform_status`, as for an HTTP error.
+    private static func notePlatformError(in data: ByteBuffer, provider: any UpstreamProvider, attempt: inout AttemptRecord) {
+        guard let (code, status) = provider.platformError(inStreamError: data) else { return }
+        attempt.platformError = code
+        if let status { attempt.platformStatus = status }
+    }
+
     private static func markFailed(_ attempt: inout AttemptRecord, cause: String, detail: String?) {
         attempt.error = "stream_error"
         attempt.detail = detail
@@ -195,6 +204,9 @@ struct StreamRelay {
                         // Held back: stream recovery may hide it; otherwise it is forwarded as is.
                         Self.append(continuation.parser.takeParsedBytes(prefix: mark), to: &output)
                         let type = AnthropicPayload.error(in: event.data).type ?? "api_error"
+                        if let provider = exchange.runtime.endpoint(for: model.provider)?.provider {
+                            Self.notePlatformError(in: event.data, provider: provider, attempt: &exchange.record.attempts[attemptIndex])
+                        }
                         failure = Failure(
                             cause: type, detail: nil, upstreamEvent: StreamEventFields.event("error", data: event.data),
                             outcome: Self.outcome(forErrorType: type)

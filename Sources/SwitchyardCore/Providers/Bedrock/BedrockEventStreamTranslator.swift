@@ -58,10 +58,10 @@ struct BedrockEventStreamTranslator: UpstreamBodyTranslator {
             writeEvent(name: type, data: event, into: &output)
         case "exception":
             let code = BedrockErrors.code(fromHeader: message.stringHeader(":exception-type") ?? "UnknownException")
-            writeError(code: code, message: BedrockErrors.message(in: message.payload), into: &output)
+            writeError(code: code, message: BedrockErrors.message(in: message.payload), status: originalStatus(in: message.payload), into: &output)
         case "error":
             let code = BedrockErrors.code(fromHeader: message.stringHeader(":error-code") ?? "UnknownError")
-            writeError(code: code, message: message.stringHeader(":error-message"), into: &output)
+            writeError(code: code, message: message.stringHeader(":error-message"), status: nil, into: &output)
         default:
             throw UpstreamError(failure: .reset, detail: "Bedrock event stream: a frame with no known :message-type")
         }
@@ -71,11 +71,19 @@ struct BedrockEventStreamTranslator: UpstreamBodyTranslator {
     private static func decodeChunk(_ payload: ByteBuffer) -> ByteBuffer? {
         payload.withUnsafeReadableBytes { bytes -> ByteBuffer? in
             guard let skim = try? JSONSkimmer.skim(bytes), let member = JSONSkimmer.member("bytes", in: skim, bytes: bytes),
-                member.kind == .string, !member.valueHasEscapes
+                member.kind == .string
             else { return nil }
-            let encoded = UnsafeRawBufferPointer(rebasing: bytes[(member.value.lowerBound + 1)..<(member.value.upperBound - 1)])
-            guard let decoded = try? Base64.decode(bytes: encoded) else { return nil }
-            return ByteBuffer(bytes: decoded)
+            let decoded: [UInt8]?
+            if member.valueHasEscapes {
+                // A JSON encoder may write base64's `/` as `\/` (and could escape any character):
+                // the string's value, not its spelling, is the base64 text.
+                guard let text = JSONSkimmer.stringValue(member, bytes: bytes) else { return nil }
+                decoded = try? Base64.decode(bytes: Array(text.utf8))
+            } else {
+                let content = (member.value.lowerBound + 1)..<(member.value.upperBound - 1)
+                decoded = try? Base64.decode(bytes: UnsafeRawBufferPointer(rebasing: bytes[content]))
+            }
+            return decoded.map { ByteBuffer(bytes: $0) }
         }
     }
 
@@ -95,7 +103,10 @@ struct BedrockEventStreamTranslator: UpstreamBodyTranslator {
         output.writeString("\n\n")
     }
 
-    private static func writeError(code: String, message: String?, into output: inout ByteBuffer) {
+    /// The `event: error` an exception frame becomes. Its message starts with the exception's
+    /// name (and the model's original status, when the frame gave one), which is how
+    /// ``platformError(inErrorEvent:)`` finds them again for the audit line.
+    private static func writeError(code: String, message: String?, status: Int?, into output: inout ByteBuffer) {
         let mapped = BedrockErrors.read(status: 500, code: code, message: message, api: .messages, serverDate: nil, nowMs: 0)
         var json = JSONWriter(capacity: 128)
         json.beginObject()
@@ -103,9 +114,35 @@ struct BedrockEventStreamTranslator: UpstreamBodyTranslator {
         json.key("error")
         json.beginObject()
         json.field("type", mapped.type)
-        json.field("message", "\(code): \(message ?? "Bedrock stream failed")")
+        json.field("message", "\(code)\(status.map { " (status \($0))" } ?? ""): \(message ?? "Bedrock stream failed")")
         json.endObject()
         json.endObject()
         writeEvent(name: "error", data: ByteBuffer(bytes: json.bytes), into: &output)
+    }
+
+    /// ModelStreamErrorException's `originalStatusCode`: the model's own status behind the failure.
+    private static func originalStatus(in payload: ByteBuffer) -> Int? {
+        payload.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), let member = JSONSkimmer.member("originalStatusCode", in: skim, bytes: bytes) else {
+                return nil
+            }
+            return JSONSkimmer.intValue(member, bytes: bytes)
+        }
+    }
+
+    /// The exception's name and original status in an `event: error` that ``writeError`` made:
+    /// `ModelStreamErrorException (status 424): …` → (`ModelStreamErrorException`, 424).
+    static func platformError(inErrorEvent data: ByteBuffer) -> (code: String, status: Int?)? {
+        guard let message = AnthropicPayload.error(in: data).message, let colon = message.range(of: ": ") else { return nil }
+        let head = message[..<colon.lowerBound]
+        let parts = head.split(separator: " ", maxSplits: 1)
+        guard let name = parts.first, !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else { return nil }
+        var status: Int?
+        if parts.count == 2 {
+            let rest = parts[1]
+            guard rest.hasPrefix("(status "), rest.hasSuffix(")"), let value = Int(rest.dropFirst(8).dropLast()) else { return nil }
+            status = value
+        }
+        return (String(name), status)
     }
 }

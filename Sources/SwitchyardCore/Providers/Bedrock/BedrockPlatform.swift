@@ -13,25 +13,49 @@ enum BedrockPlatform: PlatformKind {
 
     static func readSettings(_ fields: ConfigReader.Fields, context: ProviderConfigContext) -> (any PlatformSettings)? {
         let reader = context.reader
-        var region: String?
-        if let node = fields.required("region"), let text = reader.string(node, path: fields.path("region")) {
-            if isRegionName(text) {
-                region = text
-            } else {
-                reader.report("invalid AWS region '\(text)' (expected e.g. us-east-1)", at: node, path: fields.path("region"))
-            }
-        }
         let profile = fields["aws_profile"].flatMap { reader.string($0, path: fields.path("aws_profile")) }
         let version = fields["anthropic_version"].flatMap { reader.string($0, path: fields.path("anthropic_version")) } ?? defaultAnthropicVersion
-        guard let region else { return nil }
+        guard let (region, regionSource) = readRegion(fields, context: context) else { return nil }
         switch AWSCredentialSource.resolve(environment: context.environment, profile: profile, region: region) {
         case .success(let source):
-            return BedrockSettings(region: region, profile: profile, anthropicVersion: version, credentials: source)
+            return BedrockSettings(region: region, regionSource: regionSource, profile: profile, anthropicVersion: version, credentials: source)
         case .failure(let error):
             context.report("no AWS credentials: \(error.message)", at: fields.keyNode("aws_profile") ?? fields.mapping, path: fields.path, warningInCheck: true)
             // `check` goes on with the rest of the file; `serve` has an error and stops.
-            return context.mode == .check ? BedrockSettings(region: region, profile: profile, anthropicVersion: version, credentials: nil) : nil
+            guard context.mode == .check else { return nil }
+            return BedrockSettings(region: region, regionSource: regionSource, profile: profile, anthropicVersion: version, credentials: nil)
         }
+    }
+
+    /// Variables that name the region when the provider has no `region` key, in the AWS SDKs' order.
+    static let regionVariables = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+
+    /// The provider's `region`, else the AWS SDKs' region variables, with where it came from.
+    private static func readRegion(_ fields: ConfigReader.Fields, context: ProviderConfigContext) -> (String, String)? {
+        let reader = context.reader
+        if let node = fields["region"] {
+            guard let text = reader.string(node, path: fields.path("region")) else { return nil }
+            guard isRegionName(text) else {
+                reader.report("invalid AWS region '\(text)' (expected e.g. us-east-1)", at: node, path: fields.path("region"))
+                return nil
+            }
+            return (text, "region key")
+        }
+        for name in regionVariables {
+            guard let text = context.environment[name]?.trimmingWhitespace(), !text.isEmpty else { continue }
+            guard isRegionName(String(text)) else {
+                context.report(
+                    "invalid AWS region '\(text)' in \(name) (expected e.g. us-east-1)", at: fields.mapping, path: fields.path, warningInCheck: false
+                )
+                return nil
+            }
+            return (String(text), name)
+        }
+        context.report(
+            "no AWS region: set the provider's region key, or AWS_REGION or AWS_DEFAULT_REGION in the environment", at: fields.mapping,
+            path: fields.path("region"), warningInCheck: false
+        )
+        return nil
     }
 
     static func isRegionName(_ text: String) -> Bool {
@@ -41,6 +65,8 @@ enum BedrockPlatform: PlatformKind {
 
 public struct BedrockSettings: PlatformSettings {
     public var region: String
+    /// Where the region came from: `region key`, `AWS_REGION` or `AWS_DEFAULT_REGION` (for `check`).
+    public var regionSource: String
     public var profile: String?
     /// The body's `anthropic_version`.
     public var anthropicVersion: String
@@ -54,6 +80,7 @@ public struct BedrockSettings: PlatformSettings {
     public var upstreamIdentity: String { region }
     public var fingerprint: String { "\(region)|\(profile ?? "")|\(anthropicVersion)|\(credentials?.fingerprint ?? "none")" }
     public var credentialDescription: String { credentials?.description ?? "aws: no credentials found" }
+    public var settingsDescription: String? { "region \(region) (from \(regionSource))" }
     public var passesCallerCredentials: Bool { false }
 
     /// `/model/{id}/invoke`: the id percent-encoded as the AWS SDKs do (`:` kept, the `/` of an ARN encoded).

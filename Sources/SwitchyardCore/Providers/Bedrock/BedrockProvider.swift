@@ -108,7 +108,9 @@ final class BedrockProvider: UpstreamProvider {
     }
 
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? {
-        Self.envelope(type: error.type, message: error.message ?? "Bedrock answered \(error.platformCode ?? String(error.status))", requestID: upstreamRequestID)
+        // Bedrock never relays Anthropic's envelope: its errors (and a gateway's pages) are always rewritten.
+        let said = error.platformCode ?? "HTTP \(error.status) without an error type"
+        return Self.envelope(type: error.type, message: error.message ?? "Bedrock answered \(said)", requestID: upstreamRequestID)
     }
 
     func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer? {
@@ -131,6 +133,10 @@ final class BedrockProvider: UpstreamProvider {
 
     func streamBody(_ body: UpstreamBody) -> UpstreamBody {
         body.translated(by: BedrockEventStreamTranslator())
+    }
+
+    func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? {
+        BedrockEventStreamTranslator.platformError(inErrorEvent: data)
     }
 
     func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields {

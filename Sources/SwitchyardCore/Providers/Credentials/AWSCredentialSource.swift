@@ -201,8 +201,10 @@ private struct AWSCredentialChain {
         return .container(AWSContainerCredentials(url: url, authorization: authorization))
     }
 
+    /// As botocore: the service-specific `AWS_ENDPOINT_URL_STS`, else the global `AWS_ENDPOINT_URL`
+    /// (one override for every AWS service, e.g. LocalStack), else STS in the provider's region.
     private var stsEndpoint: String {
-        variable("AWS_ENDPOINT_URL_STS") ?? AWSWebIdentity.regionalEndpoint(region: region)
+        variable("AWS_ENDPOINT_URL_STS") ?? variable("AWS_ENDPOINT_URL") ?? AWSWebIdentity.regionalEndpoint(region: region)
     }
 
     private func staticCredentials(

@@ -10,10 +10,17 @@ struct CredentialCacheState<Value: Sendable, Waiter> {
         var expiresAtMs: Int64
         /// From here on the value is still served, but a refresh is started.
         var refreshAtMs: Int64
+        /// From here on the value is no longer served, even if no new one could be had: a request
+        /// signed with it could reach the platform after it expired (a slow upload, a clock a
+        /// little behind). botocore's margins are 15 min advisory, 10 min mandatory.
+        var usableUntilMs: Int64
     }
 
     /// The longest refresh-ahead window; shorter-lived values use a quarter of their lifetime.
     static var maxRefreshAheadMs: Int64 { 5 * 60 * 1000 }
+    /// The longest mandatory margin before expiry; shorter-lived values use an eighth of their
+    /// lifetime (always inside the refresh-ahead window, so a refresh was tried first).
+    static var maxExpiryMarginMs: Int64 { 60 * 1000 }
     static var firstBackoffMs: Int64 { 1000 }
     static var maxBackoffMs: Int64 { 30 * 1000 }
 
@@ -52,14 +59,14 @@ struct CredentialCacheState<Value: Sendable, Waiter> {
     /// The cached value when nothing needs doing: it is valid and no refresh is due (or one is
     /// already under way, or the endpoint is in back-off). The lock-only path of every request.
     func freshValue(now: Int64) -> Value? {
-        guard let cached, now < cached.expiresAtMs else { return nil }
+        guard let cached, now < cached.usableUntilMs else { return nil }
         if now < cached.refreshAtMs || fetchInFlight != nil || inBackoff(now: now) { return cached.value }
         return nil
     }
 
     mutating func request(now: Int64, waiterID: UInt64, waiter: Waiter, cancelled: Bool) -> RequestAction {
         if cancelled { return .resume(waiter, .failure(cancelledError()), startFetch: nil) }
-        if let cached, now < cached.expiresAtMs {
+        if let cached, now < cached.usableUntilMs {
             let refreshDue = now >= cached.refreshAtMs && fetchInFlight == nil && !inBackoff(now: now)
             return .resume(waiter, .success(cached.value), startFetch: refreshDue ? beginFetch() : nil)
         }
@@ -98,7 +105,8 @@ struct CredentialCacheState<Value: Sendable, Waiter> {
         retryNotBeforeMs = nil
         lastFailure = nil
         let window = min(Self.maxRefreshAheadMs, lifetime / 4)
-        cached = Cached(value: value, expiresAtMs: expiresAtMs, refreshAtMs: expiresAtMs - window)
+        let margin = min(Self.maxExpiryMarginMs, lifetime / 8)
+        cached = Cached(value: value, expiresAtMs: expiresAtMs, refreshAtMs: expiresAtMs - window, usableUntilMs: expiresAtMs - margin)
         return Completion(waiters: takeWaiters(), result: .success(value))
     }
 
@@ -110,8 +118,8 @@ struct CredentialCacheState<Value: Sendable, Waiter> {
         let backoff = min(Self.maxBackoffMs, Self.firstBackoffMs << min(consecutiveFailures - 1, 16))
         retryNotBeforeMs = now + backoff
         lastFailure = error
-        if let cached, now < cached.expiresAtMs {
-            return Completion(waiters: takeWaiters(), result: .success(cached.value), keptValueUntilMs: cached.expiresAtMs, error: error)
+        if let cached, now < cached.usableUntilMs {
+            return Completion(waiters: takeWaiters(), result: .success(cached.value), keptValueUntilMs: cached.usableUntilMs, error: error)
         }
         cached = nil
         return Completion(waiters: takeWaiters(), result: .failure(error), error: error)

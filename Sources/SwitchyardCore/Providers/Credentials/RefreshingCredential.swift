@@ -8,6 +8,8 @@ import Synchronization
 /// - Many concurrent callers with nothing cached: one fetch, everyone gets its result.
 /// - A value in its refresh-ahead window (the last `min(5 min, lifetime / 4)`) is still served
 ///   while one background fetch replaces it.
+/// - A value in its last `min(60 s, lifetime / 8)` is never served: nothing is signed with a
+///   credential that could expire while the request is on its way.
 /// - A failed refresh keeps a still-valid value; a failed fetch with nothing valid fails the
 ///   callers, and the endpoint is not asked again for a back-off (1 s doubling to 30 s).
 /// - A fetch that outlasts `fetchTimeout` fails; a caller's own `deadline` bounds its wait.
@@ -163,7 +165,7 @@ public final class RefreshingCredential<Value: Sendable>: Sendable {
         if let error = completion.error {
             if let until = completion.keptValueUntilMs {
                 logger.warning(
-                    "credential refresh failed; the current one is used until it expires",
+                    "credential refresh failed; the current one is used until shortly before it expires",
                     metadata: ["source": "\(source)", "error": "\(error)", "expires_in_ms": "\(until - at)"]
                 )
             } else {

@@ -32,10 +32,12 @@ enum VertexErrors {
     static func read(status: Int, body: ByteBuffer, api: UpstreamAPI) -> PlatformError {
         let anthropic = AnthropicPayload.error(in: body)
         let google = googleError(in: body)
-        if let type = anthropic.type, google == nil {
-            return PlatformError(status: status, type: type, message: anthropic.message, row: OutcomeRow(status: status))
+        if let type = anthropic.type, google == nil, AnthropicPayload.isErrorEnvelope(body) {
+            return PlatformError(status: status, type: type, message: anthropic.message, row: OutcomeRow(status: status), bodyIsEnvelope: true)
         }
         guard let google, let code = google.status else {
+            // Google's error without its `status`, a front end's HTML page, an empty body: the
+            // HTTP status is all there is, and the caller still gets Anthropic's envelope.
             return PlatformError(
                 status: status, type: ProxyExchange.defaultErrorType(status: status), message: google?.message ?? anthropic.message,
                 row: OutcomeRow(status: status)

@@ -57,9 +57,10 @@ final class VertexProvider: UpstreamProvider {
     }
 
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? {
-        // The model's own errors arrive in Anthropic's envelope already; Google's are rewritten.
-        guard error.platformCode != nil else { return nil }
-        return Self.envelope(type: error.type, message: error.message ?? "Vertex AI answered \(error.platformCode ?? "")", requestID: upstreamRequestID)
+        // The model's own errors arrive in Anthropic's envelope already; everything else is rewritten.
+        guard !error.bodyIsEnvelope else { return nil }
+        let said = error.platformCode ?? "HTTP \(error.status) without an error status"
+        return Self.envelope(type: error.type, message: error.message ?? "Vertex AI answered \(said)", requestID: upstreamRequestID)
     }
 
     func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer? {
