@@ -131,15 +131,17 @@ enum RawConnection {
         typealias InboundIn = ByteBuffer
         let received = Mutex<[UInt8]>([])
         let complete: EventLoopPromise<Void>
+        let untilClosed: Bool
 
-        init(complete: EventLoopPromise<Void>) {
+        init(complete: EventLoopPromise<Void>, untilClosed: Bool = false) {
             self.complete = complete
+            self.untilClosed = untilClosed
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
             let all = received.withLock { $0 += buffer.readableBytesView; return $0 }
-            if Self.isCompleteResponse(all) { complete.succeed() }
+            if !untilClosed, Self.isCompleteResponse(all) { complete.succeed() }
         }
 
         /// A whole response with a content-length has arrived (the connection may stay open).
@@ -158,10 +160,11 @@ enum RawConnection {
         }
     }
 
-    static func exchange(port: Int, bytes: [UInt8], timeout: Duration) async throws -> Answer {
+    /// - Parameter untilClosed: wait for the server to close (several answers), not for the first answer.
+    static func exchange(port: Int, bytes: [UInt8], timeout: Duration, untilClosed: Bool = false) async throws -> Answer {
         let group = MultiThreadedEventLoopGroup.singleton
         let complete = group.next().makePromise(of: Void.self)
-        let collector = Collector(complete: complete)
+        let collector = Collector(complete: complete, untilClosed: untilClosed)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
             .connect(host: "127.0.0.1", port: port).get()
