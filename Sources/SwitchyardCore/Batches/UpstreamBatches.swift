@@ -126,19 +126,10 @@ final class UpstreamBatches: Sendable {
         let nowMs = runtime.wallClock()
         let due = polling.withLock { $0.filter { $0.value.nextPollMs <= nowMs } }
         for (id, polled) in due {
-            guard let endpoint = runtime.endpoint(for: polled.provider) else { continue }
-            let answer: (status: Int, body: ByteBuffer)
-            do {
-                answer = try await call(endpoint, method: .GET, path: "/v1/messages/batches/\(id)", body: nil)
-            } catch {
-                reschedule(id)
-                continue
-            }
-            guard answer.status == 200 else {
-                reschedule(id)
-                continue
-            }
-            if AnthropicPayload.topLevelString("processing_status", in: answer.body) == "ended" {
+            guard let endpoint = runtime.endpoint(for: polled.provider),
+                let batch = await fetch(id, path: "/v1/messages/batches/\(id)", from: endpoint)
+            else { continue }
+            if AnthropicPayload.topLevelString("processing_status", in: batch) == "ended" {
                 try await collect(id, polled: polled, endpoint: endpoint)
             } else {
                 if try await anyCanceling(polled.keys) {
@@ -147,6 +138,16 @@ final class UpstreamBatches: Sendable {
                 reschedule(id)
             }
         }
+    }
+
+    /// A GET of the upstream batch `id`'s `path`; nil (and the next poll scheduled) unless it
+    /// answered 200.
+    private func fetch(_ id: String, path: String, from endpoint: RouterRuntime.ProviderEndpoint) async -> ByteBuffer? {
+        guard let answer = try? await call(endpoint, method: .GET, path: path, body: nil), answer.status == 200 else {
+            reschedule(id)
+            return nil
+        }
+        return answer.body
     }
 
     private func reschedule(_ id: String) {
@@ -168,22 +169,12 @@ final class UpstreamBatches: Sendable {
 
     /// Copies an ended upstream batch's results into the store.
     private func collect(_ id: String, polled: Polled, endpoint: RouterRuntime.ProviderEndpoint) async throws(BatchStoreError) {
-        let answer: (status: Int, body: ByteBuffer)
-        do {
-            answer = try await call(endpoint, method: .GET, path: "/v1/messages/batches/\(id)/results", body: nil)
-        } catch {
-            reschedule(id)
-            return
-        }
-        guard answer.status == 200 else {
-            reschedule(id)
-            return
-        }
+        guard let results = await fetch(id, path: "/v1/messages/batches/\(id)/results", from: endpoint) else { return }
         let byCustomID = Dictionary(polled.keys.map { ($0.customID, $0) }, uniquingKeysWith: { first, _ in first })
         var outcomes: [BatchRequestOutcome] = []
         var again: [BatchRequestKey] = []
         var seen: Set<String> = []
-        for line in String(buffer: answer.body).split(separator: "\n") where !line.isEmpty {
+        for line in String(buffer: results).split(separator: "\n") where !line.isEmpty {
             let lineBuffer = ByteBuffer(string: String(line))
             guard let customID = AnthropicPayload.topLevelString("custom_id", in: lineBuffer), let key = byCustomID[customID],
                 let result = Self.member("result", in: lineBuffer)

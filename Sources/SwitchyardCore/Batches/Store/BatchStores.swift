@@ -103,6 +103,24 @@ public enum BatchStores {
         return requests.first { !seen.insert($0.customID).inserted }?.customID ?? "?"
     }
 
+    /// `requests` cut into runs of at most `maxRows` requests, each closed once its params reach
+    /// `maxBytes`: one INSERT per run keeps statements and bind lists bounded for any batch size.
+    static func insertChunks(_ requests: [NewBatchRequest], maxRows: Int, maxBytes: Int) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var start = 0
+        while start < requests.count {
+            var end = start
+            var bytes = 0
+            while end < requests.count, end - start < maxRows, bytes < maxBytes {
+                bytes += requests[end].params.count
+                end += 1
+            }
+            chunks.append(start..<end)
+            start = end
+        }
+        return chunks
+    }
+
     /// Now, for the few writes whose caller passes no time (ending batches on lease recovery).
     static func wallClockMs() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded())

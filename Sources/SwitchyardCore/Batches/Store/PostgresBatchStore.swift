@@ -131,15 +131,8 @@ public final class PostgresBatchStore: BatchStore, Service {
             } catch where Self.sqlState(of: error) == "23505" {
                 throw BatchStoreError.conflict(batch.id)
             }
-            var start = 0
-            while start < requests.count {
-                var end = start
-                var bytes = 0
-                while end < requests.count, end - start < Self.insertChunkRows, bytes < Self.insertChunkBytes {
-                    bytes += requests[end].params.count
-                    end += 1
-                }
-                let chunk = requests[start..<end]
+            for range in BatchStores.insertChunks(requests, maxRows: Self.insertChunkRows, maxBytes: Self.insertChunkBytes) {
+                let chunk = requests[range]
                 do {
                     _ = try await connection.rows(
                         """
@@ -161,7 +154,6 @@ public final class PostgresBatchStore: BatchStore, Service {
                 } catch where Self.sqlState(of: error) == "23505" {
                     throw BatchStoreError(.failed, "batch \(batch.id): custom_id \(BatchStores.firstDuplicate(requests)) appears more than once")
                 }
-                start = end
             }
         }
     }

@@ -104,24 +104,17 @@ public final class SQLiteBatchStore: BatchStore {
             } catch {
                 throw Self.isConstraintViolation(error) ? .conflict(batch.id) : Self.storeError(error, path: path, doing: "creating a batch")
             }
-            var start = 0
-            while start < requests.count {
-                var end = start
-                var bytes = 0
-                while end < requests.count, end - start < Self.insertChunkRows, bytes < Self.insertChunkBytes {
-                    bytes += requests[end].params.count
-                    end += 1
-                }
+            for range in BatchStores.insertChunks(requests, maxRows: Self.insertChunkRows, maxBytes: Self.insertChunkBytes) {
                 var binds: [SQLiteData] = [.text(batch.id), .int(batch.createdAtMs)]
-                binds.reserveCapacity(2 + 6 * (end - start))
-                for position in start..<end {
+                binds.reserveCapacity(2 + 6 * range.count)
+                for position in range {
                     let request = requests[position]
                     binds += [
                         .text(request.customID), .int(Int64(position)), .text(request.route), .optionalText(request.upstreamBatchID),
                         .int(Int64(BatchSchema.lane(upstreamBatchID: request.upstreamBatchID))), .bytes(request.params),
                     ]
                 }
-                let rows = (0..<(end - start)).map { row in
+                let rows = (0..<range.count).map { row in
                     "(?1, " + Self.placeholders(from: 3 + row * 6, count: 3) + ", ?2, " + Self.placeholders(from: 6 + row * 6, count: 3) + ")"
                 }
                 do {
@@ -134,7 +127,6 @@ public final class SQLiteBatchStore: BatchStore {
                     }
                     throw Self.storeError(error, path: path, doing: "creating batch \(batch.id)")
                 }
-                start = end
             }
         }
     }

@@ -55,9 +55,16 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
     /// once for plain TCP, after the handshake for TLS) or failed.
     func attach(to pool: HTTP1ConnectionPool) {
         guard case .unattached(let pending) = registration else { return }
-        switch pending {
-        case nil:
+        if let pending {
+            settle(pending, in: pool)
+        } else {
             registration = .attached(pool)
+        }
+    }
+
+    /// The connection is up (or failed) and its pool is known: tell the pool.
+    private func settle(_ result: Result<Void, HTTP1ClientError>, in pool: HTTP1ConnectionPool) {
+        switch result {
         case .success:
             registration = .registered(pool)
             pool.connectionReady(self)
@@ -249,14 +256,7 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         case .unattached(nil):
             registration = .unattached(pending: result)
         case .attached(let pool):
-            switch result {
-            case .success:
-                registration = .registered(pool)
-                pool.connectionReady(self)
-            case .failure(let error):
-                registration = .gone
-                pool.connectFailed(error)
-            }
+            settle(result, in: pool)
         case .unattached, .registered, .gone:
             break
         }
