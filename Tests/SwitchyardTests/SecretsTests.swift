@@ -1,3 +1,4 @@
+import AWSWire
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -97,6 +98,78 @@ struct SecretsTests {
         // Error bodies shown to callers do not echo keys either.
         for answer in shown {
             #expect(!answer.contains(clientKey) && !answer.contains(wrongKey) && !answer.contains(providerKey))
+        }
+    }
+
+    /// Bedrock's AWS secret key and session token, Vertex's service-account private key and the
+    /// access tokens it is exchanged for: used on every request, shown nowhere.
+    @Test func platformCredentialsAppearNowhere() async throws {
+        let secretKey = Self.secret("aws-secret/")
+        let sessionToken = Self.secret("IQoJb3JpZ2luX2VjE")
+        let credentials = AWSCredentials(accessKeyID: "ASIASECRETSTEST00001", secretAccessKey: secretKey, sessionToken: sessionToken)
+        let bedrock = UpstreamSimulator(
+            name: "b", script: try FaultScript.parse("ok,error(ThrottlingException,429),exception(4,modelStreamErrorException),ok*"),
+            platform: .bedrock, options: SimPlatformOptions(awsCredentials: [credentials])
+        )
+        let vertex = UpstreamSimulator(name: "v", script: try FaultScript.parse("ok,error(UNAUTHENTICATED,401),ok*"), platform: .vertex)
+        let bedrockPort = try await bedrock.start()
+        let vertexPort = try await vertex.start()
+        let keyFile = PlatformFixtures.temporaryPath("sa.json")
+        let keyJSON = PlatformFixtures.serviceAccountKey(tokenSim: "v").replacingOccurrences(of: "{{v}}", with: "http://127.0.0.1:\(vertexPort)")
+        try keyJSON.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let privateKeyLine = try #require(PlatformFixtures.rsaKey.pkcs8PEMRepresentation.split(separator: "\n").dropFirst().first.map(String.init))
+        let config = """
+            version: 1
+            server: { listen: 127.0.0.1:0 }
+            providers:
+              bedrock-us: { type: bedrock, region: us-east-1, base_url: "http://127.0.0.1:\(bedrockPort)" }
+              vertex-us: { type: vertex, project: sim-project, region: us-east5, base_url: "http://127.0.0.1:\(vertexPort)", credentials_file_env: GOOGLE_APPLICATION_CREDENTIALS }
+            models:
+              sonnet-bedrock: { provider: bedrock-us, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0" }
+              sonnet-vertex: { provider: vertex-us, model: "claude-sonnet-4-5@20250929" }
+            defaults:
+              retry: { backoff: { initial: 10ms } }
+            routes:
+              bedrock: { models: [sonnet-bedrock, sonnet-vertex] }
+              vertex: { models: [sonnet-vertex, sonnet-bedrock] }
+            logging: { level: trace }
+            """
+        let router = try ProcessTests.RouterProcess(
+            config: config,
+            environment: [
+                "AWS_ACCESS_KEY_ID": credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_SESSION_TOKEN": sessionToken,
+                "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "HOME": "/nonexistent-home",
+            ]
+        )
+        defer { if router.process.isRunning { router.process.terminate() } }
+        let port = try await router.port()
+        var shown: [String] = []
+        for route in ["bedrock", "vertex"] {
+            for stream in [false, true, false, true] {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/messages")
+                request.method = .POST
+                request.body = .bytes(ByteBuffer(string: RouterHarness.messages(model: route, stream: stream, text: "hello")))
+                let response = try await RouterHarness.client.execute(request, timeout: .seconds(30))
+                shown.append(String(buffer: try await response.body.collect(upTo: 8 << 20)))
+            }
+        }
+        router.process.terminate()
+        #expect(try await router.waitForExit(within: .seconds(15)) == 0)
+        let accessTokens = vertex.receivedRequests.compactMap { $0.header("authorization") }.map { String($0.dropFirst("Bearer ".count)) }
+        #expect(!accessTokens.isEmpty, "Vertex was called with access tokens")
+        #expect(bedrock.receivedRequests.contains { $0.header("x-amz-security-token") == sessionToken }, "the session token is sent to AWS")
+        await bedrock.stop()
+        await vertex.stop()
+
+        #expect(router.stdout.contains("\"platform\":\"bedrock\"") && router.stdout.contains("\"platform\":\"vertex\""), "both platforms served")
+        let secrets = [("AWS secret key", secretKey), ("AWS session token", sessionToken), ("service-account private key", privateKeyLine)]
+            + accessTokens.map { ("Vertex access token", $0) }
+        for (place, text) in [("stdout (audit)", router.stdout), ("stderr (trace log)", router.stderr)] + shown.map({ ("an answer", $0) }) {
+            for (what, value) in secrets {
+                #expect(!text.contains(value), "\(what) found in \(place)")
+            }
+            #expect(!text.contains("Signature="), "a SigV4 signature in \(place)")
         }
     }
 
