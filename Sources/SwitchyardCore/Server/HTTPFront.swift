@@ -49,8 +49,15 @@ struct HTTPFront: Sendable {
 
     // MARK: Proxying
 
-    private func proxy(
-        _ api: UpstreamAPI, request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller
+    /// The proxy fast path's entry (``ProxyFastPath``): a Messages or count_tokens request whose
+    /// body has been read, answered through the connection's pipeline.
+    func proxy(_ request: Request, writer: consuming PipelineAnswerWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
+        let api: UpstreamAPI = request.uri.path == "/v1/messages" ? .messages : .countTokens
+        try await proxy(api, request: request, writer: writer, channel: channel, canceller: canceller)
+    }
+
+    private func proxy<Writer: AnswerWriter & ~Copyable>(
+        _ api: UpstreamAPI, request: Request, writer: consuming Writer, channel: any Channel, canceller: DisconnectCanceller
     ) async throws {
         let startedAt = runtime.clock.now()
         let requestID = requestID(for: request)
@@ -96,7 +103,7 @@ struct HTTPFront: Sendable {
         case .complete(let status, var headers, let body):
             headers[.contentLength] = String(body.readableBytes)
             do {
-                try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+                try await writer.writeAnswer(HTTPResponse(status: .init(code: status), headerFields: headers), body: body)
                 exchange.record.ttfbMs = (runtime.clock.now() - startedAt).milliseconds
             } catch {
                 exchange.record.outcome = .cancelled
@@ -177,7 +184,7 @@ struct HTTPFront: Sendable {
         try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
     }
 
-    func writeError(_ error: RouterError, requestID: String, to writer: consuming ResponseWriter, channel: any Channel) async throws {
+    func writeError<Writer: AnswerWriter & ~Copyable>(_ error: RouterError, requestID: String, to writer: consuming Writer, channel: any Channel) async throws {
         let body = error.body(requestID: requestID)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -191,7 +198,7 @@ struct HTTPFront: Sendable {
             headers[HeaderPolicy.shouldRetryName] = shouldRetry ? "true" : "false"
         }
         if error.closeConnection { headers[.connection] = "close" }
-        try await writer.write(response: HTTPResponse(status: .init(code: error.status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+        try await writer.writeAnswer(HTTPResponse(status: .init(code: error.status), headerFields: headers), body: body)
         if error.closeConnection {
             // The rest of the request was not read; the connection cannot carry another one.
             channel.close(promise: nil)

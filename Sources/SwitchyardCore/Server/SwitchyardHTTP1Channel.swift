@@ -35,10 +35,21 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
 
     let limits: Limits
     let responder: SwitchyardResponder
+    let fastPath: HTTPFront?
 
     public init(limits: Limits, responder: @escaping SwitchyardResponder) {
         self.limits = limits
         self.responder = responder
+        self.fastPath = nil
+    }
+
+    /// With the proxy fast path (``ProxyFastPath``) in front of Hummingbird's request loop.
+    init(limits: Limits, front: HTTPFront) {
+        self.limits = limits
+        self.responder = { request, writer, channel, canceller in
+            try await front.respond(to: request, writer: writer, channel: channel, canceller: canceller)
+        }
+        self.fastPath = front
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -60,6 +71,9 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
                 ConnectionGuard(canceller: canceller, clientTimeout: .nanoseconds(limits.clientTimeout.nanoseconds))
             )
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: limits.idleTimeout, logger: logger))
+            if let fastPath {
+                try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: fastPath, canceller: canceller))
+            }
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(isOutboundHalfClosureEnabled: true)

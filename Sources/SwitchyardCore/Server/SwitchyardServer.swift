@@ -23,10 +23,9 @@ public struct SwitchyardServer: Service {
         let settings = runtime.table.config.server
         let front = HTTPFront(runtime: runtime, startedAtMs: WallClock.nowMilliseconds())
         let channel = SwitchyardHTTP1Channel(
-            limits: .init(maxHeaderSize: settings.maxHeaderSize, idleTimeout: settings.idleTimeout, clientTimeout: settings.clientTimeout)
-        ) { request, writer, channel, canceller in
-            try await front.respond(to: request, writer: writer, channel: channel, canceller: canceller)
-        }
+            limits: .init(maxHeaderSize: settings.maxHeaderSize, idleTimeout: settings.idleTimeout, clientTimeout: settings.clientTimeout),
+            front: front
+        )
         let onRunning = onRunning
         let server = Server(
             childChannelSetup: channel,

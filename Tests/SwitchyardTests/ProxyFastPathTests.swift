@@ -1,0 +1,55 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SwitchyardCore
+
+/// The proxy fast path (``ProxyFastPath``) shares each connection with Hummingbird's request
+/// loop: answers must leave in the order requests came, whichever of the two answers them.
+@Suite("Proxy fast path")
+struct ProxyFastPathTests {
+    static func post(_ body: String, close: Bool = false) -> String {
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n"
+            + (close ? "connection: close\r\n" : "") + "\r\n" + body
+    }
+
+    static let message = #"{"model":"default","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#
+
+    @Test func pipelinedRequestsAreAnsweredInOrderByBothPaths() async throws {
+        try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: TestConfigs.twoModels()) { harness in
+            // Fast path, Hummingbird, fast path (an error it answers itself), chunked (Hummingbird),
+            // then the fast path again, asking to close.
+            let chunkedBody = Self.message
+            let chunked = "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                + String(chunkedBody.utf8.count, radix: 16) + "\r\n" + chunkedBody + "\r\n0\r\n\r\n"
+            let bytes = Self.post(Self.message) + "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n" + Self.post(#"{"model":"default","messages":[}"#)
+                + chunked + Self.post(Self.message, close: true)
+            let answer = try await RawConnection.exchange(port: harness.port, bytes: Array(bytes.utf8), timeout: .seconds(10), untilClosed: true)
+            let statuses = answer.text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+            #expect(statuses == ["200", "200", "400", "200", "200"], "\(answer.text.prefix(400))")
+            #expect(answer.text.contains(#"{"status":"ok"}"#))
+            #expect(answer.closed, "connection: close is honoured after the last answer")
+            #expect(harness.sim("a").requestCount == 3)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aCallerThatLeavesCancelsTheUpstreamCall(chunked: Bool) async throws {
+        let yaml = TestConfigs.twoModels(timeouts: "{ connect: 1s, first_byte: 30s, idle: 30s }")
+        try await RouterHarness.with(sims: ["a": "slow(5s)", "b": ""], yaml: yaml) { harness in
+            let started = ContinuousClock.now
+            let request = chunked
+                ? "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                    + String(Self.message.utf8.count, radix: 16) + "\r\n" + Self.message + "\r\n0\r\n\r\n"
+                : Self.post(Self.message)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get()
+            try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+            try await Task.sleep(for: .milliseconds(300))
+            try await channel.close()
+            let line = try #require(try await harness.requestLines(1).first)
+            #expect(line["outcome"] as? String == "cancelled" && line["status"] as? Int == 499, "\(line)")
+            #expect(ContinuousClock.now - started < .seconds(4), "ended when the caller left, not when the upstream answered")
+        }
+    }
+}
