@@ -105,8 +105,9 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             } catch {
                 failed = true
             }
+            let close = failed || closeAfter
             bound.eventLoop.execute {
-                handler.value.answered(context: bound.value, close: failed || closeAfter)
+                handler.value.answered(context: bound.value, close: close)
             }
         }
     }
