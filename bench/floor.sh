@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The floor under any SwiftNIO proxy on this machine (bench/floor: a bare reverse proxy on NIO's
+# HTTP/1.1 codec, no routing, no task per request), measured in one run next to nginx and
+# Switchyard, all in front of the same nginx fake upstream, targets alternating:
+#   ROUNDS=3 DURATION=5 bash bench/floor.sh
+# Prints, per concurrency and target, the median RPS, p50, p99, the p50 added over the upstream
+# alone, its ratio to nginx's, and the proxy process's CPU per request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CONCURRENCY=${CONCURRENCY:-"16 64"}
+work=$(mktemp -d)
+UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 FLOOR=19207 FLOOR_TASK=19208 OWN=19209 HB=19210 TYPES=19211
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -z "${SWITCHYARD_BIN:-}" ]; then
+    swift build -c release --product switchyard 2>&1 | tail -1
+    bin="$(swift build -c release --show-bin-path)/switchyard"
+else
+    bin=$SWITCHYARD_BIN   # a release build of this same commit elsewhere
+fi
+(cd bench/floor && swift build -c release 2>&1 | tail -1)
+floor="$root/bench/floor/.build/release/NIOProxyFloor"
+layered="$root/bench/floor/.build/release/LayeredProxy"
+
+fill() {
+    sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
+        -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" "$1"
+}
+fill bench/nginx.conf.template > "$work/nginx.conf"
+fill bench/routes.bench.yaml.template > "$work/routes.yaml"
+nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+"$floor" 127.0.0.1:$FLOOR 127.0.0.1:$UPSTREAM >/dev/null & floor_pid=$!; pids+=($floor_pid)
+"$floor" 127.0.0.1:$FLOOR_TASK 127.0.0.1:$UPSTREAM task >/dev/null & floor_task_pid=$!; pids+=($floor_task_pid)
+"$layered" 127.0.0.1:$OWN 127.0.0.1:$UPSTREAM own >/dev/null & own_pid=$!; pids+=($own_pid)
+"$layered" 127.0.0.1:$TYPES 127.0.0.1:$UPSTREAM httptypes >/dev/null & types_pid=$!; pids+=($types_pid)
+"$layered" 127.0.0.1:$HB 127.0.0.1:$UPSTREAM hummingbird >/dev/null & hb_pid=$!; pids+=($hb_pid)
+BENCH_KEY=sk-ant-bench-0000000000 "$bin" serve --config "$work/routes.yaml" 2>"$work/switchyard.log" & sy_pid=$!; pids+=($sy_pid)
+extra=""
+if [ -n "${SWITCHYARD_BIN_B:-}" ]; then
+    # A second build (another commit) on its own port, measured as target `switchyard-b`.
+    sed -e "s|127.0.0.1:$SWITCHYARD|127.0.0.1:19212|" -e "s|audit.jsonl|audit-b.jsonl|" "$work/routes.yaml" > "$work/routes-b.yaml"
+    BENCH_KEY=sk-ant-bench-0000000000 "$SWITCHYARD_BIN_B" serve --config "$work/routes-b.yaml" 2>"$work/switchyard-b.log" & sy_b_pid=$!; pids+=($sy_b_pid)
+    extra=switchyard-b
+fi
+for port in $SWITCHYARD ${SWITCHYARD_BIN_B:+19212}; do
+    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+sleep 0.5
+nginx_worker=$(pgrep -f "nginx: worker" | head -1)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages"
+    [floor]="http://127.0.0.1:$FLOOR/v1/messages" [floor-task]="http://127.0.0.1:$FLOOR_TASK/v1/messages"
+    [own-client]="http://127.0.0.1:$OWN/v1/messages" [httptypes]="http://127.0.0.1:$TYPES/v1/messages" [hummingbird]="http://127.0.0.1:$HB/v1/messages" [switchyard]="http://127.0.0.1:$SWITCHYARD/v1/messages" [switchyard-b]="http://127.0.0.1:19212/v1/messages")
+declare -A pid=([direct]=$nginx_worker [nginx]=$nginx_worker [floor]=$floor_pid [floor-task]=$floor_task_pid [own-client]=$own_pid [httptypes]=$types_pid [hummingbird]=$hb_pid [switchyard]=$sy_pid [switchyard-b]=${sy_b_pid:-0})
+for t in floor floor-task own-client httptypes hummingbird switchyard $extra; do wrk -t2 -c64 -d2s -s bench/post.lua "${url[$t]}" >/dev/null; done
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONCURRENCY; do
+        for t in direct nginx floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
+            before=$(cpu_ticks "${pid[$t]}")
+            out=$(wrk -t2 -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}")
+            ticks=$(( $(cpu_ticks "${pid[$t]}") - before ))
+            echo "$out" | awk -v t=$t -v c=$c -v ticks=$ticks -v hz=$(getconf CLK_TCK) '
+                function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+                /requests in/ {n=$1} /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
+                END {printf "%s %s %s %.4f %.4f %.2f\n", c, t, rps, p50, p99, ticks*1e6/hz/n}'
+        done
+    done
+done > "$work/rows.txt"
+python3 - "$work/rows.txt" <<'PY'
+import sys, statistics as st
+rows = {}
+for line in open(sys.argv[1]):
+    c, t, rps, p50, p99, cpu = line.split()
+    rows.setdefault((int(c), t), []).append((float(rps), float(p50), float(p99), float(cpu)))
+med = lambda xs, i: st.median(x[i] for x in xs)
+print("| conc. | target | RPS | p50 ms | p99 ms | added p50 ms | added p50 / nginx's | CPU µs/request (proxy process) |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
+for c in sorted({c for c, _ in rows}):
+    direct = med(rows[(c, "direct")], 1)
+    nginx_added = med(rows[(c, "nginx")], 1) - direct
+    for t in ("direct", "nginx", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
+        if (c, t) not in rows: continue
+        r = rows[(c, t)]
+        added = med(r, 1) - direct
+        ratio = "" if t == "direct" else f"{added / nginx_added:.2f}"
+        cpu = "" if t == "direct" else f"{med(r, 3):.1f}" + (" (whole worker)" if t == "nginx" else "")
+        print(f"| {c} | {t} | {med(r, 0):,.0f} | {med(r, 1):.3f} | {med(r, 2):.3f} | {'' if t == 'direct' else f'{added:.3f}'} | {ratio} | {cpu} |")
+PY

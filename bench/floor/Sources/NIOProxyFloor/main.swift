@@ -1,0 +1,181 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// One caller connection: requests are read whole, sent on this connection's own upstream
+/// connection (opened on first use, on the same event loop), and the answer is written back part
+/// by part as it arrives. One request at a time per connection, as wrk and SDK callers send them.
+final class CallerHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let upstream: SocketAddress
+    let upstreamHost: String
+    var head: HTTPRequestHead?
+    var body: ByteBuffer?
+    var upstreamChannel: Channel?
+    var pending: [HTTPClientRequestPart] = []
+    var connecting = false
+    /// Set in task mode: the answer is collected and handed to the waiting task.
+    var collected: CheckedContinuation<[HTTPServerResponsePart], Never>?
+    let taskPerRequest: Bool
+
+    init(upstream: SocketAddress, upstreamHost: String, taskPerRequest: Bool) {
+        self.taskPerRequest = taskPerRequest
+        self.upstream = upstream
+        self.upstreamHost = upstreamHost
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = nil
+        case .body(var part):
+            if body == nil { body = part } else { body!.writeBuffer(&part) }
+        case .end:
+            guard var head else { return }
+            head.headers.replaceOrAdd(name: "host", value: upstreamHost)
+            head.headers.remove(name: "connection")
+            let parts: [HTTPClientRequestPart] = [.head(head), .body(.byteBuffer(body ?? ByteBuffer())), .end(nil)]
+            guard taskPerRequest else {
+                send(context: context, parts)
+                return
+            }
+            // The same request through a Swift task: the upstream answer is awaited, as an async
+            // router does, then written from the event loop.
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            Task {
+                let answer = await withCheckedContinuation { (continuation: CheckedContinuation<[HTTPServerResponsePart], Never>) in
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        handler.collected = continuation
+                        handler.send(context: context, parts)
+                    }
+                }
+                loop.execute {
+                    let (_, context) = bound.value
+                    for part in answer.dropLast() { context.write(NIOAny(part), promise: nil) }
+                    context.writeAndFlush(NIOAny(answer.last!), promise: nil)
+                }
+            }
+        }
+    }
+
+    private func send(context: ChannelHandlerContext, _ parts: [HTTPClientRequestPart]) {
+        if let upstreamChannel {
+            for part in parts { upstreamChannel.write(part, promise: nil) }
+            upstreamChannel.flush()
+            return
+        }
+        pending.append(contentsOf: parts)
+        guard !connecting else { return }
+        connecting = true
+        let caller = context.channel
+        let answer = AnswerHandler(caller: caller, callerContext: context, owner: self)
+        ClientBootstrap(group: context.eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(answer)
+                }
+            }
+            .connect(to: upstream)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.connecting = false
+                switch result {
+                case .success(let channel):
+                    self.upstreamChannel = channel
+                    for part in self.pending { channel.write(part, promise: nil) }
+                    self.pending = []
+                    channel.flush()
+                case .failure:
+                    context.close(promise: nil)
+                }
+            }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstreamChannel?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
+
+/// The upstream side: every response part goes straight to the caller's pipeline.
+final class AnswerHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    let caller: Channel
+    let callerContext: ChannelHandlerContext
+    let owner: CallerHandler
+    var parts: [HTTPServerResponsePart] = []
+
+    init(caller: Channel, callerContext: ChannelHandlerContext, owner: CallerHandler) {
+        self.caller = caller
+        self.callerContext = callerContext
+        self.owner = owner
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let waiting = owner.collected {
+            switch unwrapInboundIn(data) {
+            case .head(let head):
+                parts = [.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: head.headers))]
+            case .body(let bytes):
+                parts.append(.body(.byteBuffer(bytes)))
+            case .end:
+                parts.append(.end(nil))
+                owner.collected = nil
+                waiting.resume(returning: parts)
+            }
+            return
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            let out = HTTPResponseHead(version: .http1_1, status: head.status, headers: head.headers)
+            callerContext.write(NIOAny(HTTPServerResponsePart.head(out)), promise: nil)
+        case .body(let bytes):
+            callerContext.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(bytes))), promise: nil)
+        case .end:
+            callerContext.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        caller.close(promise: nil)
+    }
+}
+
+extension CallerHandler: @unchecked Sendable {}
+extension AnswerHandler: @unchecked Sendable {}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3 || arguments.count == 4 else {
+    print("usage: NIOProxyFloor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [task]")
+    exit(2)
+}
+func address(_ text: String) throws -> SocketAddress {
+    let parts = text.split(separator: ":")
+    return try SocketAddress(ipAddress: String(parts[0]), port: Int(parts[1])!)
+}
+let listen = try address(arguments[1])
+let upstream = try address(arguments[2])
+let taskPerRequest = arguments.count == 4 && arguments[3] == "task"
+// As the router does: Swift concurrency runs on the event loops.
+NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+let group = MultiThreadedEventLoopGroup.singleton
+let server = try ServerBootstrap(group: group)
+    .serverChannelOption(.backlog, value: 4096)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+            try channel.pipeline.syncOperations.addHandler(CallerHandler(upstream: upstream, upstreamHost: arguments[2], taskPerRequest: taskPerRequest))
+        }
+    }
+    .bind(to: listen).wait()
+print("listening on \(server.localAddress!)")
+try server.closeFuture.wait()
