@@ -14,6 +14,34 @@ struct ParsingTests {
         }
     }
 
+    /// The writer's output read back by Foundation: escapes for every byte that needs one,
+    /// everything else (multi-byte UTF-8 included) as it was; integers at both ends of Int64.
+    @Test func jsonWriterOutputIsWhatFoundationReadsBack() throws {
+        let strings = [
+            "", "plain", "quote \" and backslash \\", "\n\r\t", "\u{0}\u{1}\u{1F}\u{7F}", "naïve 日本 🚦",
+            "ends with escape\"", "\"starts with escape", String(repeating: "long run ", count: 200) + "\u{8}",
+        ]
+        let numbers: [Int64] = [0, 7, -1, 10, 1_234_567_890, .max, .min]
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("strings")
+        writer.beginArray()
+        for string in strings { writer.string(string) }
+        writer.endArray()
+        writer.key("numbers")
+        writer.beginArray()
+        for number in numbers { writer.int(number) }
+        writer.int(UInt64.max)
+        writer.endArray()
+        writer.endObject()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: Any])
+        #expect(object["strings"] as? [String] == strings)
+        let read = try #require(object["numbers"] as? [NSNumber])
+        #expect(read.dropLast().map(\.int64Value) == numbers)
+        #expect(read.last?.uint64Value == UInt64.max)
+        #expect(String(decoding: writer.bytes, as: UTF8.self).contains(#""\u0000\u0001\u001f\u007f""#))
+    }
+
     @Test func acceptsWhatFoundationAccepts() throws {
         let documents = [
             #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-1.5e+10}"#,

@@ -53,6 +53,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     let canceller: DisconnectCanceller
     private let clientTimeout: TimeAmount
     private var readTimer: Scheduled<Void>?
+    /// When the head of a request not yet read to its end arrived.
+    private var requestStarted: NIODeadline?
     private var writeTimer: Scheduled<Void>?
 
     init(canceller: DisconnectCanceller, clientTimeout: TimeAmount) {
@@ -64,18 +66,29 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head:
             readTimer?.cancel()
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            readTimer = context.eventLoop.scheduleTask(in: clientTimeout) {
-                // The caller did not finish sending its request in time.
-                loopBound.value.close(promise: nil)
-            }
+            readTimer = nil
+            requestStarted = .now()
         case .end:
             readTimer?.cancel()
             readTimer = nil
+            requestStarted = nil
         case .body:
             break
         }
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Armed only when a read ends inside a request: most requests arrive whole in one read,
+        // and a timer scheduled and cancelled for each of them was a measurable cost.
+        if let started = requestStarted, readTimer == nil {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            readTimer = context.eventLoop.scheduleTask(deadline: started + clientTimeout) {
+                // The caller did not finish sending its request in time.
+                loopBound.value.close(promise: nil)
+            }
+        }
+        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
