@@ -7,7 +7,9 @@ import Testing
 
 /// One caller connection carrying several requests, and a caller that leaves: answers leave in the
 /// order requests came (a pipelining caller), and a caller that hangs up mid-request cancels the
-/// upstream call instead of leaving it to run for nobody.
+/// upstream call instead of leaving it to run for nobody. Both hold on either path a request can
+/// take: the proxy fast path (``ProxyFastPath``: a message with a declared length) and
+/// Hummingbird's request loop (chunked bodies, other endpoints).
 @Suite("Caller connections")
 struct CallerConnectionTests {
     static func post(_ body: String, close: Bool = false) -> String {
