@@ -1,4 +1,4 @@
-import HTTPTypes
+import NIOHTTP1
 
 /// Who a caller is, from the key it presents (`x-api-key` or `Authorization: Bearer`), when
 /// `clients:` is configured. Keys are compared in constant time: every configured key is
@@ -18,7 +18,7 @@ public struct ClientAuthenticator: Sendable {
         self.clients = clients
     }
 
-    public func authenticate(_ headers: HTTPFields) -> Verdict {
+    public func authenticate(_ headers: HTTPHeaders) -> Verdict {
         guard !clients.isEmpty else { return .open }
         guard let presented = Self.presentedKey(headers) else { return .missingKey }
         var match: ClientCredential?
@@ -29,13 +29,13 @@ public struct ClientAuthenticator: Sendable {
     }
 
     /// The caller's key: `x-api-key`, else the token of `Authorization: Bearer`.
-    static func presentedKey(_ headers: HTTPFields) -> Substring? {
-        if let key = headers[HeaderPolicy.apiKey], !key.isEmpty { return Substring(key) }
+    static func presentedKey(_ headers: HTTPHeaders) -> Substring? {
+        if let key = headers.first(name: HeaderPolicy.apiKey), !key.isEmpty { return Substring(key) }
         return bearerToken(headers)
     }
 
-    static func bearerToken(_ headers: HTTPFields) -> Substring? {
-        guard let authorization = headers[.authorization] else { return nil }
+    static func bearerToken(_ headers: HTTPHeaders) -> Substring? {
+        guard let authorization = headers.first(name: "authorization") else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].drop { $0 == " " }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 
 /// The Message Batches API (PRODUCT.md section 12), in Anthropic's exact shapes, so the SDK's
 /// `client.messages.batches.*` works unmodified. A client (with `clients:` configured) sees,
@@ -167,11 +168,8 @@ struct BatchEndpoints {
     /// JSONL read from the store page by page: never the whole file in memory.
     private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter, requestID: String) async throws {
         var first = try await store.results(batchID: id, afterPosition: -1, limit: 1000)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/x-jsonl"
-        headers[HTTPField.Name("request-id")!] = requestID
-        headers[HeaderPolicy.requestIDName] = requestID
-        var body = try await writer.writeHead(HTTPResponse(status: .ok, headerFields: headers))
+        let headers: HTTPHeaders = ["content-type": "application/x-jsonl", "request-id": requestID, HeaderPolicy.requestIDName: requestID]
+        var body = try await writer.writeHead(status: 200, headers: headers)
         while !first.isEmpty {
             var buffer = ByteBuffer()
             for row in first { BatchJSON.resultLine(customID: row.customID, result: row.result, into: &buffer) }

@@ -1,4 +1,4 @@
-import HTTPTypes
+import NIOHTTP1
 import NIOCore
 
 /// One try of one batch request: a whole walk through its route (the usual selection, attempts,
@@ -19,12 +19,7 @@ struct BatchExecution {
     let probeGrace: Duration
 
     /// Batch requests have no caller headers: the API version the router speaks, JSON.
-    static let headers: HTTPFields = {
-        var fields = HTTPFields()
-        fields[HTTPField.Name("anthropic-version")!] = "2023-06-01"
-        fields[.contentType] = "application/json"
-        return fields
-    }()
+    static let headers: HTTPHeaders = ["anthropic-version": "2023-06-01", "content-type": "application/json"]
 
     func run() async -> Verdict {
         let table = runtime.table

@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -8,7 +7,7 @@ import NIOHTTP1
 struct UpstreamCall: Sendable {
     var api: UpstreamAPI
     var body: InboundBody
-    var inboundHeaders: HTTPFields
+    var inboundHeaders: HTTPHeaders
     /// The query string, without `?`.
     var query: Substring?
     var stream: Bool
@@ -51,7 +50,7 @@ protocol UpstreamProvider: Sendable {
 
     /// The upstream's response headers as the caller should see them (without `request-id`,
     /// which the exchange sets).
-    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields
+    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPHeaders
 
     /// The platform refused Switchyard's own credentials: drop cached ones, correct the clock, ...
     func credentialsRejected(_ problem: CredentialProblem)

@@ -1,6 +1,8 @@
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// `/admin/*`: state, drain a model by hand, reload. With `admin_token_env` set, calls need
 /// `Authorization: Bearer <token>`; without it, they are served to loopback callers only.
@@ -100,7 +102,7 @@ struct AdminEndpoints {
     private func authorize(_ request: Request, channel: any Channel) -> Result<Actor, RouterError> {
         let address = Self.describe(channel.remoteAddress)
         if let token = runtime.table.config.server.adminToken {
-            guard let presented = ClientAuthenticator.bearerToken(request.headers) else {
+            guard let presented = ClientAuthenticator.bearerToken(HTTPHeaders(request.headers)) else {
                 return .failure(.authentication("admin calls need Authorization: Bearer <token>"))
             }
             guard ConstantTime.equal(presented, token) else {

@@ -1,20 +1,30 @@
 import HTTPTypes
 import HummingbirdCore
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// Where an answer to a caller goes: Hummingbird's response writer, or the proxy fast path's
 /// writer on the connection's pipeline (``ProxyFastPath``). Written once: a whole answer, or a
-/// head and then a body writer for a stream.
+/// head and then a body writer for a stream. Heads are NIO's HTTP/1 types, which the fast path
+/// writes as they are; Hummingbird's writer converts them.
 protocol AnswerWriter: ~Copyable {
     associatedtype BodyWriter: ResponseBodyWriter
-    consuming func writeAnswer(_ head: HTTPResponse, body: ByteBuffer) async throws
-    consuming func writeHead(_ head: HTTPResponse) async throws -> BodyWriter
+    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws
+    consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> BodyWriter
 }
 
 extension ResponseWriter: AnswerWriter {
-    consuming func writeAnswer(_ head: HTTPResponse, body: ByteBuffer) async throws {
-        try await write(response: head, body: ResponseBody(byteBuffer: body))
+    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+        try await write(response: Self.response(status: status, headers: headers), body: ResponseBody(byteBuffer: body))
+    }
+
+    consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> some ResponseBodyWriter {
+        try await writeHead(Self.response(status: status, headers: headers))
+    }
+
+    private static func response(status: Int, headers: HTTPHeaders) -> HTTPResponse {
+        HTTPResponse(status: .init(code: status), headerFields: HTTPFields(headers, splitCookie: false))
     }
 }
 
@@ -24,28 +34,37 @@ extension ResponseWriter: AnswerWriter {
 struct PipelineAnswerWriter: AnswerWriter, Sendable {
     let context: NIOLoopBound<ChannelHandlerContext>
 
-    consuming func writeAnswer(_ head: HTTPResponse, body: ByteBuffer) async throws {
+    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+        let head = Self.head(status: status, headers: headers)
         try await Self.onLoop(context) { context in
-            context.write(NIOAny(HTTPResponsePart.head(head)), promise: nil)
-            context.write(NIOAny(HTTPResponsePart.body(body)), promise: nil)
-            return context.writeAndFlush(NIOAny(HTTPResponsePart.end(nil)))
+            context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+            return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
         }
     }
 
-    consuming func writeHead(_ head: HTTPResponse) async throws -> BodyWriter {
-        try await Self.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPResponsePart.head(head))) }
+    consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> BodyWriter {
+        let head = Self.head(status: status, headers: headers)
+        try await Self.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head))) }
         return BodyWriter(context: context)
+    }
+
+    private static func head(status: Int, headers: HTTPHeaders) -> HTTPResponseHead {
+        HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
     }
 
     struct BodyWriter: ResponseBodyWriter, Sendable {
         let context: NIOLoopBound<ChannelHandlerContext>
 
         mutating func write(_ buffer: ByteBuffer) async throws {
-            try await PipelineAnswerWriter.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPResponsePart.body(buffer))) }
+            try await PipelineAnswerWriter.onLoop(context) { context in
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))))
+            }
         }
 
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-            try await PipelineAnswerWriter.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPResponsePart.end(trailingHeaders))) }
+            let trailers = trailingHeaders.map { HTTPHeaders($0) }
+            try await PipelineAnswerWriter.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers))) }
         }
     }
 

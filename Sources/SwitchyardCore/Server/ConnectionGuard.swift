@@ -1,6 +1,5 @@
-import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 import Synchronization
 
 /// Cancels the task serving a connection's current request when the caller goes away, so that the
@@ -45,10 +44,10 @@ public final class DisconnectCanceller: Sendable {
 /// - a caller that stops reading (the connection stays unwritable) is cut after `clientTimeout`;
 /// - when the connection closes, the request being served is cancelled.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     let canceller: DisconnectCanceller
     private let clientTimeout: TimeAmount

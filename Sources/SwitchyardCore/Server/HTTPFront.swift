@@ -2,6 +2,8 @@ import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 
 /// The caller-facing HTTP surface: dispatches each request to its endpoint and writes the answer.
 struct HTTPFront: Sendable {
@@ -11,10 +13,12 @@ struct HTTPFront: Sendable {
     func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
         let path = request.uri.path
         switch (request.method, path) {
-        case (.post, "/v1/messages"):
-            try await proxy(.messages, request: request, writer: writer, channel: channel, canceller: canceller)
-        case (.post, "/v1/messages/count_tokens"):
-            try await proxy(.countTokens, request: request, writer: writer, channel: channel, canceller: canceller)
+        case (.post, "/v1/messages"), (.post, "/v1/messages/count_tokens"):
+            let inbound = ProxyInbound(
+                api: path == "/v1/messages" ? .messages : .countTokens, headers: HTTPHeaders(request.headers),
+                query: request.uri.query.map { Substring($0) }, body: request.body
+            )
+            try await proxy(inbound, writer: writer, channel: channel, canceller: canceller)
         case (.get, "/v1/models"), (.head, "/v1/models"):
             let table = runtime.table
             if case .failure(let error) = authenticate(request, table: table) {
@@ -23,11 +27,9 @@ struct HTTPFront: Sendable {
             }
             try await writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer, requestID: requestID(for: request))
         case (.get, "/metrics"):
-            var headers = HTTPFields()
             let body = ByteBuffer(bytes: runtime.metrics.render())
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            headers[.contentLength] = String(body.readableBytes)
-            try await writer.write(response: HTTPResponse(status: .ok, headerFields: headers), body: ResponseBody(byteBuffer: body))
+            let headers: HTTPHeaders = ["content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": String(body.readableBytes)]
+            try await writer.writeAnswer(status: 200, headers: headers, body: body)
         case (.get, "/healthz"), (.head, "/healthz"):
             try await writeJSON(status: 200, body: ByteBuffer(string: #"{"status":"ok"}"#), to: writer)
         case (.get, "/readyz"), (.head, "/readyz"):
@@ -49,27 +51,31 @@ struct HTTPFront: Sendable {
 
     // MARK: Proxying
 
-    /// The proxy fast path's entry (``ProxyFastPath``): a Messages or count_tokens request whose
-    /// body has been read, answered through the connection's pipeline.
-    func proxy(_ request: Request, writer: consuming PipelineAnswerWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
-        let api: UpstreamAPI = request.uri.path == "/v1/messages" ? .messages : .countTokens
-        try await proxy(api, request: request, writer: writer, channel: channel, canceller: canceller)
+    /// A Messages or count_tokens request as the proxy path reads it, from either front
+    /// (Hummingbird's, or ``ProxyFastPath`` with NIO's HTTP/1 types).
+    struct ProxyInbound {
+        var api: UpstreamAPI
+        var headers: HTTPHeaders
+        /// The query string, without `?`.
+        var query: Substring?
+        var body: RequestBody
     }
 
-    private func proxy<Writer: AnswerWriter & ~Copyable>(
-        _ api: UpstreamAPI, request: Request, writer: consuming Writer, channel: any Channel, canceller: DisconnectCanceller
+    func proxy<Writer: AnswerWriter & ~Copyable>(
+        _ inbound: ProxyInbound, writer: consuming Writer, channel: any Channel, canceller: DisconnectCanceller
     ) async throws {
+        let api = inbound.api
         let startedAt = runtime.clock.now()
-        let requestID = requestID(for: request)
+        let requestID = requestID(given: inbound.headers.first(name: HeaderPolicy.requestIDName))
         var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
         let table = runtime.table
         var answer: ProxyAnswer
         var exchange: ProxyExchange?
         var client: ClientCredential?
         do {
-            client = try authenticate(request, table: table).get()
+            client = try authenticate(inbound.headers, table: table).get()
             record.client = client?.name
-            let buffer = try await readBody(request, limit: table.config.server.maxBody)
+            let buffer = try await readBody(inbound.body, declaredLength: inbound.headers.first(name: "content-length"), limit: table.config.server.maxBody)
             let body = try InboundBody.parse(buffer, requireMessages: true)
             record.requestedModel = body.model
             record.stream = body.stream && api == .messages
@@ -82,7 +88,7 @@ struct HTTPFront: Sendable {
             if let client, !client.mayUse(route: route.name) {
                 throw RouterError.permission("client '\(client.name)' may not use route '\(route.name)'")
             }
-            var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: request.headers, query: request.uri.query.map { Substring($0) })
+            var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: inbound.headers, query: inbound.query)
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt)
             exchange = current
@@ -101,16 +107,16 @@ struct HTTPFront: Sendable {
         guard let exchange else { return }
         switch answer {
         case .complete(let status, var headers, let body):
-            headers[.contentLength] = String(body.readableBytes)
+            headers.add(name: "content-length", value: String(body.readableBytes))
             do {
-                try await writer.writeAnswer(HTTPResponse(status: .init(code: status), headerFields: headers), body: body)
+                try await writer.writeAnswer(status: status, headers: headers, body: body)
                 exchange.record.ttfbMs = (runtime.clock.now() - startedAt).milliseconds
             } catch {
                 exchange.record.outcome = .cancelled
             }
         case .stream(let status, let headers, let prelude, var relay):
             do {
-                var bodyWriter = try await writer.writeHead(HTTPResponse(status: .init(code: status), headerFields: headers))
+                var bodyWriter = try await writer.writeHead(status: status, headers: headers)
                 exchange.record.ttfbMs = (runtime.clock.now() - startedAt).milliseconds
                 try await bodyWriter.write(prelude)
                 exchange.record.status = status
@@ -129,12 +135,16 @@ struct HTTPFront: Sendable {
 
     /// Reads the body up to `limit`; a larger body is refused without being read further.
     func readBody(_ request: Request, limit: Int) async throws(RouterError) -> ByteBuffer {
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+        try await readBody(request.body, declaredLength: request.headers[.contentLength], limit: limit)
+    }
+
+    func readBody(_ body: RequestBody, declaredLength: String?, limit: Int) async throws(RouterError) -> ByteBuffer {
+        if let declared = declaredLength.flatMap({ Int($0) }), declared > limit {
             throw .tooLarge(limit: limit)
         }
         var collected = ByteBuffer()
         do {
-            for try await chunk in request.body {
+            for try await chunk in body {
                 if collected.readableBytes + chunk.readableBytes > limit { throw RouterError.tooLarge(limit: limit) }
                 if collected.readableBytes == 0 {
                     collected = chunk
@@ -155,7 +165,11 @@ struct HTTPFront: Sendable {
 
     /// The calling client when `clients:` is configured (nil when it is not); 401 otherwise.
     func authenticate(_ request: Request, table: RoutingTable) -> Result<ClientCredential?, RouterError> {
-        switch ClientAuthenticator(clients: table.config.clients).authenticate(request.headers) {
+        authenticate(HTTPHeaders(request.headers), table: table)
+    }
+
+    func authenticate(_ headers: HTTPHeaders, table: RoutingTable) -> Result<ClientCredential?, RouterError> {
+        switch ClientAuthenticator(clients: table.config.clients).authenticate(headers) {
         case .open: .success(nil)
         case .client(let client): .success(client)
         case .missingKey: .failure(.authentication("a Switchyard client key is required (x-api-key or Authorization: Bearer)"))
@@ -164,9 +178,12 @@ struct HTTPFront: Sendable {
     }
 
     func requestID(for request: Request) -> String {
-        if let given = request.headers[HeaderPolicy.requestIDName], RequestID.isAcceptable(Substring(given)) {
-            return given
-        }
+        requestID(given: request.headers[HTTPField.Name(HeaderPolicy.requestIDName)!])
+    }
+
+    /// The caller's `x-request-id` when it is one Switchyard can carry; a new one otherwise.
+    func requestID(given: String?) -> String {
+        if let given, RequestID.isAcceptable(Substring(given)) { return given }
         return RequestID.generate()
     }
 
@@ -174,31 +191,21 @@ struct HTTPFront: Sendable {
 
     /// `requestID`: set for API answers (Anthropic's `request-id` and Switchyard's `x-request-id`).
     func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter, requestID: String? = nil) async throws {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.contentLength] = String(body.readableBytes)
+        var headers: HTTPHeaders = ["content-type": "application/json", "content-length": String(body.readableBytes)]
         if let requestID {
-            headers[HTTPField.Name("request-id")!] = requestID
-            headers[HeaderPolicy.requestIDName] = requestID
+            headers.add(name: "request-id", value: requestID)
+            headers.add(name: HeaderPolicy.requestIDName, value: requestID)
         }
-        try await writer.write(response: HTTPResponse(status: .init(code: status), headerFields: headers), body: ResponseBody(byteBuffer: body))
+        try await writer.writeAnswer(status: status, headers: headers, body: body)
     }
 
     func writeError<Writer: AnswerWriter & ~Copyable>(_ error: RouterError, requestID: String, to writer: consuming Writer, channel: any Channel) async throws {
         let body = error.body(requestID: requestID)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.contentLength] = String(body.readableBytes)
-        headers[HTTPField.Name("request-id")!] = requestID
-        headers[HeaderPolicy.requestIDName] = requestID
-        if let retryAfter = error.retryAfter {
-            headers[.retryAfter] = String(max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000))
-        }
-        if let shouldRetry = error.shouldRetry {
-            headers[HeaderPolicy.shouldRetryName] = shouldRetry ? "true" : "false"
-        }
-        if error.closeConnection { headers[.connection] = "close" }
-        try await writer.writeAnswer(HTTPResponse(status: .init(code: error.status), headerFields: headers), body: body)
+        var headers = error.answerHeaders(requestID: requestID)
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: HeaderPolicy.requestIDName, value: requestID)
+        if error.closeConnection { headers.add(name: "connection", value: "close") }
+        try await writer.writeAnswer(status: error.status, headers: headers, body: body)
         if error.closeConnection {
             // The rest of the request was not read; the connection cannot carry another one.
             channel.close(promise: nil)

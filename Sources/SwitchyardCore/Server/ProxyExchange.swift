@@ -1,4 +1,3 @@
-import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -27,16 +26,16 @@ struct ProxyRequest: Sendable {
     var requestID: String
     var api: UpstreamAPI
     var body: InboundBody
-    var inboundHeaders: HTTPFields
+    var inboundHeaders: HTTPHeaders
     /// The query string, without `?` (the SDK's beta calls add `beta=true`).
     var query: Substring?
 }
 
 /// What the HTTP layer writes back.
 enum ProxyAnswer {
-    case complete(status: Int, headers: HTTPFields, body: ByteBuffer)
+    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
     /// A stream past its commit point: write the head and `prelude`, then let `relay` pump the rest.
-    case stream(status: Int, headers: HTTPFields, prelude: ByteBuffer, relay: StreamRelay)
+    case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer, relay: StreamRelay)
     /// The caller went away; nothing can be written.
     case cancelled
 }
@@ -44,8 +43,8 @@ enum ProxyAnswer {
 /// The result of one attempt, as far as delivering it goes. `headers` are the upstream's as the
 /// caller should see them (the platform chose which), before Switchyard adds its own.
 enum AttemptDelivery {
-    case complete(status: Int, headers: HTTPFields, body: ByteBuffer)
-    case stream(status: Int, headers: HTTPFields, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
+    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
+    case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
 }
 
 /// One request's walk through its route: selection, attempts, backoff, and the audit record of
@@ -314,35 +313,28 @@ final class ProxyExchange {
 
     /// The upstream's relayed headers plus `request-id` (the upstream's id, or Switchyard's own when
     /// the upstream gave none) and Switchyard's headers.
-    func responseHeaders(_ relayed: HTTPFields, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPFields {
-        var fields = relayed
-        fields[HTTPField.Name("request-id")!] = upstreamRequestID ?? request.requestID
-        addSwitchyardHeaders(&fields, model: model)
-        return fields
+    func responseHeaders(_ relayed: HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
+        var headers = relayed
+        // Relayed headers never hold Switchyard's own names (``HeaderPolicy``): added, not replaced.
+        headers.replaceOrAdd(name: "request-id", value: upstreamRequestID ?? request.requestID)
+        addSwitchyardHeaders(&headers, model: model)
+        return headers
     }
 
-    func addSwitchyardHeaders(_ fields: inout HTTPFields, model: RoutingTable.Model?) {
-        fields[HeaderPolicy.requestIDName] = request.requestID
-        fields[SwitchyardHeaders.route] = route.name
-        if let model { fields[SwitchyardHeaders.model] = model.name }
-        fields[SwitchyardHeaders.attempts] = String(record.attempts.count)
+    func addSwitchyardHeaders(_ headers: inout HTTPHeaders, model: RoutingTable.Model?) {
+        headers.add(name: HeaderPolicy.requestIDName, value: request.requestID)
+        headers.add(name: SwitchyardHeaders.route, value: route.name)
+        if let model { headers.add(name: SwitchyardHeaders.model, value: model.name) }
+        headers.add(name: SwitchyardHeaders.attempts, value: String(record.attempts.count))
     }
 
     private func error(_ error: RouterError) -> ProxyAnswer {
         record.status = error.status
         record.outcome = error.outcome
         record.message = error.message
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[HTTPField.Name("request-id")!] = request.requestID
-        if let retryAfter = error.retryAfter {
-            fields[.retryAfter] = String(max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000))
-        }
-        if let shouldRetry = error.shouldRetry {
-            fields[HeaderPolicy.shouldRetryName] = shouldRetry ? "true" : "false"
-        }
-        addSwitchyardHeaders(&fields, model: nil)
-        return .complete(status: error.status, headers: fields, body: error.body(requestID: request.requestID))
+        var headers = error.answerHeaders(requestID: request.requestID)
+        addSwitchyardHeaders(&headers, model: nil)
+        return .complete(status: error.status, headers: headers, body: error.body(requestID: request.requestID))
     }
 
     /// Every attempt failed (or the budget ran out): answer with the last upstream error's status
@@ -413,9 +405,9 @@ final class ProxyExchange {
 }
 
 enum SwitchyardHeaders {
-    static let route = HTTPField.Name("x-switchyard-route")!
-    static let model = HTTPField.Name("x-switchyard-model")!
-    static let attempts = HTTPField.Name("x-switchyard-attempts")!
+    static let route = "x-switchyard-route"
+    static let model = "x-switchyard-model"
+    static let attempts = "x-switchyard-attempts"
 }
 
 /// `retry-after-ms`, or `retry-after` in seconds or as an HTTP date.

@@ -1,28 +1,28 @@
 import DequeModule
-import HTTPTypes
 import HummingbirdCore
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
 /// The proxy path on the connection's pipeline: a `POST /v1/messages` (or count_tokens) with a
-/// declared length is read here and answered through this handler's context, instead of crossing
-/// into Hummingbird's request loop through `NIOAsyncChannel` and back through its outbound writer
-/// (a quarter of the router's CPU per request, bench/README.md). Everything else — other
-/// endpoints, chunked or oversized bodies, `Expect` — goes on to Hummingbird unchanged, so its
-/// handling of them stays the one that is tested.
+/// declared length is read here, in NIO's HTTP/1 types, and answered through this handler's
+/// context, instead of being converted to HTTP types and crossing into Hummingbird's request loop
+/// through `NIOAsyncChannel` and back through its outbound writer (bench/README.md: a third of the
+/// router's CPU per request). Everything else — other endpoints, absolute-form targets, chunked or
+/// oversized bodies, `Expect` — goes on to Hummingbird unchanged, so its handling of them stays
+/// the one that is tested.
 ///
-/// Sits after Hummingbird's connection state handler, so idle timeouts and graceful quiescing see
-/// these requests and answers like any other; the connection guard before it cancels the request
-/// when the caller leaves.
+/// Sits after ``ConnectionGuard`` and ``ConnectionLifecycle``, so client timeouts, idle timeouts
+/// and graceful quiescing see these requests and answers like any other, and the request is
+/// cancelled when the caller leaves.
 final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
-        case collecting(HTTPRequest, ByteBuffer)
+        case collecting(HTTPRequestHead, ByteBuffer)
         /// A request's task is answering; later parts (a pipelining caller) wait in `queued`.
         case answering
     }
@@ -33,7 +33,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests handed on to Hummingbird whose answer has not ended yet: while there is one, a new
     /// request goes on too, so answers leave in the order the requests came.
     private var downstream = 0
-    private var queued = Deque<HTTPRequestPart>()
+    private var queued = Deque<HTTPServerRequestPart>()
     /// A `read` held back while too many parts wait.
     private var heldRead = false
 
@@ -51,7 +51,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         handle(part, context: context)
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
             if downstream == 0, let length = eligibleLength(head) {
@@ -70,7 +70,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             state = .collecting(head, body)
         case (.collecting(let head, let body), .end):
             state = .answering
-            answer(Request(head: head, body: RequestBody(buffer: body)), context: context)
+            answer(head, body: body, context: context)
         case (.collecting, .head):
             // The decoder never sends a head inside a request; treat it as a broken connection.
             context.close(promise: nil)
@@ -80,28 +80,42 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The body's declared length when this request is the fast path's; nil otherwise.
-    private func eligibleLength(_ head: HTTPRequest) -> Int? {
-        guard head.method == .post, let path = head.path else { return nil }
-        let route = path.firstIndex(of: "?").map { path[..<$0] } ?? Substring(path)
-        guard route == "/v1/messages" || route == "/v1/messages/count_tokens" else { return nil }
-        guard head.headerFields[.expect] == nil, head.headerFields[.transferEncoding] == nil,
-            let length = head.headerFields[.contentLength].flatMap({ Int($0) }), length >= 0,
+    private func eligibleLength(_ head: HTTPRequestHead) -> Int? {
+        guard head.method == .POST, Self.api(of: head.uri) != nil else { return nil }
+        let headers = head.headers
+        guard !headers.contains(name: "expect"), !headers.contains(name: "transfer-encoding"),
+            let length = headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0,
             length <= front.runtime.table.config.server.maxBody
         else { return nil }
         return length
     }
 
-    private func answer(_ request: Request, context: ChannelHandlerContext) {
+    /// The API of an origin-form target of the proxy; nil for any other target.
+    private static func api(of uri: String) -> UpstreamAPI? {
+        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
+        switch path {
+        case "/v1/messages": return .messages
+        case "/v1/messages/count_tokens": return .countTokens
+        default: return nil
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let front = self.front
         let canceller = self.canceller
         let channel = context.channel
-        let closeAfter = request.headers[.connection]?.lowercased() == "close"
+        let closeAfter = head.headers.first(name: "connection")?.lowercased() == "close"
+        let inbound = HTTPFront.ProxyInbound(
+            api: Self.api(of: head.uri) ?? .messages, headers: head.headers,
+            query: head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { head.uri[head.uri.index(after: $0)...] },
+            body: RequestBody(buffer: body)
+        )
         Task {
             var failed = false
             do {
-                try await front.proxy(request, writer: PipelineAnswerWriter(context: bound), channel: channel, canceller: canceller)
+                try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound), channel: channel, canceller: canceller)
             } catch {
                 failed = true
             }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 
 /// An answer Switchyard makes itself, rendered in Anthropic's error envelope so that SDKs raise
 /// their usual exception classes.
@@ -38,6 +39,22 @@ public struct RouterError: Error, Sendable, CustomStringConvertible {
         json.field("request_id", requestID)
         json.endObject()
         return ByteBuffer(bytes: json.bytes)
+    }
+
+    /// The answer's headers, without `content-length` and Switchyard's own: JSON, Anthropic's
+    /// `request-id`, and the retry advice.
+    func answerHeaders(requestID: String) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(10)
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "request-id", value: requestID)
+        if let retryAfter {
+            headers.add(name: "retry-after", value: String(max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000)))
+        }
+        if let shouldRetry {
+            headers.add(name: HeaderPolicy.shouldRetryName, value: shouldRetry ? "true" : "false")
+        }
+        return headers
     }
 
     public static func invalidRequest(_ message: String) -> RouterError {

@@ -52,7 +52,7 @@ struct StreamRelay {
     /// Reads a 2xx stream up to its commit point. Returns a failure outcome (to be retried) or
     /// the committed stream.
     static func advanceToCommit(
-        response: UpstreamResponse, relayedHeaders: HTTPFields, provider: any UpstreamProvider, attempt: inout AttemptRecord, exchange: ProxyExchange
+        response: UpstreamResponse, relayedHeaders: HTTPHeaders, provider: any UpstreamProvider, attempt: inout AttemptRecord, exchange: ProxyExchange
     ) async -> (AttemptOutcome, AttemptDelivery?) {
         var iterator = response.body.makeAsyncIterator()
         var parser = SSEEventParser()

@@ -9,9 +9,10 @@ import NIOHTTPTypesHTTP1
 /// on, and the canceller tied to that connection.
 public typealias SwitchyardResponder = @Sendable (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
 
-/// Hummingbird's HTTP/1.1 child channel plus Switchyard's connection guard: decoder limits,
-/// keep-alive idle timeout and graceful quiescing from Hummingbird; client timeouts and
-/// disconnect-driven cancellation from ``ConnectionGuard``.
+/// Hummingbird's HTTP/1.1 child channel with Switchyard's connection handlers in front: NIO's
+/// decoder with Switchyard's limits; client timeouts and disconnect-driven cancellation
+/// (``ConnectionGuard``); keep-alive idle timeout and graceful quiescing (``ConnectionLifecycle``);
+/// the proxy fast path (``ProxyFastPath``); then Hummingbird's request loop for the rest.
 public struct SwitchyardHTTP1Channel: ServerChildChannel {
     public struct Value: ServerChildChannelValue {
         public let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
@@ -65,15 +66,17 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
                 withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits
             )
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            // Connection-wide handlers sit before the fast path, in NIO's HTTP/1 types, so that
+            // they see every request; the conversion to HTTP types is Hummingbird's alone.
             let canceller = DisconnectCanceller()
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionGuard(canceller: canceller, clientTimeout: .nanoseconds(limits.clientTimeout.nanoseconds))
             )
-            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: limits.idleTimeout, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(ConnectionLifecycleHandler(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds)))
             if let fastPath {
                 try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: fastPath, canceller: canceller))
             }
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(isOutboundHalfClosureEnabled: true)

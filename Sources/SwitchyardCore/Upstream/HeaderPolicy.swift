@@ -1,43 +1,30 @@
-import HTTPTypes
 import NIOHTTP1
 
-/// Which headers cross the proxy, in each direction (PRODUCT.md section 3).
+/// Which headers cross the proxy, in each direction (PRODUCT.md section 3). Headers stay in
+/// NIO's HTTP/1 form from the caller's connection to the upstream's and back: the proxy path
+/// never converts them to another representation.
 public enum HeaderPolicy {
     /// Caller headers that go upstream as they came.
-    static let forwarded: [HTTPField.Name] = [
-        HTTPField.Name("anthropic-version")!, HTTPField.Name("anthropic-beta")!, .contentType, .accept,
-    ]
-    static let apiKey = HTTPField.Name("x-api-key")!
-    static let requestIDName = HTTPField.Name("x-request-id")!
-    static let shouldRetryName = HTTPField.Name("x-should-retry")!
-
-    /// The caller's credential, as it came: `x-api-key`, or the token of `Authorization: Bearer`.
-    public static func callerKey(in headers: HTTPFields) -> String? {
-        if let key = headers[apiKey], !key.isEmpty { return key }
-        if let authorization = headers[.authorization] {
-            let prefix = "bearer "
-            if authorization.count > prefix.count, authorization.prefix(prefix.count).lowercased() == prefix {
-                return String(authorization.dropFirst(prefix.count)).trimmingCharacters(in: " ")
-            }
-        }
-        return nil
-    }
+    static let forwarded = ["anthropic-version", "anthropic-beta", "content-type", "accept"]
+    static let apiKey = "x-api-key"
+    static let requestIDName = "x-request-id"
+    static let shouldRetryName = "x-should-retry"
 
     /// The headers of one upstream attempt: the forwarded set plus the provider's key, or the
     /// caller's own credential in pass-through mode. Nothing else of the caller's goes out.
-    public static func upstreamHeaders(from inbound: HTTPFields, providerKey: String?) -> HTTPHeaders {
+    public static func upstreamHeaders(from inbound: HTTPHeaders, providerKey: String?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
         for name in forwarded {
-            for value in inbound[values: name] {
-                headers.add(name: name.canonicalName, value: value)
+            for value in inbound[name] {
+                headers.add(name: name, value: value)
             }
         }
         if let key = providerKey {
             headers.add(name: "x-api-key", value: key)
         } else {
-            if let key = inbound[apiKey] { headers.add(name: "x-api-key", value: key) }
-            if let authorization = inbound[.authorization] { headers.add(name: "authorization", value: authorization) }
+            if let key = inbound.first(name: apiKey) { headers.add(name: "x-api-key", value: key) }
+            if let authorization = inbound.first(name: "authorization") { headers.add(name: "authorization", value: authorization) }
         }
         return headers
     }
@@ -48,24 +35,28 @@ public enum HeaderPolicy {
         "server", "x-request-id", "x-switchyard-route", "x-switchyard-model", "x-switchyard-attempts",
     ]
 
-    /// The upstream's response headers as the caller should see them.
-    public static func relayedHeaders(from upstream: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
-        fields.reserveCapacity(upstream.count + 5)
+    /// The upstream's response headers as the caller should see them, names in lower case.
+    public static func relayedHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
+        var relayed = HTTPHeaders()
+        relayed.reserveCapacity(upstream.count + 5)
         for (name, value) in upstream {
-            let lowered = name.lowercased()
-            guard !notRelayed.contains(lowered), let fieldName = HTTPField.Name(lowered) else { continue }
-            fields.append(HTTPField(name: fieldName, value: value))
+            let lowered = name.lowercasedASCII()
+            guard !notRelayed.contains(lowered) else { continue }
+            relayed.add(name: lowered, value: value)
         }
-        return fields
+        return relayed
+    }
+
+    /// What a platform's answer (Bedrock, Vertex) tells an Anthropic caller: the content type.
+    /// The platform's own headers mean nothing to it; its request id goes out as `request-id`.
+    static func platformAnswerHeaders(stream: Bool) -> HTTPHeaders {
+        stream ? ["content-type": "text/event-stream", "cache-control": "no-cache"] : ["content-type": "application/json"]
     }
 }
 
 extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var slice = Substring(self)
-        while slice.first == set { slice.removeFirst() }
-        while slice.last == set { slice.removeLast() }
-        return String(slice)
+    /// `self` when it has no upper-case ASCII letter (most header names): no new string is made.
+    func lowercasedASCII() -> String {
+        utf8.contains(where: { $0 &- 65 < 26 }) ? lowercased() : self
     }
 }

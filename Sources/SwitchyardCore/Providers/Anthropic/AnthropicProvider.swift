@@ -1,4 +1,3 @@
-import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import Yams
@@ -81,7 +80,7 @@ struct AnthropicProvider: UpstreamProvider {
 
     func streamBody(_ body: UpstreamBody) -> UpstreamBody { body }
 
-    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields {
+    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPHeaders {
         HeaderPolicy.relayedHeaders(from: upstream)
     }
 

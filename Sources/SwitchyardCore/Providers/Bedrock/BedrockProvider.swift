@@ -1,7 +1,6 @@
 import AWSWire
 import Atomics
 import ExtrasBase64
-import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -67,7 +66,7 @@ final class BedrockProvider: UpstreamProvider {
         editor.remove("model")
         editor.remove("stream")
         editor.set("anthropic_version", string: settings.anthropicVersion)
-        let betas = call.inboundHeaders[values: HTTPField.Name("anthropic-beta")!]
+        let betas = call.inboundHeaders["anthropic-beta"]
             .flatMap { $0.split(separator: ",") }.map { String(String($0).trimmingWhitespace()) }.filter { !$0.isEmpty }
         if !betas.isEmpty { editor.set("anthropic_beta", raw: JSONBodyEditor.stringArray(betas)) }
         if call.api == .countTokens, !Self.hasMember("max_tokens", in: call.body.buffer) {
@@ -139,12 +138,8 @@ final class BedrockProvider: UpstreamProvider {
         BedrockEventStreamTranslator.platformError(inErrorEvent: data)
     }
 
-    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields {
-        // AWS's own headers mean nothing to an Anthropic caller; the request id goes out as `request-id`.
-        var fields = HTTPFields()
-        fields[.contentType] = stream ? "text/event-stream" : "application/json"
-        if stream { fields[.cacheControl] = "no-cache" }
-        return fields
+    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPHeaders {
+        HeaderPolicy.platformAnswerHeaders(stream: stream)
     }
 
     func credentialsRejected(_ problem: CredentialProblem) {

@@ -1,4 +1,3 @@
-import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
@@ -10,7 +9,7 @@ final class VertexProvider: UpstreamProvider {
     let settings: VertexSettings
     private let tokens: GoogleAccessTokenProvider?
     private static let requestIDHeaders = ["x-request-id", "request-id", "x-goog-request-id"]
-    private static let forwarded = [HTTPField.Name("anthropic-beta")!, .accept]
+    private static let forwarded = ["anthropic-beta", "accept"]
 
     init(spec: ProviderSpec, settings: VertexSettings, services: ProviderServices) {
         self.spec = spec
@@ -37,7 +36,7 @@ final class VertexProvider: UpstreamProvider {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "authorization", value: "Bearer \(token)")
         for name in Self.forwarded {
-            for value in call.inboundHeaders[values: name] { headers.add(name: name.canonicalName, value: value) }
+            for value in call.inboundHeaders[name] { headers.add(name: name, value: value) }
         }
         return UpstreamRequest(
             pathAndQuery: settings.path(upstreamModel: model.spec.upstreamModel, api: call.api, stream: call.stream), headers: headers,
@@ -72,11 +71,8 @@ final class VertexProvider: UpstreamProvider {
 
     func streamBody(_ body: UpstreamBody) -> UpstreamBody { body }
 
-    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPFields {
-        var fields = HTTPFields()
-        fields[.contentType] = stream ? "text/event-stream" : "application/json"
-        if stream { fields[.cacheControl] = "no-cache" }
-        return fields
+    func relayedHeaders(_ upstream: HTTPHeaders, stream: Bool) -> HTTPHeaders {
+        HeaderPolicy.platformAnswerHeaders(stream: stream)
     }
 
     func credentialsRejected(_ problem: CredentialProblem) {
