@@ -65,13 +65,6 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-            ],
-            swiftSettings: [
-                // Async functions run on their caller's executor. The router runs Swift
-                // concurrency on NIO's event loops, which run each job as the loop's serial
-                // executor: without this, every call into a nonisolated async function was a
-                // hop through the loop's task queue (bench/README.md, performance round two).
-                .enableUpcomingFeature("NonisolatedNonsendingByDefault")
             ]
         ),
         .target(

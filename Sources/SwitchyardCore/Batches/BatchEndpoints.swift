@@ -17,7 +17,7 @@ struct BatchEndpoints {
         case results(batchID: String, store: any BatchStore)
     }
 
-    @concurrent func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
         let requestID = front.requestID(for: request)
         let reply: Reply
         do {
@@ -166,7 +166,7 @@ struct BatchEndpoints {
     }
 
     /// JSONL read from the store page by page: never the whole file in memory.
-    @concurrent private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter, requestID: String) async throws {
+    private func streamResults(of id: String, store: any BatchStore, writer: consuming ResponseWriter, requestID: String) async throws {
         var first = try await store.results(batchID: id, afterPosition: -1, limit: 1000)
         let headers: HTTPHeaders = ["content-type": "application/x-jsonl", "request-id": requestID, HeaderPolicy.requestIDName: requestID]
         var body = try await writer.writeHead(status: 200, headers: headers)

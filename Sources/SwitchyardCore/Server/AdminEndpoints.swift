@@ -17,7 +17,7 @@ struct AdminEndpoints {
         var description: String { "\(name)@\(address)" }
     }
 
-    @concurrent func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, front: HTTPFront) async throws {
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, front: HTTPFront) async throws {
         let requestID = front.requestID(for: request)
         let actor: Actor
         switch authorize(request, channel: channel) {

@@ -7,40 +7,24 @@ import NIOHTTPTypesHTTP1
 /// Where an answer to a caller goes: Hummingbird's response writer, or the proxy fast path's
 /// writer on the connection's pipeline (``ProxyFastPath``). Written once: a whole answer, or a
 /// head and then a body writer for a stream. Heads are NIO's HTTP/1 types, which the fast path
-/// writes as they are; Hummingbird's writer converts them. Body writers are `Sendable`, so the
-/// proxy path can hand them to Hummingbird's `@concurrent` writer methods from its own isolation.
+/// writes as they are; Hummingbird's writer converts them.
 protocol AnswerWriter: ~Copyable {
-    associatedtype BodyWriter: ResponseBodyWriter & Sendable
+    associatedtype BodyWriter: ResponseBodyWriter
     consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws
     consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> BodyWriter
 }
 
 extension ResponseWriter: AnswerWriter {
-    @concurrent consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
         try await write(response: Self.response(status: status, headers: headers), body: ResponseBody(byteBuffer: body))
     }
 
-    @concurrent consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> SequentialBodyWriter<some ResponseBodyWriter> {
-        SequentialBodyWriter(inner: try await writeHead(Self.response(status: status, headers: headers)))
+    consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> some ResponseBodyWriter {
+        try await writeHead(Self.response(status: status, headers: headers))
     }
 
     private static func response(status: Int, headers: HTTPHeaders) -> HTTPResponse {
         HTTPResponse(status: .init(code: status), headerFields: HTTPFields(headers, splitCookie: false))
-    }
-}
-
-/// Hummingbird's body writer, handed from the task that wrote the head to the code writing the
-/// body. It is only ever used by one task at a time, in sequence — what its own contract asks —
-/// which the compiler cannot see through its opaque type.
-struct SequentialBodyWriter<Inner: ResponseBodyWriter>: ResponseBodyWriter, @unchecked Sendable {
-    var inner: Inner
-
-    mutating func write(_ buffer: ByteBuffer) async throws {
-        try await inner.write(buffer)
-    }
-
-    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-        try await inner.finish(trailingHeaders)
     }
 }
 

@@ -10,7 +10,7 @@ struct HTTPFront: Sendable {
     let runtime: RouterRuntime
     let startedAtMs: Int64
 
-    @concurrent func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
         let path = request.uri.path
         switch (request.method, path) {
         case (.post, "/v1/messages"), (.post, "/v1/messages/count_tokens"):
@@ -190,7 +190,7 @@ struct HTTPFront: Sendable {
     // MARK: Writing
 
     /// `requestID`: set for API answers (Anthropic's `request-id` and Switchyard's `x-request-id`).
-    func writeJSON<Writer: AnswerWriter & ~Copyable>(status: Int, body: ByteBuffer, to writer: consuming Writer, requestID: String? = nil) async throws {
+    func writeJSON(status: Int, body: ByteBuffer, to writer: consuming ResponseWriter, requestID: String? = nil) async throws {
         var headers: HTTPHeaders = ["content-type": "application/json", "content-length": String(body.readableBytes)]
         if let requestID {
             headers.add(name: "request-id", value: requestID)

@@ -139,7 +139,7 @@ struct StreamRelay {
 
     /// Pumps the rest of the stream into `writer` and finishes it. Updates the exchange's record
     /// and the model's breaker.
-    mutating func run(into writer: inout some ResponseBodyWriter & Sendable) async -> End {
+    mutating func run(into writer: inout some ResponseBodyWriter) async -> End {
         let end = await pump(into: &writer)
         exchange.record.usage = continuation.usage.isEmpty ? nil : continuation.usage
         switch end {
@@ -191,7 +191,7 @@ struct StreamRelay {
         return .callerGone
     }
 
-    private mutating func pump(into writer: inout some ResponseBodyWriter & Sendable) async -> End {
+    private mutating func pump(into writer: inout some ResponseBodyWriter) async -> End {
         let deadline = exchange.deadline
         while true {
             var failure: Failure?
@@ -331,7 +331,7 @@ struct StreamRelay {
 
     /// Stream recovery (PRODUCT.md section 13): when the route has it on and the caller so far
     /// has plain text, a continuation on the route's next admitting model is spliced in.
-    private mutating func recover(from failure: Failure, writer: inout some ResponseBodyWriter & Sendable) async -> Recovery {
+    private mutating func recover(from failure: Failure, writer: inout some ResponseBodyWriter) async -> Recovery {
         guard let policy = exchange.route.spec.streamRecovery, let partial else { return .surface }
         guard partial.isRecoverable else {
             exchange.record.recovery = .unrecoverable
@@ -395,7 +395,7 @@ struct StreamRelay {
     }
 
     /// The failure reaches the caller as §5 says: the upstream's own `event: error`, or one made here.
-    private func surface(_ failure: Failure, writer: inout some ResponseBodyWriter & Sendable) async -> End {
+    private func surface(_ failure: Failure, writer: inout some ResponseBodyWriter) async -> End {
         guard let event = failure.upstreamEvent else {
             return await fail(cause: failure.cause, detail: failure.detail ?? failure.cause, writer: &writer)
         }
@@ -409,7 +409,7 @@ struct StreamRelay {
     }
 
     /// Ends the caller's stream with a well-formed Anthropic `event: error`.
-    private func fail(cause: String, detail: String, writer: inout some ResponseBodyWriter & Sendable) async -> End {
+    private func fail(cause: String, detail: String, writer: inout some ResponseBodyWriter) async -> End {
         let upstreamID = exchange.record.attempts[attemptIndex].upstreamRequestID.map { " (\($0))" } ?? ""
         let error = RouterError(
             status: 502, type: cause == "timeout" ? "timeout_error" : "api_error",

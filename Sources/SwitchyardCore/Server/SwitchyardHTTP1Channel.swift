@@ -7,7 +7,7 @@ import NIOHTTPTypesHTTP1
 
 /// The per-request entry point: the request, where to write the answer, the connection it came
 /// on, and the canceller tied to that connection.
-public typealias SwitchyardResponder = @Sendable @concurrent (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
+public typealias SwitchyardResponder = @Sendable (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
 
 /// Hummingbird's HTTP/1.1 child channel with Switchyard's connection handlers in front: NIO's
 /// decoder with Switchyard's limits; client timeouts and disconnect-driven cancellation
