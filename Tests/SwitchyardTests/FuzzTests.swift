@@ -10,6 +10,12 @@ import Testing
 ///   FUZZ_ITERATIONS=200000 FUZZ_SEED=7 swift test --filter FuzzTests
 @Suite("Fuzzing (seeded mutations)")
 struct FuzzTests {
+    /// These loops run for seconds on the test process's cooperative threads, which every other
+    /// suite's tasks (the router's accept loop among them) need too: give them a turn.
+    static func yieldSometimes(_ iteration: Int) async {
+        if iteration % 50 == 0 { await Task.yield() }
+    }
+
     static let iterations = ProcessInfo.processInfo.environment["FUZZ_ITERATIONS"].flatMap { Int($0) } ?? 3000
     static let seed = ProcessInfo.processInfo.environment["FUZZ_SEED"].flatMap { UInt64($0) } ?? 20261125
 
@@ -38,13 +44,14 @@ struct FuzzTests {
         return bytes
     }
 
-    @Test func configLoaderNeverCrashesAndAlwaysPointsAtALine() throws {
+    @Test func configLoaderNeverCrashesAndAlwaysPointsAtALine() async throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../routes.yaml").path
         let valid = Array(try String(contentsOfFile: path, encoding: .utf8).utf8)
         let loader = ConfigLoader(environment: ["ANTHROPIC_API_KEY": "k", "SWITCHYARD_ADMIN_TOKEN": "t"], mode: .serve)
         var random = SeededRandom(state: Self.seed)
         var accepted = 0
-        for _ in 0..<Self.iterations {
+        for iteration in 0..<Self.iterations {
+            await Self.yieldSometimes(iteration)
             let input = Self.mutate(valid, using: &random)
             let text = String(decoding: input, as: UTF8.self)
             do {
@@ -60,7 +67,7 @@ struct FuzzTests {
         #expect(accepted < Self.iterations, "mutations that break the file are reported")
     }
 
-    @Test func requestParserNeverCrashesAndAgreesWithFoundationOnValidity() throws {
+    @Test func requestParserNeverCrashesAndAgreesWithFoundationOnValidity() async throws {
         let seeds = [
             #"{"model":"default","max_tokens":64,"stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"hi \u00e9"}]}],"metadata":{"user_id":"x"},"temperature":0.5}"#,
             #"{"model":"claude-sonnet-4-0","messages":[{"role":"user","content":"a\nb\"c"}],"tools":[{"name":"t","input_schema":{"type":"object"}}]}"#,
@@ -68,6 +75,7 @@ struct FuzzTests {
         var random = SeededRandom(state: Self.seed &+ 1)
         var disagreements: [String] = []
         for index in 0..<Self.iterations {
+            await Self.yieldSometimes(index)
             let input = Self.mutate(seeds[index % seeds.count], using: &random)
             let ours = (try? JSONSkimmer.skim(input)) != nil
             let foundation = (try? JSONSerialization.jsonObject(with: Data(input), options: [.fragmentsAllowed])) != nil
@@ -87,10 +95,11 @@ struct FuzzTests {
         #expect(disagreements.isEmpty, "\(disagreements.count) inputs judged differently from Foundation, e.g. \(disagreements.prefix(3))")
     }
 
-    @Test func sseParserNeverCrashesOnGarbage() throws {
+    @Test func sseParserNeverCrashesOnGarbage() async throws {
         let valid = Array(SSEStreams.sample.utf8)
         var random = SeededRandom(state: Self.seed &+ 2)
-        for _ in 0..<Self.iterations {
+        for iteration in 0..<Self.iterations {
+            await Self.yieldSometimes(iteration)
             var parser = SSEEventParser(maxEventSize: 4096)
             let input = Self.mutate(valid, using: &random)
             var offset = 0

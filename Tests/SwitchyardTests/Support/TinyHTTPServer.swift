@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// The handler is async, so it can delay (`try? await Task.sleep`, ended when the server
 /// stops) or fail (`.dropConnection` closes without an answer); `setHandler` changes behaviour
-/// mid-test. Connections are served by child tasks of one task, cancelled by `stop()`.
+/// mid-test. Connections are served by child tasks of one task; `stop()` closes the listener,
+/// lets every connection already accepted reach its child task, then cancels them.
 final class TinyHTTPServer: Sendable {
     struct Request: Sendable {
         var method: String
@@ -70,7 +71,7 @@ final class TinyHTTPServer: Sendable {
     let port: Int
     private let handler: Mutex<Handler>
     private let recorded = Mutex<[Request]>([])
-    private let serving: Mutex<Task<Void, Never>?> = Mutex(nil)
+    private let serving: Mutex<(task: Task<Void, Never>, listener: any Channel)?> = Mutex(nil)
 
     /// `http://127.0.0.1:PORT`
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -101,14 +102,18 @@ final class TinyHTTPServer: Sendable {
         let server = TinyHTTPServer(port: channel.channel.localAddress?.port ?? 0, handler: handler)
         let task = Task<Void, Never> {
             _ = try? await withThrowingDiscardingTaskGroup { group in
+                // Not cancelled from outside: an accepted connection dropped unserved (its
+                // NIOAsyncChannel never used) is a fatal error in NIO. The loop ends when the
+                // listener closes, after every connection it accepted.
                 try await channel.executeThenClose { connections in
                     for try await connection in connections {
                         group.addTask { await server.serve(connection) }
                     }
                 }
+                group.cancelAll()
             }
         }
-        server.serving.withLock { $0 = task }
+        server.serving.withLock { $0 = (task, channel.channel) }
         return server
     }
 
@@ -127,8 +132,8 @@ final class TinyHTTPServer: Sendable {
 
     /// Stops accepting, cancels the handlers in progress and closes every connection.
     func stop() async {
-        guard let task = serving.withLock({ $0 }) else { return }
-        task.cancel()
+        guard let (task, listener) = serving.withLock({ $0 }) else { return }
+        listener.close(promise: nil)
         await task.value
     }
 
