@@ -36,8 +36,6 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var queued = Deque<HTTPServerRequestPart>()
     /// A `read` held back while too many parts wait.
     private var heldRead = false
-    /// The executor of this connection's request tasks: its own event loop.
-    private var executor: EventLoopTaskExecutor?
 
     init(front: HTTPFront, canceller: DisconnectCanceller) {
         self.front = front
@@ -114,9 +112,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             query: head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { head.uri[head.uri.index(after: $0)...] },
             body: RequestBody(buffer: body)
         )
-        let executor = self.executor ?? EventLoopTaskExecutor(loop: context.eventLoop)
-        self.executor = executor
-        Task(executorPreference: executor) {
+        Task {
             var failed = false
             do {
                 try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound), channel: channel, canceller: canceller)
