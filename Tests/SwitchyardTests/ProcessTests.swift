@@ -23,7 +23,7 @@ struct ProcessTests {
         private let errors = Mutex<String>("")
 
         init(config: String, environment: [String: String]) throws {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-proc-\(UUID().uuidString).yaml").path
+            let path = TestScratch.path("proc.yaml")
             try config.write(toFile: path, atomically: true, encoding: .utf8)
             process = Process()
             process.executableURL = URL(fileURLWithPath: ProcessTests.binary)
@@ -172,7 +172,7 @@ struct ProcessTests {
     @Test func serveRefusesAnInvalidFileWithEveryProblem() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-bad-\(UUID().uuidString).yaml").path
+        let path = TestScratch.path("bad.yaml")
         try "version: 1\nserver: { listen: nowhere }\nroutes: { default: { models: [ghost] } }\n".write(toFile: path, atomically: true, encoding: .utf8)
         process.arguments = ["serve", "--config", path]
         let stderr = Pipe()

@@ -84,7 +84,7 @@ struct SoakTests {
         var ports: [Int] = []
         for sim in sims { ports.append(try await sim.start()) }
 
-        let auditPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-soak-\(UUID().uuidString).jsonl").path
+        let auditPath = TestScratch.path("soak.jsonl")
         let router = try ProcessTests.RouterProcess(
             config: Self.config(ports: ports, alias: "soak-0") + "\nlogging: { audit: \(auditPath), level: error }\n",
             environment: ["SIM_KEY": "sk-ant-soak-0000000000000000"]

@@ -36,7 +36,7 @@ enum PlatformFixtures {
     }
 
     static func temporaryPath(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-\(UUID().uuidString)-\(name)").path
+        TestScratch.path(name)
     }
 
     /// Options for a Bedrock simulator that checks signatures made with the test keys.

@@ -60,7 +60,7 @@ final class RouterHarness: Sendable {
             try content.write(toFile: path, atomically: true, encoding: .utf8)
         }
         // On disk too, so that reload tests can rewrite it.
-        let configPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString).yaml").path
+        let configPath = TestScratch.path("switchyard.yaml")
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         let loaded = try ConfigLoader(environment: environment, mode: .serve).load(path: configPath)
         let audit = try AuditLog(destination: .memory)
