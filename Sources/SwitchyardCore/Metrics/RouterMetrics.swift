@@ -1,3 +1,4 @@
+import NIOPosix
 import Prometheus
 import Synchronization
 
@@ -87,19 +88,38 @@ public final class RouterMetrics: Sendable {
 
     /// Series already registered, so that a request finds its counters without asking the
     /// registry (which validates names and labels on every call).
-    /// Lookups take no lock (both event loops look up series for every request); a series is
-    /// added under a lock once, the first time its labels are seen.
+    /// Each thread (event loop) keeps its own copy of the series it has used: a lookup touches
+    /// nothing the other loop touches (a shared table's reference count, read by both loops for
+    /// every series of every request, kept a cache line moving between the cores). A series is
+    /// made once, under a lock, the first time any thread sees its labels.
     private final class SeriesCache<Series: Sendable>: Sendable {
-        private let cache = ReadMostly<[Key: Series]>([:])
+        private let shared = Mutex<[Key: Series]>([:])
+        /// Never reused, unlike an object's address: a thread's copy never outlives its meaning.
+        private let id = SeriesCacheID.next()
+
+        /// This cache's series as the current thread has seen them. Only ever used by that thread.
+        final class ThreadCopy: @unchecked Sendable {
+            var series: [Key: Series] = [:]
+        }
 
         func series(_ key: Key, make: () -> Series) -> Series {
-            if let existing = cache.value[key] { return existing }
-            return cache.update { cache in
-                if let existing = cache[key] { return existing }
+            let copies = ThreadSeriesCopies.current
+            let copy: ThreadCopy
+            if let existing = copies.caches[id] {
+                copy = unsafeDowncast(existing, to: ThreadCopy.self)
+            } else {
+                copy = ThreadCopy()
+                copies.caches[id] = copy
+            }
+            if let existing = copy.series[key] { return existing }
+            let found = shared.withLock { shared in
+                if let existing = shared[key] { return existing }
                 let made = make()
-                cache[key] = made
+                shared[key] = made
                 return made
             }
+            copy.series[key] = found
+            return found
         }
     }
 
@@ -210,5 +230,27 @@ public final class RouterMetrics: Sendable {
         return histograms.series(key) {
             registry.makeDurationHistogram(descriptor: family.descriptor, labels: family.labelPairs(key), buckets: Self.latencyBuckets)
         }
+    }
+}
+
+/// Numbers for series caches, never reused.
+private enum SeriesCacheID {
+    private static let counter = Atomic<UInt64>(0)
+    static func next() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+}
+
+/// The series a thread has used, per cache: one thread-specific slot for the process (threads
+/// are few: the event loops), whatever number of routers it runs.
+private final class ThreadSeriesCopies: @unchecked Sendable {
+    // Only ever used by the thread it belongs to; values are the caches' `ThreadCopy`s.
+    var caches: [UInt64: AnyObject] = [:]
+
+    private static let slot = ThreadSpecificVariable<ThreadSeriesCopies>()
+
+    static var current: ThreadSeriesCopies {
+        if let copies = slot.currentValue { return copies }
+        let copies = ThreadSeriesCopies()
+        slot.currentValue = copies
+        return copies
     }
 }

@@ -74,9 +74,10 @@ final class ProxyExchange {
         self.request = request
         self.record = record
         self.startedAt = startedAt
-        self.deadline = startedAt + runtime.table.config.server.requestTimeout
+        let deadline = startedAt + runtime.table.config.server.requestTimeout
+        self.deadline = deadline
         self.random = InjectedRandom(source: runtime.randomSource)
-        self.planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: startedAt + runtime.table.config.server.requestTimeout)
+        self.planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
     }
 
     func run() async -> ProxyAnswer {
