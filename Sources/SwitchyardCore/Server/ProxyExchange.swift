@@ -316,12 +316,12 @@ final class ProxyExchange {
     /// the upstream gave none) and Switchyard's headers.
     func responseHeaders(_ relayed: HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
         var headers = relayed
-        // Relayed headers never hold Switchyard's own names (``HeaderPolicy``): added, not replaced.
         headers.replaceOrAdd(name: "request-id", value: upstreamRequestID ?? request.requestID)
         addSwitchyardHeaders(&headers, model: model)
         return headers
     }
 
+    /// Added, not replaced: relayed headers never hold these names (``HeaderPolicy``).
     func addSwitchyardHeaders(_ headers: inout HTTPHeaders, model: RoutingTable.Model?) {
         headers.add(name: HeaderPolicy.requestIDName, value: request.requestID)
         headers.add(name: SwitchyardHeaders.route, value: route.name)

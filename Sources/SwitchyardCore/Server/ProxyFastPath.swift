@@ -22,7 +22,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum State {
         case idle
-        case collecting(HTTPRequestHead, ByteBuffer)
+        case collecting(HTTPRequestHead, Target, ByteBuffer)
         /// A request's task is answering; later parts (a pipelining caller) wait in `queued`.
         case answering
     }
@@ -54,23 +54,23 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
-            if downstream == 0, let length = eligibleLength(head) {
-                state = .collecting(head, context.channel.allocator.buffer(capacity: length))
+            if downstream == 0, let (target, length) = eligible(head) {
+                state = .collecting(head, target, context.channel.allocator.buffer(capacity: length))
             } else {
                 downstream += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.collecting(let head, var body), .body(var chunk)):
+        case (.collecting(let head, let target, var body), .body(var chunk)):
             state = .idle  // lets `body` be written without a copy
             if body.readableBytes == 0 {
                 body = chunk
             } else {
                 body.writeBuffer(&chunk)
             }
-            state = .collecting(head, body)
-        case (.collecting(let head, let body), .end):
+            state = .collecting(head, target, body)
+        case (.collecting(let head, let target, let body), .end):
             state = .answering
-            answer(head, body: body, context: context)
+            answer(head, target: target, body: body, context: context)
         case (.collecting, .head):
             // The decoder never sends a head inside a request; treat it as a broken connection.
             context.close(promise: nil)
@@ -79,39 +79,42 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The body's declared length when this request is the fast path's; nil otherwise.
-    private func eligibleLength(_ head: HTTPRequestHead) -> Int? {
-        guard head.method == .POST, Self.api(of: head.uri) != nil else { return nil }
+    /// A request target of the proxy: its API and its query string (without `?`).
+    private struct Target {
+        var api: UpstreamAPI
+        var query: Substring?
+
+        /// nil for anything but an origin-form Messages or count_tokens target.
+        init?(_ uri: String) {
+            let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
+            switch mark.map({ uri[..<$0] }) ?? Substring(uri) {
+            case "/v1/messages": api = .messages
+            case "/v1/messages/count_tokens": api = .countTokens
+            default: return nil
+            }
+            query = mark.map { uri[uri.index(after: $0)...] }
+        }
+    }
+
+    /// The target and the body's declared length when this request is the fast path's.
+    private func eligible(_ head: HTTPRequestHead) -> (Target, Int)? {
+        guard head.method == .POST, let target = Target(head.uri) else { return nil }
         let headers = head.headers
         guard !headers.contains(name: "expect"), !headers.contains(name: "transfer-encoding"),
             let length = headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0,
             length <= front.runtime.table.config.server.maxBody
         else { return nil }
-        return length
+        return (target, length)
     }
 
-    /// The API of an origin-form target of the proxy; nil for any other target.
-    private static func api(of uri: String) -> UpstreamAPI? {
-        let path = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
-        switch path {
-        case "/v1/messages": return .messages
-        case "/v1/messages/count_tokens": return .countTokens
-        default: return nil
-        }
-    }
-
-    private func answer(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func answer(_ head: HTTPRequestHead, target: Target, body: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let front = self.front
         let canceller = self.canceller
         let channel = context.channel
         let closeAfter = head.headers.first(name: "connection")?.lowercased() == "close"
-        let inbound = HTTPFront.ProxyInbound(
-            api: Self.api(of: head.uri) ?? .messages, headers: head.headers,
-            query: head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { head.uri[head.uri.index(after: $0)...] },
-            body: RequestBody(buffer: body)
-        )
+        let inbound = HTTPFront.ProxyInbound(api: target.api, headers: head.headers, query: target.query, body: RequestBody(buffer: body))
         Task {
             var failed = false
             do {
