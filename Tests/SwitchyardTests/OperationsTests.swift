@@ -38,6 +38,10 @@ struct OperationsTests {
             #expect(value(after, #"switchyard_breaker_transitions_total{model="sonnet",to="open"}"#) == 1)
             #expect(value(after, #"switchyard_request_duration_seconds_count{route="default"}"#) == 2)
             #expect(value(after, #"switchyard_upstream_ttfb_seconds_count{model="sonnet"}"#) == 2)
+            // The second request had one attempt: counted through the one-lookup path, the same series.
+            #expect(value(after, #"switchyard_upstream_ttfb_seconds_count{model="haiku"}"#) == 2)
+            #expect(value(after, #"switchyard_platform_attempts_total{platform="anthropic",result="200"}"#) == 2)
+            #expect(value(after, #"switchyard_platform_attempts_total{platform="anthropic",result="500"}"#) == 2)
             #expect(value(after, #"switchyard_tokens_total{model="haiku",kind="input"}"#) == 24)
             #expect(value(after, #"switchyard_in_flight_requests{route="default"}"#) == 0)
             #expect(after.contains(#"switchyard_request_duration_seconds_bucket{route="default",le="600.0"}"#))

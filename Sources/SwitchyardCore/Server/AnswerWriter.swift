@@ -75,9 +75,23 @@ struct PipelineAnswerWriter: AnswerWriter, Sendable {
     ) async throws {
         let loop = context.eventLoop
         if loop.inEventLoop {
-            try await write(context.value).get()
+            let written = write(context.value)
+            // A connection with room takes the bytes while they are flushed, so the write is
+            // usually complete here: take its result instead of suspending the task for it.
+            if let result = written.resultIfComplete { return try result.get() }
+            try await written.get()
         } else {
             try await loop.flatSubmit { write(context.value) }.get()
         }
+    }
+}
+
+extension EventLoopFuture {
+    /// The result when the future is already complete, else nil. On the future's event loop only,
+    /// where a complete future runs a new callback at once.
+    fileprivate var resultIfComplete: Result<Value, any Error>? {
+        var seen: Result<Value, any Error>?
+        assumeIsolated().whenComplete { seen = $0 }
+        return seen
     }
 }

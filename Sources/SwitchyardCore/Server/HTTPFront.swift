@@ -16,7 +16,7 @@ struct HTTPFront: Sendable {
         case (.post, "/v1/messages"), (.post, "/v1/messages/count_tokens"):
             let inbound = ProxyInbound(
                 api: path == "/v1/messages" ? .messages : .countTokens, headers: HTTPHeaders(request.headers),
-                query: request.uri.query.map { Substring($0) }, body: request.body
+                query: request.uri.query.map { Substring($0) }, body: .streamed(request.body)
             )
             try await proxy(inbound, writer: writer, channel: channel, canceller: canceller)
         case (.get, "/v1/models"), (.head, "/v1/models"):
@@ -58,7 +58,14 @@ struct HTTPFront: Sendable {
         var headers: HTTPHeaders
         /// The query string, without `?`.
         var query: Substring?
-        var body: RequestBody
+        var body: Body
+
+        enum Body {
+            /// Read already, within `max_body` (the fast path reads declared lengths only).
+            case whole(ByteBuffer)
+            /// To be read, up to `max_body`.
+            case streamed(RequestBody)
+        }
     }
 
     func proxy<Writer: AnswerWriter & ~Copyable>(
@@ -75,7 +82,12 @@ struct HTTPFront: Sendable {
         do {
             client = try authenticate(inbound.headers, table: table).get()
             record.client = client?.name
-            let buffer = try await readBody(inbound.body, declaredLength: inbound.headers.first(name: "content-length"), limit: table.config.server.maxBody)
+            let buffer: ByteBuffer
+            switch inbound.body {
+            case .whole(let whole): buffer = whole
+            case .streamed(let body):
+                buffer = try await readBody(body, declaredLength: inbound.headers.first(name: "content-length"), limit: table.config.server.maxBody)
+            }
             let body = try InboundBody.parse(buffer, requireMessages: true)
             record.requestedModel = body.model
             record.stream = body.stream && api == .messages

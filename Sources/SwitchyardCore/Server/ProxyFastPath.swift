@@ -114,7 +114,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let canceller = self.canceller
         let channel = context.channel
         let closeAfter = head.headers.first(name: "connection")?.lowercased() == "close"
-        let inbound = HTTPFront.ProxyInbound(api: target.api, headers: head.headers, query: target.query, body: RequestBody(buffer: body))
+        let inbound = HTTPFront.ProxyInbound(api: target.api, headers: head.headers, query: target.query, body: .whole(body))
         Task {
             var failed = false
             do {
@@ -123,8 +123,12 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 failed = true
             }
             let close = failed || closeAfter
-            bound.eventLoop.execute {
+            // The task runs on the connection's loop (Swift concurrency on NIO's loops), so this
+            // is usually a call, not one more job for the loop.
+            if bound.eventLoop.inEventLoop {
                 handler.value.answered(context: bound.value, close: close)
+            } else {
+                bound.eventLoop.execute { handler.value.answered(context: bound.value, close: close) }
             }
         }
     }
