@@ -4,7 +4,9 @@
 # Switchyard, all in front of the same nginx fake upstream, targets alternating:
 #   ROUNDS=3 DURATION=5 bash bench/floor.sh
 # Prints, per concurrency and target, the median RPS, p50, p99, the p50 added over the upstream
-# alone, its ratio to nginx's, and the proxy process's CPU per request.
+# alone, its ratio to nginx's, and the proxy process's CPU per request. `nginx-apart` is the same
+# nginx proxy in a process of its own (bench/nginx-apart.conf.template), next to the upstream
+# rather than sharing its worker as bench/run.sh's nginx does; the last column compares with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -12,11 +14,12 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"16 64"}
 work=$(mktemp -d)
-UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 FLOOR=19207 FLOOR_TASK=19208 OWN=19209 HB=19210 TYPES=19211
+UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 FLOOR=19207 FLOOR_TASK=19208 OWN=19209 HB=19210 TYPES=19211 APART=19213
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    [ -f "$work/nginx-apart.pid" ] && kill "$(cat "$work/nginx-apart.pid")" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -35,11 +38,13 @@ layered="$root/bench/floor/.build/release/LayeredProxy"
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
         -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
-        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" "$1"
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|@APART_PORT@|$APART|g" "$1"
 }
 fill bench/nginx.conf.template > "$work/nginx.conf"
 fill bench/routes.bench.yaml.template > "$work/routes.yaml"
+fill bench/nginx-apart.conf.template > "$work/nginx-apart.conf"
 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+nginx -c "$work/nginx-apart.conf" -p "$work" & pids+=($!)
 "$floor" 127.0.0.1:$FLOOR 127.0.0.1:$UPSTREAM >/dev/null & floor_pid=$!; pids+=($floor_pid)
 "$floor" 127.0.0.1:$FLOOR_TASK 127.0.0.1:$UPSTREAM task >/dev/null & floor_task_pid=$!; pids+=($floor_task_pid)
 "$layered" 127.0.0.1:$OWN 127.0.0.1:$UPSTREAM own >/dev/null & own_pid=$!; pids+=($own_pid)
@@ -57,16 +62,19 @@ for port in $SWITCHYARD ${SWITCHYARD_BIN_B:+19212}; do
     for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 sleep 0.5
-nginx_worker=$(pgrep -f "nginx: worker" | head -1)
+# Each nginx's worker, found through its master's pid file.
+worker_of() { for _ in $(seq 1 50); do [ -s "$1" ] && pgrep -P "$(cat "$1")" && return; sleep 0.1; done; }
+nginx_worker=$(worker_of "$work/nginx.pid" | head -1)
+apart_worker=$(worker_of "$work/nginx-apart.pid" | head -1)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages"
+declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages" [nginx-apart]="http://127.0.0.1:$APART/v1/messages"
     [floor]="http://127.0.0.1:$FLOOR/v1/messages" [floor-task]="http://127.0.0.1:$FLOOR_TASK/v1/messages"
     [own-client]="http://127.0.0.1:$OWN/v1/messages" [httptypes]="http://127.0.0.1:$TYPES/v1/messages" [hummingbird]="http://127.0.0.1:$HB/v1/messages" [switchyard]="http://127.0.0.1:$SWITCHYARD/v1/messages" [switchyard-b]="http://127.0.0.1:19212/v1/messages")
-declare -A pid=([direct]=$nginx_worker [nginx]=$nginx_worker [floor]=$floor_pid [floor-task]=$floor_task_pid [own-client]=$own_pid [httptypes]=$types_pid [hummingbird]=$hb_pid [switchyard]=$sy_pid [switchyard-b]=${sy_b_pid:-0})
+declare -A pid=([direct]=$nginx_worker [nginx]=$nginx_worker [nginx-apart]=$apart_worker [floor]=$floor_pid [floor-task]=$floor_task_pid [own-client]=$own_pid [httptypes]=$types_pid [hummingbird]=$hb_pid [switchyard]=$sy_pid [switchyard-b]=${sy_b_pid:-0})
 for t in floor floor-task own-client httptypes hummingbird switchyard $extra; do wrk -t2 -c64 -d2s -s bench/post.lua "${url[$t]}" >/dev/null; done
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONCURRENCY; do
-        for t in direct nginx floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
+        for t in direct nginx nginx-apart floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
             before=$(cpu_ticks "${pid[$t]}")
             out=$(wrk -t2 -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}")
             ticks=$(( $(cpu_ticks "${pid[$t]}") - before ))
@@ -84,16 +92,18 @@ for line in open(sys.argv[1]):
     c, t, rps, p50, p99, cpu = line.split()
     rows.setdefault((int(c), t), []).append((float(rps), float(p50), float(p99), float(cpu)))
 med = lambda xs, i: st.median(x[i] for x in xs)
-print("| conc. | target | RPS | p50 ms | p99 ms | added p50 ms | added p50 / nginx's | CPU µs/request (proxy process) |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|")
+print("| conc. | target | RPS | p50 ms | p99 ms | added p50 ms | added p50 / nginx's | CPU µs/request (proxy process) | added p50 / nginx-apart's |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 for c in sorted({c for c, _ in rows}):
     direct = med(rows[(c, "direct")], 1)
     nginx_added = med(rows[(c, "nginx")], 1) - direct
-    for t in ("direct", "nginx", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
+    apart_added = med(rows[(c, "nginx-apart")], 1) - direct
+    for t in ("direct", "nginx", "nginx-apart", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
         if (c, t) not in rows: continue
         r = rows[(c, t)]
         added = med(r, 1) - direct
         ratio = "" if t == "direct" else f"{added / nginx_added:.2f}"
         cpu = "" if t == "direct" else f"{med(r, 3):.1f}" + (" (whole worker)" if t == "nginx" else "")
-        print(f"| {c} | {t} | {med(r, 0):,.0f} | {med(r, 1):.3f} | {med(r, 2):.3f} | {'' if t == 'direct' else f'{added:.3f}'} | {ratio} | {cpu} |")
+        apart_ratio = "" if t == "direct" else f"{added / apart_added:.2f}"
+        print(f"| {c} | {t} | {med(r, 0):,.0f} | {med(r, 1):.3f} | {med(r, 2):.3f} | {'' if t == 'direct' else f'{added:.3f}'} | {ratio} | {cpu} | {apart_ratio} |")
 PY
