@@ -12,13 +12,13 @@ struct HTTPFront: Sendable {
 
     func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
         let path = request.uri.path
-        switch (request.method, path) {
-        case (.post, "/v1/messages"), (.post, "/v1/messages/count_tokens"):
+        if request.method == .post, let api = UpstreamAPI(path: Substring(path)) {
             let inbound = ProxyInbound(
-                api: path == "/v1/messages" ? .messages : .countTokens, headers: HTTPHeaders(request.headers),
-                query: request.uri.query.map { Substring($0) }, body: .streamed(request.body)
+                api: api, headers: HTTPHeaders(request.headers), query: request.uri.query.map { Substring($0) }, body: .streamed(request.body)
             )
-            try await proxy(inbound, writer: writer, channel: channel, canceller: canceller)
+            return try await proxy(inbound, writer: writer, channel: channel, canceller: canceller)
+        }
+        switch (request.method, path) {
         case (.get, "/v1/models"), (.head, "/v1/models"):
             let table = runtime.table
             if case .failure(let error) = authenticate(request, table: table) {

@@ -2,9 +2,15 @@ import NIOCore
 import NIOHTTP1
 
 /// The upstream API a request is for.
-public enum UpstreamAPI: Sendable {
+public enum UpstreamAPI: Sendable, CaseIterable {
     case messages
     case countTokens
+
+    /// The API a caller's request path names; nil for any other path.
+    init?(path: Substring) {
+        guard let api = Self.allCases.first(where: { $0.path == path }) else { return nil }
+        self = api
+    }
 
     var path: String {
         switch self {

@@ -87,11 +87,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         /// nil for anything but an origin-form Messages or count_tokens target.
         init?(_ uri: String) {
             let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
-            switch mark.map({ uri[..<$0] }) ?? Substring(uri) {
-            case "/v1/messages": api = .messages
-            case "/v1/messages/count_tokens": api = .countTokens
-            default: return nil
-            }
+            guard let api = UpstreamAPI(path: mark.map { uri[..<$0] } ?? Substring(uri)) else { return nil }
+            self.api = api
             query = mark.map { uri[uri.index(after: $0)...] }
         }
     }
