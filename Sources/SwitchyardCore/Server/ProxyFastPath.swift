@@ -29,6 +29,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let front: HTTPFront
     private let canceller: DisconnectCanceller
+    /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``).
+    private var executor: LoopTaskExecutor?
     private var state = State.idle
     /// Requests handed on to Hummingbird whose answer has not ended yet: while there is one, a new
     /// request goes on too, so answers leave in the order the requests came.
@@ -40,6 +42,10 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     init(front: HTTPFront, canceller: DisconnectCanceller) {
         self.front = front
         self.canceller = canceller
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        executor = LoopTaskExecutor(loop: context.eventLoop)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -112,7 +118,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let channel = context.channel
         let closeAfter = head.headers.first(name: "connection")?.lowercased() == "close"
         let inbound = HTTPFront.ProxyInbound(api: target.api, headers: head.headers, query: target.query, body: .whole(body))
-        Task {
+        Task(executorPreference: executor) {
             var failed = false
             do {
                 try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound), channel: channel, canceller: canceller)

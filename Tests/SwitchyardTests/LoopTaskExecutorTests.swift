@@ -1,0 +1,45 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SwitchyardCore
+
+/// The fast path's request tasks prefer their connection's loop (``LoopTaskExecutor``): every job
+/// of such a task — its start, the code after each `await` of a nonisolated function, a
+/// continuation resumed from another thread — runs on that loop.
+@Suite("Loop task executor")
+struct LoopTaskExecutorTests {
+    /// A nonisolated async function: before the executor, each `await` of one hopped to the
+    /// generic executor.
+    nonisolated static func hop(_ value: Int) async -> Int {
+        await Task.yield()
+        return value + 1
+    }
+
+    @Test func aTaskPreferringALoopRunsEveryJobOnIt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loop = group.next()
+        let other = group.next()
+        #expect(loop !== other)
+        let executor = LoopTaskExecutor(loop: loop)
+
+        let onLoop = await Task(executorPreference: executor) { () async -> [Bool] in
+            var seen = [loop.inEventLoop]
+            var value = 0
+            for _ in 0..<5 {
+                value = await Self.hop(value)
+                seen.append(loop.inEventLoop)
+            }
+            // Resumed by the other loop's thread: the task still continues on its own loop.
+            let resumed = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+                other.execute { continuation.resume(returning: value) }
+            }
+            seen.append(loop.inEventLoop && resumed == 5)
+            return seen
+        }.value
+
+        #expect(onLoop.count == 7)
+        #expect(onLoop.allSatisfy { $0 })
+        try await group.shutdownGracefully()
+    }
+}
