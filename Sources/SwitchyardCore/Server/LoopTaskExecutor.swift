@@ -9,6 +9,9 @@ import NIOCore
 /// step 8). A task that prefers this executor runs its jobs here as the generic executor's
 /// stand-in: nonisolated code needs no switch, and a resumed continuation is one job on the
 /// same loop.
+///
+/// The loop must outlive the tasks that prefer it: NIO drops a job handed to a loop that has shut
+/// down. The router's loops are the process-wide singleton group's, which never shuts down.
 final class LoopTaskExecutor: TaskExecutor {
     let loop: any EventLoop
 
