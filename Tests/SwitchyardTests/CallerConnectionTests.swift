@@ -37,6 +37,52 @@ struct CallerConnectionTests {
         }
     }
 
+    /// Answers read off one connection in order, knowing which requests were HEADs (their
+    /// answers advertise a length but carry no body).
+    static func answers(_ bytes: [UInt8], heads: [Bool]) -> [(status: Int, length: Int, body: String)]? {
+        var answers: [(status: Int, length: Int, body: String)] = []
+        var rest = bytes[...]
+        for isHead in heads {
+            let separator = Array("\r\n\r\n".utf8)
+            guard let end = rest.indices.first(where: { rest[$0...].starts(with: separator) }) else { return nil }
+            let head = String(decoding: rest[..<end], as: UTF8.self).lowercased()
+            rest = rest[(end + 4)...]
+            guard let status = Int(head.dropFirst("http/1.1 ".count).prefix(3)),
+                let lengthLine = head.components(separatedBy: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                let length = Int(lengthLine.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            else { return nil }
+            let bodyLength = isHead ? 0 : length
+            guard rest.count >= bodyLength else { return nil }
+            answers.append((status, length, String(decoding: rest.prefix(bodyLength), as: UTF8.self)))
+            rest = rest.dropFirst(bodyLength)
+        }
+        return rest.isEmpty ? answers : nil
+    }
+
+    /// HEAD answers come from Hummingbird, between whole answers the fast path writes as finished
+    /// bytes past NIO's encoder (``AnswerOutlet``): each keeps its advertised length and no body,
+    /// and the answers after it still line up.
+    @Test func headAnswersCarryNoBodyBetweenFastPathAnswers() async throws {
+        try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: TestConfigs.twoModels()) { harness in
+            let bytes = "HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\n" + Self.post(Self.message) + "HEAD /v1/models HTTP/1.1\r\nhost: x\r\n\r\n"
+                + Self.post(Self.message) + "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+                + "HEAD /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            let answer = try await RawConnection.exchange(port: harness.port, bytes: Array(bytes.utf8), timeout: .seconds(10), untilClosed: true)
+            let parsed = Self.answers(Array(answer.text.utf8), heads: [true, false, true, false, false, true])
+            let answers = try #require(parsed, "the answers do not line up: \(answer.text.prefix(800))")
+            #expect(answers.map(\.status) == [200, 200, 200, 200, 200, 404])
+            #expect(answers[0].length == #"{"status":"ok"}"#.utf8.count && answers[0].body.isEmpty)
+            #expect(answers[2].length > 0 && answers[2].body.isEmpty)
+            #expect(answers[5].length > 0 && answers[5].body.isEmpty)
+            for index in [1, 3] {
+                #expect(answers[index].body.contains(#""type":"message""#) && answers[index].body.utf8.count == answers[index].length)
+            }
+            #expect(answers[4].body == #"{"status":"ok"}"#)
+            #expect(answer.closed)
+            #expect(harness.sim("a").requestCount == 2)
+        }
+    }
+
     @Test(arguments: [false, true])
     func aCallerThatLeavesCancelsTheUpstreamCall(chunked: Bool) async throws {
         let yaml = TestConfigs.twoModels(timeouts: "{ connect: 1s, first_byte: 30s, idle: 30s }")

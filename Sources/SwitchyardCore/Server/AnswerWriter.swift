@@ -33,8 +33,21 @@ extension ResponseWriter: AnswerWriter {
 /// runs there, which it does with Swift concurrency on NIO's loops).
 struct PipelineAnswerWriter: AnswerWriter, Sendable {
     let context: NIOLoopBound<ChannelHandlerContext>
+    /// Where a whole answer goes as finished bytes; nil on a pipeline without NIO's encoder and
+    /// ``ConnectionLifecycleHandler``, where it goes as parts through the fast path's context.
+    let outlet: NIOLoopBound<AnswerOutlet>?
 
     consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+        if let outlet {
+            try await Self.onLoop(context) { _ in
+                let outlet = outlet.value
+                let bytes = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
+                let written = outlet.pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
+                outlet.lifecycle.answeredPast(context: outlet.lifecycleContext)
+                return written
+            }
+            return
+        }
         let head = Self.head(status: status, headers: headers)
         try await Self.onLoop(context) { context in
             context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
@@ -93,5 +106,52 @@ extension EventLoopFuture {
         var seen: Result<Value, any Error>?
         assumeIsolated().whenComplete { seen = $0 }
         return seen
+    }
+}
+
+/// The fast path's way out for a whole answer: encoded here, head and body in one buffer, and
+/// written on the context of NIO's response encoder, which hands it on toward the socket without
+/// passing the encoder (its head encoding, framing checks and three pipeline writes per answer
+/// were the largest part of the answer's user time: bench/README.md, step 9). The answer is
+/// counted by the connection's ``ConnectionLifecycleHandler`` directly. Answers that stream still
+/// go through the encoder as parts. The encoder is unpaired for this (``HeadAnswerTrimmer``).
+struct AnswerOutlet {
+    /// The encoder's context: a write on it goes to the handler before the encoder.
+    let pastEncoder: ChannelHandlerContext
+    let lifecycle: ConnectionLifecycleHandler
+    let lifecycleContext: ChannelHandlerContext
+
+    /// The outlet of `context`'s pipeline, when it has both handlers.
+    static func find(from context: ChannelHandlerContext) -> AnswerOutlet? {
+        let pipeline = context.pipeline.syncOperations
+        guard let encoder = try? pipeline.context(handlerType: HTTPResponseEncoder.self),
+            let lifecycleContext = try? pipeline.context(handlerType: ConnectionLifecycleHandler.self),
+            let lifecycle = lifecycleContext.handler as? ConnectionLifecycleHandler
+        else { return nil }
+        return AnswerOutlet(pastEncoder: encoder, lifecycle: lifecycle, lifecycleContext: lifecycleContext)
+    }
+
+    /// An HTTP/1.1 answer with a body of known length (the caller's `content-length` is among
+    /// `headers`), as NIO's encoder would write it.
+    static func encode(status: Int, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
+        var size = 16 + reason.utf8.count + body.readableBytes
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status))
+        buffer.writeStaticString(" ")
+        buffer.writeString(reason)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        var body = body
+        buffer.writeBuffer(&body)
+        return buffer
     }
 }

@@ -127,6 +127,12 @@ final class ConnectionLifecycleHandler: ChannelDuplexHandler, RemovableChannelHa
         }
     }
 
+    /// An answer written past this handler as finished bytes (``PipelineAnswerWriter``'s whole
+    /// answers on the fast path), counted as if its `.end` had come through here.
+    func answeredPast(context: ChannelHandlerContext) {
+        perform(lifecycle.answered(now: .now()), context: context)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         perform(lifecycle.quiesce(), context: context)

@@ -31,6 +31,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private let canceller: DisconnectCanceller
     /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``).
     private var executor: LoopTaskExecutor?
+    /// Where whole answers go as finished bytes (``AnswerOutlet``).
+    private var outlet: AnswerOutlet?
     private var state = State.idle
     /// Requests handed on to Hummingbird whose answer has not ended yet: while there is one, a new
     /// request goes on too, so answers leave in the order the requests came.
@@ -46,6 +48,11 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         executor = LoopTaskExecutor(loop: context.eventLoop)
+        outlet = AnswerOutlet.find(from: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        outlet = nil  // it holds other handlers' contexts
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -112,6 +119,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answer(_ head: HTTPRequestHead, target: Target, body: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let outlet = self.outlet.map { NIOLoopBound($0, eventLoop: context.eventLoop) }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let front = self.front
         let canceller = self.canceller
@@ -121,7 +129,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         Task(executorPreference: executor) {
             var failed = false
             do {
-                try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound), channel: channel, canceller: canceller)
+                try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound, outlet: outlet), channel: channel, canceller: canceller)
             } catch {
                 failed = true
             }

@@ -59,12 +59,12 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             decoderLimits.maxHeaderFieldSize = limits.maxHeaderSize
             decoderLimits.maxHeaderListSize = limits.maxHeaderSize
             decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withPipeliningAssistance: false,
-                withErrorHandling: false,
-                withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: decoderLimits
+            // NIO's codec as `configureHTTPServerPipeline` sets it up (no pipelining assistance,
+            // error handling or outbound validation), except that the encoder is not paired with
+            // the decoder: answers to HEAD requests are ``HeadAnswerTrimmer``'s to keep bodiless.
+            try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(configuration: .init()))
+            try channel.pipeline.syncOperations.addHandler(
+                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
             )
             // Connection-wide handlers sit before the fast path, in NIO's HTTP/1 types, so that
             // they see every request; the conversion to HTTP types is Hummingbird's alone.
@@ -76,6 +76,7 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             if let fastPath {
                 try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: fastPath, canceller: canceller))
             }
+            try channel.pipeline.syncOperations.addHandler(HeadAnswerTrimmer())
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel,
