@@ -43,7 +43,7 @@ struct BatchExecution {
         record.requestedModel = body.model
         let proxyRequest = ProxyRequest(requestID: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
         let exchange = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt, probeGrace: probeGrace)
-        runtime.metrics.requestStarted(route: route.name)
+        let inFlight = runtime.metrics.requestStarted(route: route.name)
         let answer = await exchange.run()
         exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
         let verdict = self.verdict(answer, outcome: exchange.record.outcome, route: route)
@@ -55,7 +55,7 @@ struct BatchExecution {
             exchange.record.outcome = .cancelled
         }
         if case .retry = verdict { exchange.record.event = "batch.retry" }
-        runtime.metrics.requestEnded(route: route.name)
+        inFlight.ended()
         await runtime.finish(exchange.record)
         return verdict
     }

@@ -175,6 +175,8 @@ extension JSONSkimmer {
 
         init(bytes: UnsafeRawBufferPointer) {
             self.bytes = bytes
+            // Room for a Messages request's or answer's members without growing the array step by step.
+            members.reserveCapacity(16)
         }
 
         mutating func run() throws(SyntaxError) -> Skim {

@@ -240,12 +240,20 @@ public final class RouterMetrics: Sendable {
         }
     }
 
-    public func requestStarted(route: String) {
-        inFlightGauge(route: route).increment()
+    /// A request counted in its route's in-flight gauge until ``InFlight/ended()``: the gauge is
+    /// found once per request, not again at its end.
+    public struct InFlight: Sendable {
+        fileprivate let gauge: Gauge
+
+        public func ended() {
+            gauge.decrement()
+        }
     }
 
-    public func requestEnded(route: String) {
-        inFlightGauge(route: route).decrement()
+    public func requestStarted(route: String) -> InFlight {
+        let gauge = inFlightGauge(route: route)
+        gauge.increment()
+        return InFlight(gauge: gauge)
     }
 
     public func breakerTransition(model: String, to state: CircuitBreaker.State) {

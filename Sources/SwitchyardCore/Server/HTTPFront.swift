@@ -78,6 +78,7 @@ struct HTTPFront: Sendable {
         let table = runtime.table
         var answer: ProxyAnswer
         var exchange: ProxyExchange?
+        var inFlight: RouterMetrics.InFlight?
         var client: ClientCredential?
         do {
             client = try authenticate(inbound.headers, table: table).get()
@@ -104,7 +105,7 @@ struct HTTPFront: Sendable {
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt)
             exchange = current
-            runtime.metrics.requestStarted(route: route.name)
+            inFlight = runtime.metrics.requestStarted(route: route.name)
             answer = await canceller.whileConnected { await current.run() }
         } catch let error as RouterError {
             record.status = error.status
@@ -141,7 +142,7 @@ struct HTTPFront: Sendable {
             exchange.record.outcome = .cancelled
         }
         exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-        runtime.metrics.requestEnded(route: exchange.route.name)
+        inFlight?.ended()
         await runtime.finish(exchange.record)
     }
 

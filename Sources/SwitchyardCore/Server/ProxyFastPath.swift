@@ -40,6 +40,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var queued = Deque<HTTPServerRequestPart>()
     /// A `read` held back while too many parts wait.
     private var heldRead = false
+    /// Parts went on to Hummingbird since the last read-complete: only then does it need one.
+    private var forwarded = false
 
     init(front: HTTPFront, canceller: DisconnectCanceller) {
         self.front = front
@@ -71,7 +73,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .collecting(head, target, context.channel.allocator.buffer(capacity: length))
             } else {
                 downstream += 1
-                context.fireChannelRead(wrapInboundOut(part))
+                forward(part, context: context)
             }
         case (.collecting(let head, let target, var body), .body(var chunk)):
             state = .idle  // lets `body` be written without a copy
@@ -88,8 +90,21 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
             // The decoder never sends a head inside a request; treat it as a broken connection.
             context.close(promise: nil)
         default:
-            context.fireChannelRead(wrapInboundOut(part))
+            forward(part, context: context)
         }
+    }
+
+    private func forward(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        forwarded = true
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    /// Kept from Hummingbird's side when this read brought it nothing: a read-complete there
+    /// costs a pass through its handlers for every request the fast path answers.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard forwarded else { return }
+        forwarded = false
+        context.fireChannelReadComplete()
     }
 
     /// A request target of the proxy: its API and its query string (without `?`).
@@ -158,7 +173,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Parts replayed here arrive outside a read cycle; NIOAsyncChannel hands what it was given
         // to Hummingbird only on read-complete.
-        context.fireChannelReadComplete()
+        channelReadComplete(context: context)
         resumeReading(context: context)
     }
 
