@@ -42,6 +42,8 @@ struct OperationsTests {
             #expect(value(after, #"switchyard_upstream_ttfb_seconds_count{model="haiku"}"#) == 2)
             #expect(value(after, #"switchyard_platform_attempts_total{platform="anthropic",result="200"}"#) == 2)
             #expect(value(after, #"switchyard_platform_attempts_total{platform="anthropic",result="500"}"#) == 2)
+            // 12 each: the failover request's, counted series by series, and the one-attempt
+            // request's, through its bundle.
             #expect(value(after, #"switchyard_tokens_total{model="haiku",kind="input"}"#) == 24)
             #expect(value(after, #"switchyard_in_flight_requests{route="default"}"#) == 0)
             #expect(after.contains(#"switchyard_request_duration_seconds_bucket{route="default",le="600.0"}"#))

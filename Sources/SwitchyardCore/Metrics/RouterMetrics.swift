@@ -138,6 +138,8 @@ public final class RouterMetrics: Sendable {
         var platform: String?
         var result: String
         var hasTTFB: Bool
+        /// Which token kinds the request counted (``TokenCounts/mask``), with `model`.
+        var tokenKinds: UInt8
     }
 
     /// The series of a ``OneAttemptKey``, made through the per-series caches (so each exists once).
@@ -147,6 +149,8 @@ public final class RouterMetrics: Sendable {
         var attempts: Counter
         var platformAttempts: Counter
         var ttfb: DurationHistogram?
+        /// The tokens counters of the key's kinds, by kind (``TokenCounts/names``).
+        var tokens: [Counter?]
     }
 
     private let oneAttempt = SeriesCache<OneAttemptKey, OneAttemptSeries>()
@@ -173,23 +177,44 @@ public final class RouterMetrics: Sendable {
     /// Called once per finished request, with its audit record.
     public func requestFinished(_ record: RequestAuditRecord) {
         if record.attempts.count == 1 {
-            countOneAttempt(record, record.attempts[0])
+            countOneAttempt(record, record.attempts[0], TokenCounts(record))
         } else {
             countAttempts(record)
+            let tokens = TokenCounts(record)
+            if let model = record.model {
+                for kind in tokens.kinds { counter(.tokens, model, TokenCounts.names[kind]).increment(by: tokens.count(kind)) }
+            }
         }
         if let recovery = record.recovery {
             counter(.recoveries, record.route ?? "none", recovery.rawValue).increment()
         }
-        if let usage = record.usage, let model = record.model {
-            func add(_ kind: String, _ count: Int?) {
-                guard let count, count > 0 else { return }
-                counter(.tokens, model, kind).increment(by: Int64(count))
-            }
-            add("input", usage.inputTokens)
-            add("output", usage.outputTokens)
-            add("cache_read", usage.cacheReadInputTokens)
-            add("cache_creation", usage.cacheCreationInputTokens)
+    }
+
+    /// A request's tokens by kind, as the tokens counters count them: only positive counts, and
+    /// only for a request with a model.
+    struct TokenCounts {
+        static let names = ["input", "output", "cache_read", "cache_creation"]
+        private var counts: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+        /// Bit `i` set: kind `i` (of ``names``) has a count.
+        private(set) var mask: UInt8 = 0
+
+        init(_ record: RequestAuditRecord) {
+            guard let usage = record.usage, record.model != nil else { return }
+            func positive(_ count: Int?) -> Int64 { Int64(max(count ?? 0, 0)) }
+            counts = (positive(usage.inputTokens), positive(usage.outputTokens), positive(usage.cacheReadInputTokens), positive(usage.cacheCreationInputTokens))
+            for kind in 0..<4 where count(kind) > 0 { mask |= 1 << kind }
         }
+
+        func count(_ kind: Int) -> Int64 {
+            switch kind {
+            case 0: counts.0
+            case 1: counts.1
+            case 2: counts.2
+            default: counts.3
+            }
+        }
+
+        var kinds: [Int] { (0..<4).filter { mask & (1 << $0) != 0 } }
     }
 
     private static func result(_ attempt: AttemptRecord) -> String {
@@ -197,10 +222,10 @@ public final class RouterMetrics: Sendable {
     }
 
     /// The same series as ``countAttempts(_:)`` for a request with one attempt (no failover).
-    private func countOneAttempt(_ record: RequestAuditRecord, _ attempt: AttemptRecord) {
+    private func countOneAttempt(_ record: RequestAuditRecord, _ attempt: AttemptRecord, _ tokens: TokenCounts) {
         let key = OneAttemptKey(
             route: record.route, model: record.model, status: record.status, outcome: record.outcome, attemptModel: attempt.model,
-            platform: attempt.platform, result: Self.result(attempt), hasTTFB: attempt.ttfbMs != nil
+            platform: attempt.platform, result: Self.result(attempt), hasTTFB: attempt.ttfbMs != nil, tokenKinds: tokens.mask
         )
         let series = oneAttempt.series(key) {
             let route = key.route ?? "none"
@@ -209,7 +234,11 @@ public final class RouterMetrics: Sendable {
                 duration: key.route.map { histogram(.duration, $0) },
                 attempts: counter(.attempts, key.attemptModel, key.result),
                 platformAttempts: counter(.platformAttempts, key.platform ?? "none", key.result),
-                ttfb: key.hasTTFB ? histogram(.ttfb, key.attemptModel) : nil
+                ttfb: key.hasTTFB ? histogram(.ttfb, key.attemptModel) : nil,
+                tokens: TokenCounts.names.indices.map { kind in
+                    guard let model = key.model, key.tokenKinds & (1 << kind) != 0 else { return nil }
+                    return counter(.tokens, model, TokenCounts.names[kind])
+                }
             )
         }
         series.requests.increment()
@@ -217,6 +246,7 @@ public final class RouterMetrics: Sendable {
         series.attempts.increment()
         series.platformAttempts.increment()
         if let ttfb = attempt.ttfbMs { series.ttfb?.record(.milliseconds(ttfb)) }
+        for kind in 0..<4 { series.tokens[kind]?.increment(by: tokens.count(kind)) }
     }
 
     private func countAttempts(_ record: RequestAuditRecord) {
