@@ -13,24 +13,26 @@ public enum RequestID {
         // 48 bits of time, 40 bits of counter, 40 bits of per-process randomness: 128 bits.
         let high = UInt64(truncatingIfNeeded: nowMilliseconds) << 16 | (sequence >> 24 & 0xFFFF)
         let low = (sequence & 0xFF_FFFF) << 40 | processBits
-        var bytes = [UInt8](repeating: 0, count: 29)
-        bytes[0] = UInt8(ascii: "s")
-        bytes[1] = UInt8(ascii: "y")
-        bytes[2] = UInt8(ascii: "_")
-        // 26 characters × 5 bits = 130 bits; the top two bits are zero.
-        for index in 0..<26 {
-            let bitOffset = 125 - index * 5
-            let value: UInt64
-            if bitOffset >= 64 {
-                value = high >> UInt64(bitOffset - 64)
-            } else if bitOffset > 59 {
-                value = (high << UInt64(64 - bitOffset)) | (low >> UInt64(bitOffset))
-            } else {
-                value = low >> UInt64(bitOffset)
+        // Written straight into the string's storage: one allocation per id.
+        return String(unsafeUninitializedCapacity: 29) { bytes in
+            bytes[0] = UInt8(ascii: "s")
+            bytes[1] = UInt8(ascii: "y")
+            bytes[2] = UInt8(ascii: "_")
+            // 26 characters × 5 bits = 130 bits; the top two bits are zero.
+            for index in 0..<26 {
+                let bitOffset = 125 - index * 5
+                let value: UInt64
+                if bitOffset >= 64 {
+                    value = high >> UInt64(bitOffset - 64)
+                } else if bitOffset > 59 {
+                    value = (high << UInt64(64 - bitOffset)) | (low >> UInt64(bitOffset))
+                } else {
+                    value = low >> UInt64(bitOffset)
+                }
+                bytes[3 + index] = alphabet[Int(value & 0x1F)]
             }
-            bytes[3 + index] = alphabet[Int(value & 0x1F)]
+            return 29
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A caller's `x-request-id` is adopted when it is 1–128 characters of `[A-Za-z0-9._:-]`.
