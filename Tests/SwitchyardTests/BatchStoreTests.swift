@@ -591,7 +591,7 @@ struct BatchStoreTests {
             process.arguments = [writable ? "644" : "444", path]
         }
         try process.run()
-        process.waitUntilExit()
+        process.waitUntilExit()  // milliseconds (chattr), and called from a `defer`
         #expect(process.terminationStatus == 0, "could not change \(path)")
     }
 
@@ -659,14 +659,14 @@ struct BatchStoreTests {
     @Test func postgresGoingAwayGivesUnavailableAndComingBackWorksWithoutARestart() async throws {
         try await withStore(.postgres, acquireTimeout: .seconds(1)) { harness in
             let url = try #require(harness.postgres?.url)
-            guard try PostgresTestCluster.isScriptCluster(url: url) else {
+            guard try await PostgresTestCluster.isScriptCluster(url: url) else {
                 Issue.record("this test stops and starts the server: it needs the cluster of ops/postgres-test-cluster.sh")
                 return
             }
             let store = harness.store
             try await store.create(Self.batch("b1"), requests: Self.requests(3))
 
-            #expect(try PostgresTestCluster.runScript(["stop", "immediate"], url: url).status == 0)
+            #expect(try await PostgresTestCluster.runScript(["stop", "immediate"], url: url).status == 0)
             do {
                 let clock = ContinuousClock()
                 let started = clock.now
@@ -677,7 +677,7 @@ struct BatchStoreTests {
                 #expect(down < .seconds(10), "three calls took \(down) while PostgreSQL was down")
                 print("PostgreSQL down: three calls failed with unavailable in \(down)")
             }
-            #expect(try PostgresTestCluster.runScript(["start"], url: url).status == 0)
+            #expect(try await PostgresTestCluster.runScript(["start"], url: url).status == 0)
 
             let clock = ContinuousClock()
             let restarted = clock.now

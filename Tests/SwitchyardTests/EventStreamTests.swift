@@ -27,9 +27,9 @@ struct EventStreamTests {
         }
     }
 
-    @Test func decodesFramesFromAnIndependentEncoderInAnyChunking() throws {
-        guard CrossCheckPython.require(modules: ["botocore"]) else { return }
-        let output = try CrossCheckPython.run(script: Self.script, arguments: ["frames", "\(Self.seed)"])
+    @Test func decodesFramesFromAnIndependentEncoderInAnyChunking() async throws {
+        guard await CrossCheckPython.require(modules: ["botocore"]) else { return }
+        let output = try await CrossCheckPython.run(script: Self.script, arguments: ["frames", "\(Self.seed)"])
         try #require(output.status == 0, "\(Self.script) frames failed: \(output.stderr)")
         let frames = try JSONDecoder().decode(ScriptOutput.self, from: Data(output.stdout.utf8))
         let stream = try #require(frames.stream.flatMap { Data(base64Encoded: $0) }).map { $0 }
@@ -60,13 +60,13 @@ struct EventStreamTests {
         #expect(decoded[9].stringHeader(":error-code") == "InternalFailure" && decoded[9].payload.readableBytes == 0)
     }
 
-    @Test func botocoreDecodesFramesFromOurEncoder() throws {
-        guard CrossCheckPython.require(modules: ["botocore"]) else { return }
+    @Test func botocoreDecodesFramesFromOurEncoder() async throws {
+        guard await CrossCheckPython.require(modules: ["botocore"]) else { return }
         var random = EventStreamTestRandom(state: Self.seed)
         let messages = sampleMessages(&random)
         var stream = ByteBuffer()
         messages.forEach { EventStreamEncoder.encode($0, into: &stream) }
-        let output = try CrossCheckPython.run(
+        let output = try await CrossCheckPython.run(
             script: Self.script, arguments: ["decode", "\(Self.seed)"], input: Data(stream.readableBytesView))
         try #require(output.status == 0, "\(Self.script) decode failed: \(output.stderr)")
         let decoded = try JSONDecoder().decode(ScriptOutput.self, from: Data(output.stdout.utf8))

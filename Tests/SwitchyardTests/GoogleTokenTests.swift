@@ -46,7 +46,7 @@ import _CryptoExtras
     }
 
     @Test func serviceAccountAssertionIsAcceptedByPyJWT() async throws {
-        guard CrossCheckPython.require(modules: ["jwt", "cryptography"]) else { return }
+        guard await CrossCheckPython.require(modules: ["jwt", "cryptography"]) else { return }
         let key = try Self.makeKey()
         let folder = try TemporaryFolder()
         let time = TestUnixTime()
@@ -64,14 +64,14 @@ import _CryptoExtras
                     "public_key_pem": key.publicKey.pemRepresentation, "assertion": assertion, "kid": Self.keyID, "iss": Self.email,
                     "aud": server.baseURL + "/token", "scope": "https://www.googleapis.com/auth/cloud-platform", "iat": time.ms / 1000,
                 ]
-                let output = try CrossCheckPython.run(script: "verify_jwt.py", input: JSONSerialization.data(withJSONObject: input))
+                let output = try await CrossCheckPython.run(script: "verify_jwt.py", input: JSONSerialization.data(withJSONObject: input))
                 #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
                 #expect(output.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok")
 
                 // The verifier is not a rubber stamp: another key's signature is refused.
                 var forged = input
                 forged["public_key_pem"] = try Self.makeKey().publicKey.pemRepresentation
-                let refused = try CrossCheckPython.run(script: "verify_jwt.py", input: JSONSerialization.data(withJSONObject: forged))
+                let refused = try await CrossCheckPython.run(script: "verify_jwt.py", input: JSONSerialization.data(withJSONObject: forged))
                 #expect(refused.status == 1 && refused.stdout.contains("InvalidSignatureError"), "\(refused.stdout)")
             }
         }

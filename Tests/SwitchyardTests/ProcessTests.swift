@@ -179,7 +179,7 @@ struct ProcessTests {
         process.standardError = stderr
         process.standardOutput = Pipe()
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 1)
         #expect(text.contains("\(path):2:19: server.listen"))

@@ -11,14 +11,14 @@ struct SigV4BotocoreTests {
     static let requests = RandomSignedRequest.generate(count: 300, seed: 0x5157_4134)
 
     /// botocore's answers, one per request, in order; nil (with a recorded issue) when botocore cannot run.
-    static func botocoreAnswers(sourceLocation: SourceLocation = #_sourceLocation) throws -> [BotocoreSigV4Answer]? {
-        guard CrossCheckPython.require(modules: ["botocore"], sourceLocation: sourceLocation) else { return nil }
+    static func botocoreAnswers(sourceLocation: SourceLocation = #_sourceLocation) async throws -> [BotocoreSigV4Answer]? {
+        guard await CrossCheckPython.require(modules: ["botocore"], sourceLocation: sourceLocation) else { return nil }
         var input = Data()
         for request in requests {
             input.append(try JSONSerialization.data(withJSONObject: request.botocoreJSON, options: [.sortedKeys]))
             input.append(0x0A)
         }
-        let output = try CrossCheckPython.run(script: "sigv4_botocore.py", input: input)
+        let output = try await CrossCheckPython.run(script: "sigv4_botocore.py", input: input)
         guard output.status == 0 else {
             Issue.record("sigv4_botocore.py exited \(output.status): \(output.stderr)", sourceLocation: sourceLocation)
             return nil
@@ -28,8 +28,8 @@ struct SigV4BotocoreTests {
         return answers
     }
 
-    @Test func signerMatchesBotocoreOnRandomRequests() throws {
-        guard let answers = try Self.botocoreAnswers() else { return }
+    @Test func signerMatchesBotocoreOnRandomRequests() async throws {
+        guard let answers = try await Self.botocoreAnswers() else { return }
         var mismatches = 0
         for (request, answer) in zip(Self.requests, answers) {
             guard answer.error == nil else {
@@ -55,8 +55,8 @@ struct SigV4BotocoreTests {
         #expect(mismatches == 0, "\(mismatches) of \(Self.requests.count) requests signed differently from botocore")
     }
 
-    @Test func verifierAcceptsWhatBotocoreSignedAndRejectsAnyChange() throws {
-        guard let answers = try Self.botocoreAnswers() else { return }
+    @Test func verifierAcceptsWhatBotocoreSignedAndRejectsAnyChange() async throws {
+        guard let answers = try await Self.botocoreAnswers() else { return }
         var skew = SeededRandom(state: 7)
         for (request, answer) in zip(Self.requests, answers) where answer.error == nil {
             let verifier = request.verifier()

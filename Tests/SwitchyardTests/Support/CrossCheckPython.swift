@@ -32,7 +32,11 @@ enum CrossCheckPython {
     }
 
     /// Runs `script` (a file in Tests/crosscheck) with `arguments`, feeding `input` on stdin.
-    static func run(script: String, arguments: [String] = [], input: Data = Data()) throws -> Output {
+    static func run(script: String, arguments: [String] = [], input: Data = Data()) async throws -> Output {
+        try await BlockingWork.run { try runWaiting(script: script, arguments: arguments, input: input) }
+    }
+
+    private static func runWaiting(script: String, arguments: [String], input: Data) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: interpreter)
         process.arguments = prefixArguments + [scriptsDirectory.appendingPathComponent(script).path] + arguments
@@ -68,20 +72,26 @@ enum CrossCheckPython {
     }
 
     /// True when every module imports; otherwise records a failure naming what is missing.
-    static func require(modules: [String], sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: interpreter)
-        process.arguments = prefixArguments + ["-c", modules.map { "import \($0)" }.joined(separator: "; ")]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+    static func require(modules: [String], sourceLocation: SourceLocation = #_sourceLocation) async -> Bool {
+        let imports = prefixArguments + ["-c", modules.map { "import \($0)" }.joined(separator: "; ")]
+        let interpreter = self.interpreter
+        let status: Int32
         do {
-            try process.run()
-            process.waitUntilExit()
+            status = try await BlockingWork.run {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: interpreter)
+                process.arguments = imports
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                process.waitUntilExit()
+                return process.terminationStatus
+            }
         } catch {
             Issue.record(Comment(rawValue: "cannot start \(interpreter): \(error)"), sourceLocation: sourceLocation)
             return false
         }
-        guard process.terminationStatus == 0 else {
+        guard status == 0 else {
             let hint = "`bash .ci/run` installs them in .build/sdk-venv, or set SWITCHYARD_TEST_PYTHON"
             Issue.record(
                 Comment(rawValue: "the cross-check needs the Python modules \(modules.joined(separator: ", ")) (interpreter: \(interpreter)); \(hint)"),

@@ -53,7 +53,7 @@ enum PostgresTestCluster {
 
     /// Runs the cluster script (`stop immediate`, `start`, `status`) for the cluster on `url`'s port.
     @discardableResult
-    static func runScript(_ arguments: [String], url: String) throws -> (status: Int32, output: String) {
+    static func runScript(_ arguments: [String], url: String) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script] + arguments
@@ -70,15 +70,15 @@ enum PostgresTestCluster {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
+        await process.exited()
         try handle.close()
         let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         return (process.terminationStatus, output)
     }
 
     /// Whether `url` is the cluster the script manages (so a test may stop and start it).
-    static func isScriptCluster(url: String) throws -> Bool {
-        let (status, output) = try runScript(["status"], url: url)
+    static func isScriptCluster(url: String) async throws -> Bool {
+        let (status, output) = try await runScript(["status"], url: url)
         return status == 0 && output.contains(url)
     }
 }
