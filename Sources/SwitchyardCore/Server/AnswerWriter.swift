@@ -33,26 +33,17 @@ extension ResponseWriter: AnswerWriter {
 /// runs there, which it does with Swift concurrency on NIO's loops).
 struct PipelineAnswerWriter: AnswerWriter, Sendable {
     let context: NIOLoopBound<ChannelHandlerContext>
-    /// Where a whole answer goes as finished bytes; nil on a pipeline without NIO's encoder and
-    /// ``ConnectionLifecycleHandler``, where it goes as parts through the fast path's context.
-    let outlet: NIOLoopBound<AnswerOutlet>?
+    /// Where a whole answer goes as finished bytes.
+    let outlet: NIOLoopBound<AnswerOutlet>
 
     consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
-        if let outlet {
-            try await Self.onLoop(context) { _ in
-                let outlet = outlet.value
-                let bytes = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
-                let written = outlet.pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
-                outlet.lifecycle.answeredPast(context: outlet.lifecycleContext)
-                return written
-            }
-            return
-        }
-        let head = Self.head(status: status, headers: headers)
-        try await Self.onLoop(context) { context in
-            context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
-            return context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        let outlet = self.outlet
+        try await Self.onLoop(context) { _ in
+            let outlet = outlet.value
+            let bytes = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
+            let written = outlet.pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
+            outlet.lifecycle.answeredPast(context: outlet.lifecycleContext)
+            return written
         }
     }
 

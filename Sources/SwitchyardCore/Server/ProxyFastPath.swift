@@ -31,7 +31,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private let canceller: DisconnectCanceller
     /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``).
     private var executor: LoopTaskExecutor?
-    /// Where whole answers go as finished bytes (``AnswerOutlet``).
+    /// Where whole answers go as finished bytes (``AnswerOutlet``); without one (a pipeline lacking
+    /// NIO's encoder or ``ConnectionLifecycleHandler``) every request goes on to Hummingbird.
     private var outlet: AnswerOutlet?
     private var state = State.idle
     /// Requests handed on to Hummingbird whose answer has not ended yet: while there is one, a new
@@ -123,7 +124,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The target and the body's declared length when this request is the fast path's.
     private func eligible(_ head: HTTPRequestHead) -> (Target, Int)? {
-        guard head.method == .POST, let target = Target(head.uri) else { return nil }
+        guard outlet != nil, head.method == .POST, let target = Target(head.uri) else { return nil }
         let headers = head.headers
         guard !headers.contains(name: "expect"), !headers.contains(name: "transfer-encoding"),
             let length = headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0,
@@ -134,7 +135,9 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answer(_ head: HTTPRequestHead, target: Target, body: ByteBuffer, context: ChannelHandlerContext) {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let outlet = self.outlet.map { NIOLoopBound($0, eventLoop: context.eventLoop) }
+        // eligible() took the request only with an outlet; none now means the handler is gone.
+        guard let found = self.outlet else { return context.close(promise: nil) }
+        let outlet = NIOLoopBound(found, eventLoop: context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let front = self.front
         let canceller = self.canceller
