@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import SwitchyardCore
@@ -41,5 +42,21 @@ struct LoopTaskExecutorTests {
         #expect(onLoop.count == 7)
         #expect(onLoop.allSatisfy { $0 })
         try await group.shutdownGracefully()
+    }
+
+    /// A credential's background fetch runs on a loop too, not on Swift's cooperative pool: in
+    /// this process NIO's loops are not the global executor, and a fetch queued on a busy pool
+    /// missed the deadlines of requests waiting for it on the loops (CI, before this).
+    @Test func aCredentialsBackgroundFetchRunsOnALoop() async throws {
+        let placesSeen = Mutex<[Bool]>([])
+        let credential = RefreshingCredential<String>(source: "test endpoint", now: { 1_000_000 }) { _ throws(CredentialError) in
+            placesSeen.withLock { $0.append(MultiThreadedEventLoopGroup.currentEventLoop != nil) }
+            try? await Task.sleep(for: .milliseconds(1))
+            placesSeen.withLock { $0.append(MultiThreadedEventLoopGroup.currentEventLoop != nil) }
+            return .init(value: "token", expiresAtMs: 1_000_000 + 3_600_000)
+        }
+        let value = try await credential.value(deadline: .now() + .seconds(10))
+        #expect(value == "token")
+        #expect(placesSeen.withLock { $0 } == [true, true])
     }
 }

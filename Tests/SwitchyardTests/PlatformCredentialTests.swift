@@ -14,9 +14,11 @@ struct PlatformCredentialTests {
         try await harness.message(model: route).header("x-switchyard-model")
     }
 
-    /// Waits (briefly, in real time) for a background refresh to reach a simulator.
-    func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<400 {
+    /// Waits, in real time, for a background refresh to reach a simulator: milliseconds alone,
+    /// seconds in a CI run that has every suite going on two cores.
+    func eventually(within limit: Duration = .seconds(15), _ condition: () -> Bool) async throws -> Bool {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
             if condition() { return true }
             try await Task.sleep(for: .milliseconds(5))
         }

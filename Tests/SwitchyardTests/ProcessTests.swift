@@ -75,7 +75,9 @@ struct ProcessTests {
             while process.isRunning {
                 if ContinuousClock.now - start > limit {
                     process.interrupt()
-                    throw HarnessError("switchyard did not exit within \(limit)")
+                    // What it logged last says which part of the shutdown it was still waiting for.
+                    let events = auditLines.suffix(3).compactMap { $0["event"] as? String }
+                    throw HarnessError("switchyard did not exit within \(limit); last audit events \(events); stderr ends: \(stderr.suffix(2000))")
                 }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -97,7 +99,10 @@ struct ProcessTests {
     }
 
     @Test func sigtermLetsAStreamInFlightFinishThenExitsZero() async throws {
-        let sim = UpstreamSimulator(name: "a", script: try FaultScript.parse("ok(events=10,interval=150ms)*"))
+        // A 5 s stream: the signal must reach the router while it still streams, and this test
+        // reads the deltas late when every other suite runs beside it (a 1.5 s stream had ended
+        // on the router's side before the test saw its first delta).
+        let sim = UpstreamSimulator(name: "a", script: try FaultScript.parse("ok(events=20,interval=250ms)*"))
         let simPort = try await sim.start()
         let router = try RouterProcess(config: Self.config(simPort: simPort), environment: ["SIM_KEY": "sk-ant-proc-test-0000000000"])
         defer { if router.process.isRunning { router.process.terminate() } }
@@ -127,7 +132,7 @@ struct ProcessTests {
             }
         }
         #expect(signalled)
-        #expect(names.filter { $0 == .contentBlockDelta }.count == 10, "the stream in flight completed")
+        #expect(names.filter { $0 == .contentBlockDelta }.count == 20, "the stream in flight completed")
         #expect(names.last == .messageStop)
 
         let status = try await router.waitForExit(within: .seconds(15))

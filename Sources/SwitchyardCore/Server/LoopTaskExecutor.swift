@@ -1,6 +1,7 @@
 import NIOCore
 
-/// An event loop as a Swift *task executor*, the preference of each fast-path request's task.
+/// An event loop as a Swift *task executor*, the preference of each fast-path request's task and
+/// of background credential fetches (``RefreshingCredential``).
 ///
 /// With NIO's loops installed as Swift's global executor, a job runs with the loop as its *serial*
 /// executor, while every nonisolated async function is isolated to the generic executor; each

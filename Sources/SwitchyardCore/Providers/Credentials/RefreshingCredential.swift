@@ -1,6 +1,14 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
+
+/// Where background fetches run: one of NIO's loops, like the requests that wait for them. Where
+/// NIO's loops are not Swift's global executor (the test process, an app embedding the router) a
+/// plain `Task` runs on the cooperative pool; under load there a fetch waited behind every other
+/// job for seconds, while the requests needing it, on the loops, ran out their deadlines (seen in
+/// CI). The singleton group's loops never shut down, which ``LoopTaskExecutor`` requires.
+private let credentialFetchExecutor = LoopTaskExecutor(loop: MultiThreadedEventLoopGroup.singleton.next())
 
 /// One credential (AWS keys, a Google access token) with an expiry, fetched by one task and
 /// served from memory to every request.
@@ -127,7 +135,7 @@ public final class RefreshingCredential<Value: Sendable>: Sendable {
     /// caller that happened to start it goes away. The fetch races `fetchTimeout`; whichever
     /// finishes first reports, so a fetch stuck past its cancellation still releases the waiters.
     private func startFetch(id: UInt64) {
-        Task {
+        Task(executorPreference: credentialFetchExecutor) { [self] in
             let (seconds, attoseconds) = fetchTimeout.components
             let deadline = NIODeadline.now() + .seconds(seconds) + .nanoseconds(attoseconds / 1_000_000_000)
             await withTaskGroup(of: Void.self) { group in
