@@ -42,7 +42,10 @@ struct BatchExecution {
         record.route = route.name
         record.requestedModel = body.model
         let proxyRequest = ProxyRequest(requestID: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
-        let exchange = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt, probeGrace: probeGrace)
+        let exchange = ProxyExchange(
+            runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt,
+            requestTimeout: table.config.server.requestTimeout, probeGrace: probeGrace
+        )
         let inFlight = runtime.metrics.requestStarted(route: route.name)
         let answer = await exchange.run()
         exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds

@@ -127,19 +127,14 @@ struct AnswerOutlet {
     static func encode(status: Int, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
         var size = 16 + reason.utf8.count + body.readableBytes
-        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        for (name, value) in headers { size += ByteBuffer.httpHeaderLineSize(name: name, value: value) }
         var buffer = allocator.buffer(capacity: size)
         buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status))
+        buffer.writeDecimal(status)
         buffer.writeStaticString(" ")
         buffer.writeString(reason)
         buffer.writeStaticString("\r\n")
-        for (name, value) in headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
+        for (name, value) in headers { buffer.writeHTTPHeaderLine(name: name, value: value) }
         buffer.writeStaticString("\r\n")
         var body = body
         buffer.writeBuffer(&body)

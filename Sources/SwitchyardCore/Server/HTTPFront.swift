@@ -103,7 +103,10 @@ struct HTTPFront: Sendable {
             }
             var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: inbound.headers, query: inbound.query)
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
-            let current = ProxyExchange(runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt)
+            let current = ProxyExchange(
+                runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt,
+                requestTimeout: table.config.server.requestTimeout
+            )
             exchange = current
             inFlight = runtime.metrics.requestStarted(route: route.name)
             answer = await canceller.whileConnected { await current.run() }

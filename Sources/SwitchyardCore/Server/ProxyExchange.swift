@@ -61,6 +61,8 @@ final class ProxyExchange {
     let route: RoutingTable.Route
     let request: ProxyRequest
     let startedAt: MonotonicInstant
+    /// `request_timeout` of the table the request was routed with (a reload does not change it).
+    let requestTimeout: Duration
     let deadline: MonotonicInstant
     var record: RequestAuditRecord
     var random: InjectedRandom
@@ -72,7 +74,7 @@ final class ProxyExchange {
 
     init(
         runtime: RouterRuntime, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant,
-        probeGrace: Duration? = nil
+        requestTimeout: Duration, probeGrace: Duration? = nil
     ) {
         self.probeGrace = probeGrace
         self.runtime = runtime
@@ -80,7 +82,8 @@ final class ProxyExchange {
         self.request = request
         self.record = record
         self.startedAt = startedAt
-        let deadline = startedAt + runtime.table.config.server.requestTimeout
+        self.requestTimeout = requestTimeout
+        let deadline = startedAt + requestTimeout
         self.deadline = deadline
         self.random = InjectedRandom(source: runtime.randomSource)
         self.planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
@@ -360,7 +363,7 @@ final class ProxyExchange {
         message += attempts.map(\.summary).joined(separator: "; ")
         let skipped = skippedSummary(excluding: Set(triedModels))
         if !skipped.isEmpty { message += "; not tried: \(skipped)" }
-        if reason == .deadline { message += "; request_timeout of \(runtime.table.config.server.requestTimeout.configNotation) reached" }
+        if reason == .deadline { message += "; request_timeout of \(requestTimeout.configNotation) reached" }
 
         var routerError: RouterError
         // An upstream error status is passed on; a 2xx that could not be used (invalid body,

@@ -34,7 +34,7 @@ enum HTTP1RequestEncoder {
         let bodyLength = body.readableBytes
         var headSize = method.rawValue.utf8.count + head.uri.utf8.count + 64
         for (name, value) in head.headers {
-            headSize &+= name.utf8.count &+ value.utf8.count &+ 4
+            headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value)
         }
         let inline = bodyLength <= inlineBodyLimit
         var closeAfterResponse = false
@@ -51,14 +51,11 @@ enum HTTP1RequestEncoder {
             if isFraming(name) { continue }
             guard isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
             if name.utf8.count == 10, equalsLowercased(name, "connection"), hasCloseToken(value) { closeAfterResponse = true }
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            buffer.writeHTTPHeaderLine(name: name, value: value)
         }
         if bodyLength > 0 || method.hasRequestBody {
             buffer.writeStaticString("content-length: ")
-            writeDecimal(bodyLength, into: &buffer)
+            buffer.writeDecimal(bodyLength)
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("\r\n")
@@ -68,11 +65,6 @@ enum HTTP1RequestEncoder {
             return Encoded(bytes: buffer, trailingBody: nil, closeAfterResponse: closeAfterResponse)
         }
         return Encoded(bytes: buffer, trailingBody: body, closeAfterResponse: closeAfterResponse)
-    }
-
-    private static func writeDecimal(_ value: Int, into buffer: inout ByteBuffer) {
-        if value >= 10 { writeDecimal(value / 10, into: &buffer) }
-        buffer.writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10))
     }
 
     /// `content-length` or `transfer-encoding`, in any case.
@@ -147,5 +139,29 @@ extension Substring {
         while slice.first == " " || slice.first == "\t" { slice.removeFirst() }
         while slice.last == " " || slice.last == "\t" { slice.removeLast() }
         return slice
+    }
+}
+
+/// The HTTP/1.1 lines both of Switchyard's own encoders write: the upstream request
+/// (``HTTP1RequestEncoder``, which validates first) and the fast path's answer (``AnswerOutlet``).
+extension ByteBuffer {
+    /// The bytes of `name: value\r\n`, for sizing a buffer before writing.
+    static func httpHeaderLineSize(name: String, value: String) -> Int {
+        name.utf8.count &+ value.utf8.count &+ 4
+    }
+
+    /// `name: value\r\n`, as given: the caller has checked them.
+    mutating func writeHTTPHeaderLine(name: String, value: String) {
+        writeString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    /// A non-negative integer in decimal, without making a string of it.
+    mutating func writeDecimal(_ value: Int) {
+        assert(value >= 0, "a length or a status code")
+        if value >= 10 { writeDecimal(value / 10) }
+        writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10))
     }
 }
