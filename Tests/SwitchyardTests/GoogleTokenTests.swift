@@ -12,10 +12,11 @@ import _CryptoExtras
     static let email = "router@my-project.iam.gserviceaccount.com"
     static let keyID = "0123456789abcdef0123456789abcdef01234567"
 
-    /// A fresh RSA-2048 key, as Google's key files hold it (PKCS#8, `BEGIN PRIVATE KEY`).
-    static func makeKey() throws -> _RSA.Signing.PrivateKey {
-        try _RSA.Signing.PrivateKey(keySize: .bits2048)
-    }
+    /// An RSA-2048 key, as Google's key files hold it (PKCS#8, `BEGIN PRIVATE KEY`), and another
+    /// for forgeries. Made once per test process: in a debug build each takes a while, and made
+    /// per test on Swift's cooperative pool they held up the fake token endpoints beside them.
+    static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+    static let otherKey = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
 
     static func keyFileJSON(
         key: _RSA.Signing.PrivateKey, tokenURI: String, dropping: String? = nil, type: String = "service_account"
@@ -34,7 +35,7 @@ import _CryptoExtras
         server: TinyHTTPServer, client: HTTPClient, time: TestUnixTime, folder: borrowing TemporaryFolder,
         key: _RSA.Signing.PrivateKey? = nil, fetchTimeout: Duration = .seconds(5), logs: RecordingLogs = RecordingLogs()
     ) throws -> GoogleAccessTokenProvider {
-        let path = try folder.write("key.json", keyFileJSON(key: try key ?? makeKey(), tokenURI: server.baseURL + "/token"))
+        let path = try folder.write("key.json", keyFileJSON(key: key ?? Self.key, tokenURI: server.baseURL + "/token"))
         let source = try GoogleCredentialSource.resolve(
             environment: ["GOOGLE_APPLICATION_CREDENTIALS": path], credentialsFileEnv: "GOOGLE_APPLICATION_CREDENTIALS"
         ).get()
@@ -47,7 +48,7 @@ import _CryptoExtras
 
     @Test func serviceAccountAssertionIsAcceptedByPyJWT() async throws {
         guard await CrossCheckPython.require(modules: ["jwt", "cryptography"]) else { return }
-        let key = try Self.makeKey()
+        let key = Self.key
         let folder = try TemporaryFolder()
         let time = TestUnixTime()
         try await TinyHTTPServer.withServer({ _ in Self.tokenAnswer("ya29.first") }) { server in
@@ -70,7 +71,7 @@ import _CryptoExtras
 
                 // The verifier is not a rubber stamp: another key's signature is refused.
                 var forged = input
-                forged["public_key_pem"] = try Self.makeKey().publicKey.pemRepresentation
+                forged["public_key_pem"] = Self.otherKey.publicKey.pemRepresentation
                 let refused = try await CrossCheckPython.run(script: "verify_jwt.py", input: JSONSerialization.data(withJSONObject: forged))
                 #expect(refused.status == 1 && refused.stdout.contains("InvalidSignatureError"), "\(refused.stdout)")
             }
@@ -255,7 +256,7 @@ import _CryptoExtras
 
     @Test func oauthErrorNamesErrorAndDescriptionAndNothingSecret() async throws {
         let folder = try TemporaryFolder()
-        let key = try Self.makeKey()
+        let key = Self.key
         let body = #"{"error":"invalid_grant","error_description":"Invalid JWT Signature.","debug":"SECRET-DEBUG-VALUE"}"#
         try await TinyHTTPServer.withServer({ _ in .json(body, status: 400) }) { server in
             try await withCredentialClient { client in
@@ -295,7 +296,7 @@ import _CryptoExtras
 
     @Test func keyFileProblemsNameTheFileAndFieldButNeverTheKey() throws {
         let folder = try TemporaryFolder()
-        let key = try Self.makeKey()
+        let key = Self.key
         let keyLine = String(key.pkcs8PEMRepresentation.split(separator: "\n")[1])
         func resolve(_ json: String) throws -> CredentialError? {
             let path = try folder.write("key.json", json)

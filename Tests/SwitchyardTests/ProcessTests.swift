@@ -159,7 +159,13 @@ struct ProcessTests {
             let response = try await RouterHarness.client.execute(request, timeout: .seconds(30))
             return try await response.body.collect(upTo: 1 << 20)
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Signalled once the stream is in flight (the upstream has its request), not after a fixed
+        // pause: under a full test run the request could reach the router after the signal.
+        let waitStarted = ContinuousClock.now
+        while sim.requestCount == 0, ContinuousClock.now - waitStarted < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(sim.requestCount == 1, "the stream reached the upstream before the signal")
         let signalledAt = ContinuousClock.now
         router.process.terminate()
         let status = try await router.waitForExit(within: .seconds(10))

@@ -27,7 +27,12 @@ public struct BatchService: Service {
             runtime.batchStore.withLock { $0 = store }
             let runner = BatchRunner(runtime: runtime, store: store, owner: owner)
             await withDiscardingTaskGroup { group in
-                group.addTask { await runner.run() }
+                group.addTask {
+                    await runner.run()
+                    // Each step of a shutdown says it is done: a replica that does not exit shows
+                    // in its log where it waits (the service group cancels it after drain_timeout).
+                    runtime.logger.info("batch service: runner stopped, results written")
+                }
                 group.addTask { await publishCounts(store) }
                 if settings.mode == .upstream {
                     group.addTask { await UpstreamBatches(runtime: runtime, store: store, owner: owner).run() }
@@ -35,7 +40,9 @@ public struct BatchService: Service {
             }
         }
         if let store = runtime.batchStore.withLock({ state -> (any BatchStore)? in defer { state = nil }; return state }) {
+            runtime.logger.info("batch service: closing the store")
             await store.close()
+            runtime.logger.info("batch service: store closed")
         }
     }
 
