@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycleTestKit
 import Testing
 
 @testable import SwitchyardCore
@@ -801,6 +802,33 @@ struct BatchStoreTests {
             try await store.create(Self.batch("heavy"), requests: heavy)
             print("\(kind) create of 10,000 requests, 256 MB of params: \(clock.now - started)")
             print("\(kind) store size now: \((try await store.sizeInBytes() ?? 0) >> 20) MiB")
+        }
+    }
+
+    /// The batch service opens its store inside its own run, where ServiceLifecycle's graceful
+    /// shutdown is a task-local: the pool's task must not inherit it, or the pool stops the moment
+    /// the service begins to shut down — before the service hands its leases back through it.
+    @Test func aPostgreSQLStoreOutlivesTheGracefulShutdownOfTheServiceThatOpenedItUntilClosed() async throws {
+        let url: String
+        switch PostgresTestCluster.availability {
+        case .missing:
+            Issue.record(Comment(rawValue: PostgresTestCluster.howToStart))
+            return
+        case .skipped:
+            return
+        case .url(let given):
+            url = given + (given.contains("?") ? "&" : "?") + "schema=" + PostgresTestCluster.uniqueSchema()
+        }
+        var logger = Logger(label: "batch-store-test")
+        logger.logLevel = .critical
+        try await testGracefulShutdown { trigger in
+            let store = try await BatchStores.open(url: url, password: nil, logger: logger)
+            try await store.prepare()
+            trigger.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(300))
+            let counts = try await store.stateCounts()
+            #expect(counts.processing == 0)
+            await store.close()
         }
     }
 }

@@ -66,9 +66,14 @@ public final class PostgresBatchStore: BatchStore, Service {
     }
 
     /// Runs the pool in a task this store owns, until ``close()``.
+    ///
+    /// Detached: a child of the caller's context would inherit its task-locals, among them
+    /// ServiceLifecycle's graceful shutdown when a service opens the store in its `run()`, and the
+    /// pool (which stops on graceful shutdown) would stop the moment that service begins to shut
+    /// down — before it hands its leases back through the store.
     public func startRunning() {
         ownedRun.withLock { task in
-            if task == nil { task = Task { await self.run() } }
+            if task == nil { task = Task.detached { await self.run() } }
         }
     }
 
