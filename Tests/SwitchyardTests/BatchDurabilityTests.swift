@@ -115,18 +115,7 @@ struct BatchDurabilityTests {
     }
 
     @Test func twoReplicasOnOnePostgreSQLShareABatchAndAnswerEachRequestOnce() async throws {
-        let url: String
-        switch PostgresTestCluster.availability {
-        case .missing:
-            Issue.record(Comment(rawValue: PostgresTestCluster.howToStart))
-            return
-        case .skipped:
-            print("two replicas on PostgreSQL: skipped (\(PostgresTestCluster.variable)=skip)")
-            return
-        case .url(let given):
-            // A schema of its own, so runs never share rows.
-            url = given + (given.contains("?") ? "&" : "?") + "schema=" + PostgresTestCluster.uniqueSchema()
-        }
+        guard let url = PostgresTestCluster.urlWithOwnSchema("two replicas on PostgreSQL") else { return }
         let sim = UpstreamSimulator(name: "a", script: try FaultScript.parse("slow(20ms)*"), keep: 100_000)
         let simPort = try await sim.start()
         defer { Task { await sim.stop() } }

@@ -809,16 +809,7 @@ struct BatchStoreTests {
     /// shutdown is a task-local: the pool's task must not inherit it, or the pool stops the moment
     /// the service begins to shut down — before the service hands its leases back through it.
     @Test func aPostgreSQLStoreOutlivesTheGracefulShutdownOfTheServiceThatOpenedItUntilClosed() async throws {
-        let url: String
-        switch PostgresTestCluster.availability {
-        case .missing:
-            Issue.record(Comment(rawValue: PostgresTestCluster.howToStart))
-            return
-        case .skipped:
-            return
-        case .url(let given):
-            url = given + (given.contains("?") ? "&" : "?") + "schema=" + PostgresTestCluster.uniqueSchema()
-        }
+        guard let url = PostgresTestCluster.urlWithOwnSchema("store outliving its service's shutdown") else { return }
         var logger = Logger(label: "batch-store-test")
         logger.logLevel = .critical
         try await testGracefulShutdown { trigger in

@@ -39,6 +39,21 @@ enum PostgresTestCluster {
             database: database, schema: schema, tls: tls, maximumConnections: 8, acquireTimeout: acquireTimeout)
     }
 
+    /// A store URL for the test database in a schema of its own, so runs never share rows; nil
+    /// (after recording an issue when the variable is missing) when there is no database.
+    static func urlWithOwnSchema(_ test: String) -> String? {
+        switch availability {
+        case .missing:
+            Issue.record(Comment(rawValue: howToStart))
+            return nil
+        case .skipped:
+            print("\(test): skipped (\(variable)=skip)")
+            return nil
+        case .url(let given):
+            return given + (given.contains("?") ? "&" : "?") + "schema=" + uniqueSchema()
+        }
+    }
+
     /// A fresh schema name.
     static func uniqueSchema() -> String {
         "t_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
