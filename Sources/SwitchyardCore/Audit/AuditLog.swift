@@ -9,9 +9,10 @@ import DequeModule
 import Foundation
 import Synchronization
 
-/// The JSON-lines audit stream. Lines are appended to an in-memory batch and written by one
-/// dedicated thread; when the batch is over its limit, writers wait (back-pressure) instead of
-/// lines being dropped.
+/// The JSON-lines audit stream. Lines are queued in memory and written by one dedicated thread;
+/// when the queue is over its limit, writers wait (back-pressure) instead of lines being dropped.
+/// A request's record is queued as it is and encoded by that thread, so the event loops that
+/// serve requests never spend time on audit JSON.
 public final class AuditLog: Sendable {
     public enum Destination: Sendable, Equatable {
         case stdout
@@ -26,8 +27,32 @@ public final class AuditLog: Sendable {
         public var description: String { "cannot open audit log \(path): \(reason)" }
     }
 
+    /// One queued line: encoded already (rare lifecycle and breaker lines), or a request's
+    /// record for the writer to encode.
+    enum Entry: Sendable {
+        case line([UInt8])
+        case record(RequestAuditRecord)
+
+        var estimatedSize: Int {
+            switch self {
+            case .line(let bytes): bytes.count + 1
+            case .record(let record): record.estimatedSize
+            }
+        }
+
+        func encode(into buffer: inout [UInt8]) {
+            switch self {
+            case .line(let bytes): buffer.append(contentsOf: bytes)
+            case .record(let record): record.encode(into: &buffer)
+            }
+            buffer.append(UInt8(ascii: "\n"))
+        }
+    }
+
     private struct State {
-        var batch: [UInt8] = []
+        var batch: [Entry] = []
+        /// What the queued entries take, about, once encoded; the limit applies to this.
+        var batchBytes = 0
         var waiters: Deque<CheckedContinuation<Void, Never>> = []
         var flushWaiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
@@ -47,7 +72,7 @@ public final class AuditLog: Sendable {
     private let fd: Int32
     private let ownsFD: Bool
     private let memory: MemorySink?
-    /// Batches larger than this make writers wait.
+    /// Queues larger than this (in bytes, about) make writers wait.
     private let highWater: Int
 
     public init(destination: Destination, highWater: Int = 4 << 20) throws(OpenError) {
@@ -76,19 +101,29 @@ public final class AuditLog: Sendable {
     /// Appends one line (without its newline); returns once it is queued, waiting while the
     /// queue is over its limit.
     public func append(_ line: [UInt8]) async {
+        await append(.line(line))
+    }
+
+    /// Appends a request's line, to be encoded on the writer's thread.
+    public func append(_ record: RequestAuditRecord) async {
+        await append(.record(record))
+    }
+
+    private func append(_ entry: Entry) async {
+        let size = entry.estimatedSize
         let (mustWait, wasEmpty) = state.withLock { state -> (Bool, Bool) in
             let wasEmpty = state.batch.isEmpty
-            state.batch.append(contentsOf: line)
-            state.batch.append(UInt8(ascii: "\n"))
+            state.batch.append(entry)
+            state.batchBytes += size
             state.pendingLines += 1
-            return (state.batch.count > highWater, wasEmpty)
+            return (state.batchBytes > highWater, wasEmpty)
         }
         // Only the first line after a quiet spell wakes the writer; under load it wakes itself.
         if wasEmpty, state.withLock({ state in defer { state.writerAsleep = false }; return state.writerAsleep }) { wakeup.signal() }
         if mustWait {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.batch.count <= highWater || state.closed { return true }
+                    if state.batchBytes <= highWater || state.closed { return true }
                     state.waiters.append(continuation)
                     return false
                 }
@@ -101,8 +136,8 @@ public final class AuditLog: Sendable {
     /// (so it keeps its place in time: `server.draining` before the requests that finish later).
     public func enqueue(_ line: [UInt8]) {
         let wake = state.withLock { state -> Bool in
-            state.batch.append(contentsOf: line)
-            state.batch.append(UInt8(ascii: "\n"))
+            state.batch.append(.line(line))
+            state.batchBytes += line.count + 1
             state.pendingLines += 1
             defer { state.writerAsleep = false }
             return state.writerAsleep
@@ -140,7 +175,8 @@ public final class AuditLog: Sendable {
     }
 
     private func writerLoop() {
-        var spare: [UInt8] = []
+        var entries: [Entry] = []
+        var encoded: [UInt8] = []
         while true {
             // A pause while lines keep coming; a wait for a signal once a pause brought none.
             let busy = wakeup.wait(for: Self.pause) { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
@@ -150,14 +186,17 @@ public final class AuditLog: Sendable {
             }
             var lines = 0
             let closed = state.withLock { state -> Bool in
-                swap(&spare, &state.batch)
+                swap(&entries, &state.batch)
+                state.batchBytes = 0
                 lines = state.pendingLines
                 state.pendingLines = 0
                 return state.closed
             }
-            if !spare.isEmpty {
-                write(spare)
-                spare.removeAll(keepingCapacity: spare.count < 16 << 20)
+            if !entries.isEmpty {
+                for entry in entries { entry.encode(into: &encoded) }
+                entries.removeAll(keepingCapacity: entries.count < 4096)
+                write(encoded)
+                encoded.removeAll(keepingCapacity: encoded.count < 16 << 20)
             }
             let (waiters, flushWaiters) = state.withLock { state in
                 state.writtenLines += lines

@@ -124,11 +124,24 @@ public struct RequestAuditRecord: Sendable {
         self.durationMs = 0
     }
 
+    /// About how many bytes the line takes, for reserving room and for the audit queue's limit.
+    var estimatedSize: Int { 512 + attempts.count * 160 + decision.count * 80 }
+
     public func encoded() -> [UInt8] {
-        var json = JSONWriter(capacity: 512 + attempts.count * 160 + decision.count * 80)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(estimatedSize)
+        encode(into: &bytes)
+        return bytes
+    }
+
+    /// Appends the line (without its newline) to `buffer`: the audit writer encodes a whole batch
+    /// of records into one buffer on its own thread, off the event loops.
+    public func encode(into buffer: inout [UInt8]) {
+        var json = JSONWriter(continuing: &buffer)
+        defer { json.finish(into: &buffer) }
         json.beginObject()
         json.key("ts")
-        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.timestamp(milliseconds: timestampMs)
         json.field("event", event)
         json.field("request_id", requestID)
         json.field("client", client)
@@ -194,7 +207,6 @@ public struct RequestAuditRecord: Sendable {
             json.field("recovery", recovery.rawValue)
         }
         json.endObject()
-        return json.bytes
     }
 }
 
@@ -247,6 +259,14 @@ public enum AuditEvent {
 /// `2026-11-24T10:00:01.234Z` from Unix milliseconds, without Foundation's formatter cost.
 public enum ISO8601 {
     public static func format(milliseconds: Int64) -> String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(24)
+        append(milliseconds: milliseconds, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The 24 bytes of `format(milliseconds:)` appended to `bytes`, without a String between.
+    public static func append(milliseconds: Int64, to bytes: inout [UInt8]) {
         let ms = Int(milliseconds %% 1000)
         let totalSeconds = Int(milliseconds.floorDiv(1000))
         let days = totalSeconds.floorDiv(86_400)
@@ -261,8 +281,6 @@ public enum ISO8601 {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(24)
         func append(_ value: Int, digits: Int) {
             var divisor = 1
             for _ in 1..<digits { divisor *= 10 }
@@ -287,7 +305,6 @@ public enum ISO8601 {
         bytes.append(UInt8(ascii: "."))
         append(ms, digits: 3)
         bytes.append(UInt8(ascii: "Z"))
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -9,6 +9,27 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Writes on at the end of `buffer`, whose storage it takes over (no copy) until
+    /// ``finish(into:)`` hands it back.
+    public init(continuing buffer: inout [UInt8]) {
+        bytes = []
+        swap(&bytes, &buffer)
+    }
+
+    /// Hands the bytes back to the buffer given to ``init(continuing:)``.
+    public mutating func finish(into buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
+    }
+
+    /// A Unix time in milliseconds as an ISO 8601 string value (`"2026-11-24T10:00:01.234Z"`).
+    public mutating func timestamp(milliseconds: Int64) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        ISO8601.append(milliseconds: milliseconds, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
     public mutating func beginObject() {
         separate()
         bytes.append(UInt8(ascii: "{"))

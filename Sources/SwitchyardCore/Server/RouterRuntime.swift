@@ -137,7 +137,7 @@ public final class RouterRuntime: Sendable {
     /// A request is over: its metrics and its audit line.
     func finish(_ record: RequestAuditRecord) async {
         metrics.requestFinished(record)
-        await audit.append(record.encoded())
+        await audit.append(record)
     }
 
     func record(_ transitions: [ObservedTransition]) async {
