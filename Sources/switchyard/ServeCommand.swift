@@ -43,21 +43,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         for warning in loaded.warnings { logger.warning("\(warning.description)") }
         let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger, configPath: config)
-        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride)
         let (hangups, hangupSink) = AsyncStream<Void>.makeStream()
         let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
         Task {
             for await _ in hangupSignals { hangupSink.yield() }
         }
         let reloader = HangupReloader(runtime: runtime, signals: hangups)
-        let batches = BatchService(runtime: runtime)
+        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride, companions: [BatchService(runtime: runtime)])
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: service), .init(service: reloader), .init(service: batches)],
+            services: [.init(service: service), .init(service: reloader)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
-        // In-flight requests get drain_timeout; then whatever is left is cancelled, and the
-        // audit log is still flushed before exit.
+        // In-flight requests and the batch service's hand-back get drain_timeout, together; then
+        // whatever is left is cancelled, and the audit log is still flushed before exit.
         configuration.maximumGracefulShutdownDuration = loaded.config.server.drainTimeout
         configuration.maximumCancellationDuration = .seconds(5)
         do {

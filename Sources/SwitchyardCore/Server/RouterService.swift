@@ -2,21 +2,47 @@ import Logging
 import ServiceLifecycle
 
 /// The whole router as one lifecycle service: the HTTP server plus the audit lines that frame
-/// its life (`server.started`, `server.draining`, `server.stopped`).
+/// its life (`server.started`, `server.draining`, `server.stopped`), and the services that use
+/// its upstream clients (the batch service).
 public struct RouterService: Service {
     public let runtime: RouterRuntime
     let configPath: String
     let listen: HostPort?
+    /// Run beside the server and told to stop at the same moment, so that a stop drains
+    /// interactive requests and hands batch work back at once, each within the whole
+    /// `drain_timeout` (as services of their own in the group, they stopped one after the other
+    /// and the first one's time came out of the second's). The runtime's clients are shut down
+    /// once they have all ended.
+    let companions: [any Service]
     let onRunning: @Sendable (Int) async -> Void
 
-    public init(runtime: RouterRuntime, configPath: String, listen: HostPort? = nil, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+    public init(
+        runtime: RouterRuntime, configPath: String, listen: HostPort? = nil, companions: [any Service] = [],
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         self.runtime = runtime
         self.configPath = configPath
         self.listen = listen
+        self.companions = companions
         self.onRunning = onRunning
     }
 
     public func run() async throws {
+        // A companion that fails takes the router down with it, as it did as a service of the
+        // group; the graceful-shutdown signal reaches every child task.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for companion in companions {
+                group.addTask { try await companion.run() }
+            }
+            group.addTask { try await self.serve() }
+            while let _ = try await group.next() {}
+        }
+        await runtime.audit.append(AuditEvent.lifecycle("server.stopped"))
+        await runtime.shutdown()
+        await runtime.audit.flush()
+    }
+
+    private func serve() async throws {
         let runtime = runtime
         let configPath = configPath
         let onRunning = onRunning
@@ -44,9 +70,6 @@ public struct RouterService: Service {
             // The drain timeout passed and the service group cancelled what was still running.
             runtime.logger.warning("drain timeout reached; requests still in flight were cancelled")
         }
-        await runtime.audit.append(AuditEvent.lifecycle("server.stopped"))
-        await runtime.shutdown()
-        await runtime.audit.flush()
     }
 }
 
