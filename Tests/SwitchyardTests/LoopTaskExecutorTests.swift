@@ -32,8 +32,9 @@ struct LoopTaskExecutorTests {
                 seen.append(loop.inEventLoop)
             }
             // Resumed by the other loop's thread: the task still continues on its own loop.
+            let reached = value
             let resumed = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
-                other.execute { continuation.resume(returning: value) }
+                other.execute { continuation.resume(returning: reached) }
             }
             seen.append(loop.inEventLoop && resumed == 5)
             return seen

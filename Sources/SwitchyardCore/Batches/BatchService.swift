@@ -22,7 +22,7 @@ public struct BatchService: Service {
             try? await gracefulShutdown()
             return
         }
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             guard let store = await open(settings) else { return }
             runtime.batchStore.withLock { $0 = store }
             let runner = BatchRunner(runtime: runtime, store: store, owner: owner)

@@ -19,7 +19,7 @@ public struct Platform: RawRepresentable, Hashable, Sendable, CustomStringConver
 /// A new platform is one folder under `Providers/` with a type conforming to this, plus its line
 /// in ``Platforms/all``; the routing engine, breakers, outcome table, audit and metrics never
 /// name a platform.
-protocol PlatformKind {
+protocol PlatformKind: SendableMetatype {
     static var platform: Platform { get }
     /// Keys a provider of this type accepts besides `type`, `base_url`, `timeouts` and `max_connections`.
     static var configKeys: [String] { get }
