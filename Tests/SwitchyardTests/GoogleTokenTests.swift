@@ -199,7 +199,10 @@ import _CryptoExtras
             return Self.tokenAnswer("ya29.gated")
         }) { server in
             try await withCredentialClient { client in
-                let provider = try Self.serviceAccountProvider(server: server, client: client, time: time, folder: folder)
+                // The fetch's own timeout is not what this test is about: long enough that a loaded
+                // machine (the suite beside a busy loop) cannot reach it before the gate opens.
+                let provider = try Self.serviceAccountProvider(
+                    server: server, client: client, time: time, folder: folder, fetchTimeout: .seconds(60))
                 let error = try #require(await credentialError { try await provider.accessToken(deadline: .now() + .milliseconds(100)) })
                 #expect(error.kind == .unreachable && error.message.contains("deadline"))
                 // A caller whose task is cancelled (its client went away) gets `.cancelled`.
