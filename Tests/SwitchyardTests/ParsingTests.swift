@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @testable import SwitchyardCore
@@ -171,5 +172,41 @@ struct ParsingTests {
         usage.merge(AnthropicPayload.usage(inMessageDelta: delta) ?? TokenUsage())
         #expect(usage.inputTokens == 25)
         #expect(usage.outputTokens == 15)
+    }
+
+    /// One pass over a complete answer gives what the answer's check needs (a JSON object, its
+    /// `type`) and what the audit needs (`usage`), escapes and key order notwithstanding.
+    @Test func aMessageAnswerIsSummarisedInOnePass() {
+        let answer = ByteBuffer(
+            string: #"{"id":"msg_1","usage":{"output_tokens":7,"cache_read_input_tokens":3,"input_tokens":12},"content":[{"type":"text","text":"hi \"there\""}],"type":"message"}"#
+        )
+        #expect(
+            AnthropicPayload.summary(ofMessage: answer)
+                == .init(type: "message", usage: TokenUsage(inputTokens: 12, outputTokens: 7, cacheReadInputTokens: 3))
+        )
+        #expect(AnthropicPayload.summary(ofMessage: answer)?.usage == AnthropicPayload.usage(inMessage: answer))
+        #expect(AnthropicPayload.summary(ofMessage: ByteBuffer(string: #"{"type":"error"}"#)) == .init(type: "error", usage: nil))
+        #expect(AnthropicPayload.summary(ofMessage: ByteBuffer(string: #"{"type":7,"usage":[]}"#)) == .init(type: nil, usage: nil))
+        for notAnObject in [#"["message"]"#, #""message""#, #"{"type":"message""#, "<html>bad gateway</html>", ""] {
+            #expect(AnthropicPayload.summary(ofMessage: ByteBuffer(string: notAnObject)) == nil, "\(notAnObject)")
+        }
+    }
+
+    /// The caller's headers that go upstream are matched as HTTP matches names (any case), come
+    /// out under their lower-case names in the policy's order, repeated ones each, and nothing else.
+    @Test func forwardedHeadersAreMatchedWithoutRegardToCase() {
+        let inbound: HTTPHeaders = [
+            "Content-Type": "application/json", "X-Other": "no", "ANTHROPIC-BETA": "a", "Anthropic-Version": "2023-06-01",
+            "anthropic-beta": "b", "Accept": "application/json", "x-api-key": "sk-ant-caller", "Anthropic-Versio": "no",
+        ]
+        let upstream = HeaderPolicy.upstreamHeaders(from: inbound, providerKey: "sk-ant-provider")
+        #expect(upstream.map { "\($0.name): \($0.value)" } == [
+            "anthropic-version: 2023-06-01", "anthropic-beta: a", "anthropic-beta: b", "content-type: application/json",
+            "accept: application/json", "x-api-key: sk-ant-provider",
+        ])
+        #expect("Content-Type".equalsLowercasedASCII("content-type"))
+        #expect(!"content-type".equalsLowercasedASCII("content_type"))
+        // Only ASCII letters fold: `[` is not `{`, `@` is not a backquote.
+        #expect(!"[".equalsLowercasedASCII("{") && !"@".equalsLowercasedASCII("`"))
     }
 }

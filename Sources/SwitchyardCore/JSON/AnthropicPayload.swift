@@ -61,6 +61,24 @@ public enum AnthropicPayload {
         }
     }
 
+    /// What the router reads of a complete (non-streaming) message answer, in one pass over it.
+    public struct MessageSummary: Sendable, Equatable {
+        public var type: String?
+        public var usage: TokenUsage?
+    }
+
+    /// The answer's `type` and `usage`; nil when it is not a JSON object. One skim of the body
+    /// (plus one of the small `usage` object) serves both the answer's check and the audit's usage.
+    public static func summary(ofMessage buffer: ByteBuffer) -> MessageSummary? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), skim.topLevel == .object else { return nil }
+            return MessageSummary(
+                type: JSONSkimmer.member("type", in: skim, bytes: bytes).flatMap { JSONSkimmer.stringValue($0, bytes: bytes) },
+                usage: usage(member: JSONSkimmer.member("usage", in: skim, bytes: bytes), bytes: bytes)
+            )
+        }
+    }
+
     /// `usage` of a complete (non-streaming) message.
     public static func usage(inMessage buffer: ByteBuffer) -> TokenUsage? {
         buffer.withUnsafeReadableBytes { bytes in

@@ -38,7 +38,7 @@ protocol UpstreamProvider: Sendable {
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer?
 
     /// A 2xx JSON answer as Anthropic shapes it; nil when it is not a usable answer.
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer?
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer?
 
     /// A 2xx stream's body as Anthropic SSE bytes.
     func streamBody(_ body: UpstreamBody) -> UpstreamBody
@@ -54,6 +54,13 @@ protocol UpstreamProvider: Sendable {
 
     /// The platform refused Switchyard's own credentials: drop cached ones, correct the clock, ...
     func credentialsRejected(_ problem: CredentialProblem)
+}
+
+/// A 2xx answer's body as the caller gets it, with the token usage read from it on the way
+/// (`messages` only), so that the body is skimmed once.
+struct UsableAnswer {
+    var body: ByteBuffer
+    var usage: TokenUsage? = nil
 }
 
 /// What a provider gets from the router to do its work.

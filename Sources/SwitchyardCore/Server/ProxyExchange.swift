@@ -49,7 +49,8 @@ enum ProxyAnswer {
 /// The result of one attempt, as far as delivering it goes. `headers` are the upstream's as the
 /// caller should see them (the platform chose which), before Switchyard adds its own.
 enum AttemptDelivery {
-    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
+    /// `usage` as read from a 2xx message answer when its body was checked.
+    case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer, usage: TokenUsage? = nil)
     case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer, continuation: StreamRelay.Continuation)
 }
 
@@ -144,10 +145,10 @@ final class ProxyExchange {
 
             switch planner.next(after: verdict, now: runtime.clock.now(), using: &random) {
             case .stop(.answered):
-                guard case .complete(let status, let headers, let body) = delivery else { return finalError(reason: .exhausted) }
+                guard case .complete(let status, let headers, let body, let usage) = delivery else { return finalError(reason: .exhausted) }
                 served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
                 if (200..<300).contains(status), request.api == .messages {
-                    record.usage = AnthropicPayload.usage(inMessage: body)
+                    record.usage = usage
                 }
                 record.status = status
                 record.outcome = (200..<300).contains(status) ? .ok : .clientError
@@ -248,7 +249,7 @@ final class ProxyExchange {
             let headers = provider.relayedHeaders(response.headers, stream: false)
             return (
                 .response(status: response.status, errorType: nil, retryAfter: nil, shouldRetry: shouldRetry),
-                .complete(status: response.status, headers: headers, body: usable)
+                .complete(status: response.status, headers: headers, body: usable.body, usage: usable.usage)
             )
         }
         let error = provider.readError(status: response.status, headers: response.headers, body: body, api: request.api)

@@ -15,8 +15,9 @@ public enum HeaderPolicy {
     public static func upstreamHeaders(from inbound: HTTPHeaders, providerKey: String?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
+        // By hand rather than `inbound[name]`, which builds an array per name.
         for name in forwarded {
-            for value in inbound[name] {
+            for (field, value) in inbound where field.equalsLowercasedASCII(name) {
                 headers.add(name: name, value: value)
             }
         }
@@ -58,5 +59,14 @@ extension String {
     /// `self` when it has no upper-case ASCII letter (most header names): no new string is made.
     func lowercasedASCII() -> String {
         utf8.contains(where: { $0 &- 65 < 26 }) ? lowercased() : self
+    }
+
+    /// Whether `self` is `lowercased` but for the case of ASCII letters (header names compared as
+    /// HTTP compares them), without making a string.
+    func equalsLowercasedASCII(_ lowercased: String) -> Bool {
+        guard utf8.count == lowercased.utf8.count else { return false }
+        return zip(utf8, lowercased.utf8).allSatisfy { byte, lower in
+            byte == lower || (byte &- 65 < 26 && byte | 0x20 == lower)
+        }
     }
 }

@@ -74,8 +74,11 @@ struct AnthropicProvider: UpstreamProvider {
 
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? { nil }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer? {
-        AnthropicPayload.isJSONObject(body) ? body : nil
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
+        switch api {
+        case .messages: AnthropicPayload.summary(ofMessage: body).map { UsableAnswer(body: body, usage: $0.usage) }
+        case .countTokens: AnthropicPayload.isJSONObject(body) ? UsableAnswer(body: body) : nil
+        }
     }
 
     func streamBody(_ body: UpstreamBody) -> UpstreamBody { body }

@@ -112,14 +112,15 @@ final class BedrockProvider: UpstreamProvider {
         return Self.envelope(type: error.type, message: error.message ?? "Bedrock answered \(said)", requestID: upstreamRequestID)
     }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer? {
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
         switch api {
         case .messages:
             // A 200 that is not a message (a gateway page, a truncated body) is no answer.
-            return AnthropicPayload.topLevelString("type", in: body) == "message" ? body : nil
+            guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
+            return UsableAnswer(body: body, usage: summary.usage)
         case .countTokens:
             guard let count = Self.inputTokens(in: body) else { return nil }
-            return ByteBuffer(string: #"{"input_tokens":\#(count)}"#)
+            return UsableAnswer(body: ByteBuffer(string: #"{"input_tokens":\#(count)}"#))
         }
     }
 

@@ -62,10 +62,12 @@ final class VertexProvider: UpstreamProvider {
         return Self.envelope(type: error.type, message: error.message ?? "Vertex AI answered \(said)", requestID: upstreamRequestID)
     }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> ByteBuffer? {
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
         switch api {
-        case .messages: return AnthropicPayload.topLevelString("type", in: body) == "message" ? body : nil
-        case .countTokens: return AnthropicPayload.isJSONObject(body) ? body : nil
+        case .messages:
+            guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
+            return UsableAnswer(body: body, usage: summary.usage)
+        case .countTokens: return AnthropicPayload.isJSONObject(body) ? UsableAnswer(body: body) : nil
         }
     }
 
