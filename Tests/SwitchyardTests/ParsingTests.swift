@@ -93,6 +93,15 @@ struct ParsingTests {
         #expect(body.stream)
         let patched = String(buffer: body.withModel(Array(#""claude-sonnet-4-20250514""#.utf8)))
         #expect(patched == text.replacingOccurrences(of: #""model":"claude-sonnet-4-0""#, with: #""model":"claude-sonnet-4-20250514""#))
+        // The same name: the body as it came; a shorter or longer one: spliced in its place.
+        #expect(String(buffer: body.withModel(Array(#""claude-sonnet-4-0""#.utf8))) == text)
+        #expect(String(buffer: body.withModel(Array(#""m""#.utf8))) == text.replacingOccurrences(of: #""claude-sonnet-4-0""#, with: #""m""#))
+        // Read from the buffer's readable part, wherever that starts.
+        var offset = ByteBuffer(string: "xx" + text)
+        offset.moveReaderIndex(forwardBy: 2)
+        let shifted = try InboundBody.parse(offset, requireMessages: true)
+        #expect(String(buffer: shifted.withModel(Array(#""claude-sonnet-4-0""#.utf8))) == text)
+        #expect(String(buffer: shifted.withModel(Array(#""claude-sonnet-4-1""#.utf8))) == text.replacingOccurrences(of: "4-0", with: "4-1"))
     }
 
     @Test func escapedModelNamesAreDecoded() throws {

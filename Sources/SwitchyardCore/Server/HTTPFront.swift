@@ -121,7 +121,9 @@ struct HTTPFront: Sendable {
         }
 
         guard let exchange else { return }
-        switch answer {
+        // Consumed, so that the headers below are this code's alone and take `content-length`
+        // in place (a copy of the answer's headers otherwise).
+        switch consume answer {
         case .complete(let status, var headers, let body):
             headers.add(name: "content-length", value: String(body.readableBytes))
             do {

@@ -54,8 +54,12 @@ public struct InboundBody: Sendable {
         }
     }
 
-    /// The body with `model` replaced by an already JSON-encoded string.
+    /// The body with `model` replaced by an already JSON-encoded string; the body as it came when
+    /// the caller already named the upstream model (an alias that is the model's own name): no
+    /// copy then.
     public func withModel(_ encoded: [UInt8]) -> ByteBuffer {
+        let unchanged = buffer.withUnsafeReadableBytes { bytes in bytes[modelRange].elementsEqual(encoded) }
+        if unchanged { return buffer }
         var patched = ByteBufferAllocator().buffer(capacity: buffer.readableBytes - modelRange.count + encoded.count)
         let start = buffer.readerIndex
         patched.writeImmutableBuffer(buffer.getSlice(at: start, length: modelRange.lowerBound)!)

@@ -211,7 +211,7 @@ final class ProxyExchange {
         upstreamRequest.headDeadline = headDeadline
         let response: UpstreamResponse
         do {
-            response = try await endpoint.client.send(upstreamRequest)
+            response = try await endpoint.client.send(consume upstreamRequest)
         } catch {
             attempt.error = error.failure.rawValue
             attempt.detail = error.detail

@@ -144,15 +144,16 @@ public final class UpstreamClient: Sendable {
         pathPrefix = url.pathPrefix
     }
 
-    public func send(_ request: UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
+    /// Consumes `request`: its headers get `host` added in place (a borrowed request's headers
+    /// would be copied whole for that).
+    public func send(_ request: consuming UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
         let client: HTTP1Client
         switch self.client {
         case .success(let ready): client = ready
         case .failure(let error): throw Self.classify(error)
         }
-        var headers = request.headers
-        if !headers.contains(name: "host") { headers.add(name: "host", value: hostHeader) }
-        let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: headers)
+        if !request.headers.contains(name: "host") { request.headers.add(name: "host", value: hostHeader) }
+        let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: request.headers)
         do {
             let response = try await client.execute(
                 head, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
