@@ -38,12 +38,20 @@ struct PipelineAnswerWriter: AnswerWriter, Sendable {
 
     consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
         let outlet = self.outlet
-        try await Self.onLoop(context) { _ in
+        @Sendable func write(_: ChannelHandlerContext) -> EventLoopFuture<Void> {
             let outlet = outlet.value
             let bytes = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
             let written = outlet.pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
             outlet.lifecycle.answeredPast(context: outlet.lifecycleContext)
             return written
+        }
+        // On the loop (the fast path's task always is), called directly: no closure to allocate.
+        if context.eventLoop.inEventLoop {
+            let written = write(context.value)
+            if let result = written.resultIfComplete { return try result.get() }
+            try await written.get()
+        } else {
+            try await Self.onLoop(context, write)
         }
     }
 

@@ -326,7 +326,8 @@ final class ProxyExchange {
     /// the upstream gave none) and Switchyard's headers.
     func responseHeaders(_ relayed: HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
         var headers = relayed
-        headers.replaceOrAdd(name: "request-id", value: upstreamRequestID ?? request.requestID)
+        // Added, not replaced: no provider relays the upstream's own `request-id` header.
+        headers.add(name: "request-id", value: upstreamRequestID ?? request.requestID)
         addSwitchyardHeaders(&headers, model: model)
         return headers
     }

@@ -30,10 +30,11 @@ public enum HeaderPolicy {
         return headers
     }
 
-    /// Upstream response headers that are the connection's business, or that Switchyard sets itself.
+    /// Upstream response headers that are the connection's business, or that Switchyard sets itself
+    /// (`request-id` too: the exchange writes the upstream's own id back under it, or its own).
     private static let notRelayed: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
-        "server", "x-request-id", "x-switchyard-route", "x-switchyard-model", "x-switchyard-attempts",
+        "server", "request-id", "x-request-id", "x-switchyard-route", "x-switchyard-model", "x-switchyard-attempts",
     ]
 
     /// The upstream's response headers as the caller should see them, names in lower case.
