@@ -3,6 +3,15 @@ import Testing
 
 @testable import SwitchyardCore
 
+extension RequestAuditRecord {
+    /// The line alone, as the writer thread would append it to an empty batch.
+    fileprivate func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        encode(into: &bytes)
+        return bytes
+    }
+}
+
 @Suite("Audit log: records encoded by the writer thread")
 struct AuditLogTests {
     static func record(_ id: String, attempts: Int = 1) -> RequestAuditRecord {

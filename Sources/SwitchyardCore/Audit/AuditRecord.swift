@@ -127,13 +127,6 @@ public struct RequestAuditRecord: Sendable {
     /// About how many bytes the line takes, for reserving room and for the audit queue's limit.
     var estimatedSize: Int { 512 + attempts.count * 160 + decision.count * 80 }
 
-    public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(estimatedSize)
-        encode(into: &bytes)
-        return bytes
-    }
-
     /// Appends the line (without its newline) to `buffer`: the audit writer encodes a whole batch
     /// of records into one buffer on its own thread, off the event loops.
     public func encode(into buffer: inout [UInt8]) {
@@ -216,7 +209,7 @@ public enum AuditEvent {
         var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.key("ts")
-        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.timestamp(milliseconds: timestampMs)
         json.field("event", "breaker")
         json.field("model", model)
         json.field("from", transition.from.rawValue)
@@ -232,7 +225,7 @@ public enum AuditEvent {
         var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.key("ts")
-        json.string(ISO8601.format(milliseconds: timestampMs))
+        json.timestamp(milliseconds: timestampMs)
         json.field("event", event)
         for (name, value) in fields {
             json.key(dynamic: name)

@@ -116,7 +116,7 @@ enum BatchJSON {
 
     private static func timestamp(_ key: StaticString, _ milliseconds: Int64?, into json: inout JSONWriter) {
         json.key(key)
-        if let milliseconds { json.string(ISO8601.format(milliseconds: milliseconds)) } else { json.null() }
+        if let milliseconds { json.timestamp(milliseconds: milliseconds) } else { json.null() }
     }
 
     /// `msgbatch_` and a time-ordered unique suffix, like Anthropic's ids.

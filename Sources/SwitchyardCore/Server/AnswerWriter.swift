@@ -47,9 +47,7 @@ struct PipelineAnswerWriter: AnswerWriter, Sendable {
         }
         // On the loop (the fast path's task always is), called directly: no closure to allocate.
         if context.eventLoop.inEventLoop {
-            let written = write(context.value)
-            if let result = written.resultIfComplete { return try result.get() }
-            try await written.get()
+            try await Self.settle(write(context.value))
         } else {
             try await Self.onLoop(context, write)
         }
@@ -87,14 +85,18 @@ struct PipelineAnswerWriter: AnswerWriter, Sendable {
     ) async throws {
         let loop = context.eventLoop
         if loop.inEventLoop {
-            let written = write(context.value)
-            // A connection with room takes the bytes while they are flushed, so the write is
-            // usually complete here: take its result instead of suspending the task for it.
-            if let result = written.resultIfComplete { return try result.get() }
-            try await written.get()
+            try await settle(write(context.value))
         } else {
             try await loop.flatSubmit { write(context.value) }.get()
         }
+    }
+
+    /// Waits for a write made on its loop. A connection with room takes the bytes while they are
+    /// flushed, so the write is usually complete here: its result is taken without suspending
+    /// the task.
+    private static func settle(_ written: EventLoopFuture<Void>) async throws {
+        if let result = written.resultIfComplete { return try result.get() }
+        try await written.get()
     }
 }
 
