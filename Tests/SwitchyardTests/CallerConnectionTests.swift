@@ -37,6 +37,23 @@ struct CallerConnectionTests {
         }
     }
 
+    /// The fast path keeps a body that came in one read as that read's bytes, and joins one that
+    /// came in several: the upstream gets the whole body, once, with its model patched.
+    @Test func aBodyInSeveralReadsReachesTheUpstreamWhole() async throws {
+        try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: TestConfigs.twoModels()) { harness in
+            let bytes = Array(Self.post(Self.message).utf8)
+            let headEnd = bytes.count - Self.message.utf8.count
+            // The head with the body's first byte, then the body in two more pieces.
+            let pieces = [Array(bytes[..<(headEnd + 1)]), Array(bytes[(headEnd + 1)..<(headEnd + 20)]), Array(bytes[(headEnd + 20)...])]
+            let answer = try await RawConnection.exchange(port: harness.port, pieces: pieces, pause: .milliseconds(30), timeout: .seconds(10))
+            #expect(answer.status == 200, "\(answer.text.prefix(300))")
+            let received = try #require(harness.sim("a").receivedRequests.last)
+            #expect(harness.sim("a").requestCount == 1)
+            #expect(received.body.contains(#""max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#), "\(received.body)")
+            #expect(received.model == "claude-sonnet-4-20250514", "the route's name was patched to the model's")
+        }
+    }
+
     /// Answers read off one connection in order, knowing which requests were HEADs (their
     /// answers advertise a length but carry no body).
     static func answers(_ bytes: [UInt8], heads: [Bool]) -> [(status: Int, length: Int, body: String)]? {

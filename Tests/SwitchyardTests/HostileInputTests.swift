@@ -162,6 +162,11 @@ enum RawConnection {
 
     /// - Parameter untilClosed: wait for the server to close (several answers), not for the first answer.
     static func exchange(port: Int, bytes: [UInt8], timeout: Duration, untilClosed: Bool = false) async throws -> Answer {
+        try await exchange(port: port, pieces: [bytes], pause: .zero, timeout: timeout, untilClosed: untilClosed)
+    }
+
+    /// Writes `pieces` one by one, `pause` apart (each its own TCP segment on loopback).
+    static func exchange(port: Int, pieces: [[UInt8]], pause: Duration, timeout: Duration, untilClosed: Bool = false) async throws -> Answer {
         let group = MultiThreadedEventLoopGroup.singleton
         let complete = group.next().makePromise(of: Void.self)
         let collector = Collector(complete: complete, untilClosed: untilClosed)
@@ -169,7 +174,10 @@ enum RawConnection {
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
             .connect(host: "127.0.0.1", port: port).get()
         // The server may close before everything is written (that is an answer too).
-        try? await channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
+        for (index, piece) in pieces.enumerated() {
+            if index > 0 { try await Task.sleep(for: pause) }
+            try? await channel.writeAndFlush(ByteBuffer(bytes: piece)).get()
+        }
         channel.closeFuture.whenComplete { _ in complete.succeed() }
         do {
             try await withTimeout(timeout) { try await complete.futureResult.get() }

@@ -45,6 +45,34 @@ struct LoopTaskExecutorTests {
         try await group.shutdownGracefully()
     }
 
+    /// Jobs enqueued on the loop run in batches; a job a batch enqueues waits for the next one,
+    /// so a task that keeps yielding leaves room for the loop's other work.
+    @Test func aTaskThatKeepsYieldingDoesNotHoldTheLoopsOtherWorkBack() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let executor = try await loop.submit { LoopTaskExecutor.ofCurrentLoop }.get()
+        let sameAgain = try await loop.submit { LoopTaskExecutor.ofCurrentLoop }.get()
+        #expect(executor != nil && executor === sameAgain, "one executor per loop")
+        #expect(LoopTaskExecutor.ofCurrentLoop == nil, "none off a loop thread")
+
+        let otherWorkRan = Mutex(false)
+        let yieldsBeforeOtherWork = await Task(executorPreference: executor) { () async -> Int? in
+            // From here on the task's jobs are enqueued on the loop, in the executor's batches.
+            await Task.yield()
+            // Queued behind this job on the loop: it runs once this task yields its turn.
+            loop.execute { otherWorkRan.withLock { $0 = true } }
+            for yields in 0..<10_000 {
+                if otherWorkRan.withLock({ $0 }) { return yields }
+                await Task.yield()
+                precondition(loop.inEventLoop)
+            }
+            return nil
+        }.value
+        let yields = try #require(yieldsBeforeOtherWork, "10,000 yields and the loop never ran its other task")
+        #expect(yields <= 2)
+        try await group.shutdownGracefully()
+    }
+
     /// A credential's background fetch runs on a loop too, not on Swift's cooperative pool: in
     /// this process NIO's loops are not the global executor, and a fetch queued on a busy pool
     /// missed the deadlines of requests waiting for it on the loops (CI, before this).

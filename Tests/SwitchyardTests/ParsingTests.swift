@@ -218,4 +218,27 @@ struct ParsingTests {
         // Only ASCII letters fold: `[` is not `{`, `@` is not a backquote.
         #expect(!"[".equalsLowercasedASCII("{") && !"@".equalsLowercasedASCII("`"))
     }
+
+    /// The upstream's answer headers reach the caller under lower-case names, in order, without
+    /// the connection's own headers and those Switchyard sets itself, whatever their case.
+    @Test func relayedAnswerHeadersDropTheConnectionsAndSwitchyardsOwn() {
+        let dropped = [
+            "Connection", "keep-alive", "Proxy-Connection", "Transfer-Encoding", "TE", "Trailer", "Upgrade", "Content-Length",
+            "Server", "Request-Id", "X-Request-ID", "x-switchyard-route", "X-Switchyard-Model", "x-switchyard-ATTEMPTS",
+        ]
+        let kept = [
+            ("Content-Type", "application/json"), ("anthropic-ratelimit-requests-limit", "50"), ("Retry-After", "3"),
+            ("X-Custom", "Mixed Case Value"), ("Date", "Thu, 26 Nov 2026 10:00:00 GMT"), ("Servers", "kept: not `server`"),
+        ]
+        var upstream = HTTPHeaders()
+        for (index, pair) in kept.enumerated() {
+            upstream.add(name: pair.0, value: pair.1)
+            upstream.add(name: dropped[index], value: "x")
+        }
+        for name in dropped.dropFirst(kept.count) { upstream.add(name: name, value: "x") }
+        let relayed = HeaderPolicy.relayedHeaders(from: upstream)
+        #expect(relayed.map { "\($0.name): \($0.value)" } == kept.map { "\($0.0.lowercased()): \($0.1)" })
+        #expect("X-ÄB".lowercasedASCII() == "x-Äb", "only ASCII letters change")
+        #expect("already-lower".lowercasedASCII() == "already-lower")
+    }
 }

@@ -100,6 +100,9 @@ public final class RouterMetrics: Sendable {
         /// This cache's series as the current thread has seen them. Only ever used by that thread.
         final class ThreadCopy: @unchecked Sendable {
             var series: [CacheKey: Series] = [:]
+            /// The series found last: a run of requests of one route and outcome compares its
+            /// key (its strings are the same objects each time) instead of hashing it.
+            var last: (key: CacheKey, series: Series)?
         }
 
         func series(_ key: CacheKey, make: () -> Series) -> Series {
@@ -111,7 +114,11 @@ public final class RouterMetrics: Sendable {
                 copy = ThreadCopy()
                 copies.caches[id] = copy
             }
-            if let existing = copy.series[key] { return existing }
+            if let last = copy.last, last.key == key { return last.series }
+            if let existing = copy.series[key] {
+                copy.last = (key, existing)
+                return existing
+            }
             let found = shared.withLock { shared in
                 if let existing = shared[key] { return existing }
                 let made = make()
@@ -119,6 +126,7 @@ public final class RouterMetrics: Sendable {
                 return made
             }
             copy.series[key] = found
+            copy.last = (key, found)
             return found
         }
     }

@@ -145,14 +145,16 @@ final class ProxyExchange {
 
             switch planner.next(after: verdict, now: runtime.clock.now(), using: &random) {
             case .stop(.answered):
-                guard case .complete(let status, let headers, let body, let usage) = delivery else { return finalError(reason: .exhausted) }
+                // Consumed, so that the relayed headers are this code's alone and take Switchyard's
+                // in place (a copy of the list otherwise).
+                guard case .complete(let status, let headers, let body, let usage) = consume delivery else { return finalError(reason: .exhausted) }
                 served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
                 if (200..<300).contains(status), request.api == .messages {
                     record.usage = usage
                 }
                 record.status = status
                 record.outcome = (200..<300).contains(status) ? .ok : .clientError
-                return .complete(status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), body: body)
+                return .complete(status: status, headers: responseHeaders(consume headers, upstreamRequestID: attempt.upstreamRequestID, model: model), body: body)
             case .stop(let reason):
                 return finalError(reason: reason)
             case .moveOn:
@@ -324,12 +326,11 @@ final class ProxyExchange {
 
     /// The upstream's relayed headers plus `request-id` (the upstream's id, or Switchyard's own when
     /// the upstream gave none) and Switchyard's headers.
-    func responseHeaders(_ relayed: HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
-        var headers = relayed
+    func responseHeaders(_ relayed: consuming HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
         // Added, not replaced: no provider relays the upstream's own `request-id` header.
-        headers.add(name: "request-id", value: upstreamRequestID ?? request.requestID)
-        addSwitchyardHeaders(&headers, model: model)
-        return headers
+        relayed.add(name: "request-id", value: upstreamRequestID ?? request.requestID)
+        addSwitchyardHeaders(&relayed, model: model)
+        return relayed
     }
 
     /// Added, not replaced: relayed headers never hold these names (``HeaderPolicy``).

@@ -22,14 +22,15 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum State {
         case idle
-        case collecting(HTTPRequestHead, Target, ByteBuffer)
+        case collecting(HTTPRequestHead, Target, ByteBuffer, declaredLength: Int)
         /// A request's task is answering; later parts (a pipelining caller) wait in `queued`.
         case answering
     }
 
     private let front: HTTPFront
     private let canceller: DisconnectCanceller
-    /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``).
+    /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``), shared by
+    /// the loop's connections.
     private var executor: LoopTaskExecutor?
     /// Where whole answers go as finished bytes (``AnswerOutlet``); without one (a pipeline lacking
     /// NIO's encoder or ``ConnectionLifecycleHandler``) every request goes on to Hummingbird.
@@ -50,7 +51,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        executor = LoopTaskExecutor(loop: context.eventLoop)
+        executor = LoopTaskExecutor.ofCurrentLoop ?? LoopTaskExecutor(loop: context.eventLoop)
         outlet = AnswerOutlet.find(from: context)
     }
 
@@ -71,20 +72,23 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         switch (state, part) {
         case (.idle, .head(let head)):
             if downstream == 0, let (target, length) = eligible(head) {
-                state = .collecting(head, target, context.channel.allocator.buffer(capacity: length))
+                state = .collecting(head, target, ByteBuffer(), declaredLength: length)
             } else {
                 downstream += 1
                 forward(part, context: context)
             }
-        case (.collecting(let head, let target, var body), .body(var chunk)):
+        case (.collecting(let head, let target, var body, let declared), .body(var chunk)):
             state = .idle  // lets `body` be written without a copy
             if body.readableBytes == 0 {
+                // Nearly always the whole body, a slice of the read: kept as it is, no buffer made.
                 body = chunk
             } else {
+                // The decoder holds the body to its declared length: one buffer of that size.
+                body.reserveCapacity(minimumWritableBytes: declared - body.readableBytes)
                 body.writeBuffer(&chunk)
             }
-            state = .collecting(head, target, body)
-        case (.collecting(let head, let target, let body), .end):
+            state = .collecting(head, target, body, declaredLength: declared)
+        case (.collecting(let head, let target, let body, _), .end):
             state = .answering
             answer(head, target: target, body: body, context: context)
         case (.collecting, .head):

@@ -32,10 +32,22 @@ public enum HeaderPolicy {
 
     /// Upstream response headers that are the connection's business, or that Switchyard sets itself
     /// (`request-id` too: the exchange writes the upstream's own id back under it, or its own).
-    private static let notRelayed: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
-        "server", "request-id", "x-request-id", "x-switchyard-route", "x-switchyard-model", "x-switchyard-attempts",
-    ]
+    /// Matched by length first: this runs for every header of every answer.
+    static func isNotRelayed(_ lowered: String) -> Bool {
+        switch lowered.utf8.count {
+        case 2: lowered == "te"
+        case 6: lowered == "server"
+        case 7: lowered == "trailer" || lowered == "upgrade"
+        case 10: lowered == "connection" || lowered == "keep-alive" || lowered == "request-id"
+        case 12: lowered == "x-request-id"
+        case 14: lowered == "content-length"
+        case 16: lowered == "proxy-connection"
+        case 17: lowered == "transfer-encoding"
+        case 18: lowered == "x-switchyard-route" || lowered == "x-switchyard-model"
+        case 21: lowered == "x-switchyard-attempts"
+        default: false
+        }
+    }
 
     /// The upstream's response headers as the caller should see them, names in lower case.
     public static func relayedHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
@@ -43,7 +55,7 @@ public enum HeaderPolicy {
         relayed.reserveCapacity(upstream.count + 5)
         for (name, value) in upstream {
             let lowered = name.lowercasedASCII()
-            guard !notRelayed.contains(lowered) else { continue }
+            guard !isNotRelayed(lowered) else { continue }
             relayed.add(name: lowered, value: value)
         }
         return relayed
@@ -58,8 +70,18 @@ public enum HeaderPolicy {
 
 extension String {
     /// `self` when it has no upper-case ASCII letter (most header names): no new string is made.
+    /// Header names are ASCII tokens: only `A`–`Z` change (no Unicode case mapping).
     func lowercasedASCII() -> String {
-        utf8.contains(where: { $0 &- 65 < 26 }) ? lowercased() : self
+        guard utf8.contains(where: { $0 &- 65 < 26 }) else { return self }
+        let count = utf8.count
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            var index = 0
+            for byte in utf8 {
+                buffer[index] = byte &- 65 < 26 ? byte | 0x20 : byte
+                index += 1
+            }
+            return count
+        }
     }
 
     /// Whether `self` is `lowercased` but for the case of ASCII letters (header names compared as
