@@ -273,6 +273,31 @@ import Testing
         #expect(!encoded.closeAfterResponse)
     }
 
+    /// A provider's own lines (its key, its client's `host`) are checked and encoded once, and go
+    /// after the request's own headers.
+    @Test func presetLinesFollowTheHeadsOwnHeaders() throws {
+        let key = try PresetHeaderLines([("x-api-key", "k")])
+        let host = try PresetHeaderLines([("host", "api.example.com")])
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/messages", headers: ["anthropic-version": "2023-06-01"])
+        let encoded = try HTTP1RequestEncoder.encode(
+            head, presetLines: host.followed(by: key), body: ByteBuffer(string: "{}"), allocator: ByteBufferAllocator()
+        )
+        #expect(
+            String(buffer: encoded.bytes)
+                == "POST /v1/messages HTTP/1.1\r\nanthropic-version: 2023-06-01\r\nhost: api.example.com\r\nx-api-key: k\r\ncontent-length: 2\r\n\r\n{}"
+        )
+        #expect(PresetHeaderLines.none.followed(by: key).text == "x-api-key: k\r\n")
+        #expect(key.followed(by: .none).text == "x-api-key: k\r\n")
+        let three = host.followed(by: key).followed(by: try PresetHeaderLines([("x-c", "3")]))
+        #expect(three.text == "host: api.example.com\r\nx-api-key: k\r\nx-c: 3\r\n")
+        let refused: [[(String, String)]] = [
+            [("x a", "1")], [("x-a", "1\r\nx-b: 2")], [("x-a", "nul\u{0}")], [("Content-Length", "5")], [("transfer-encoding", "chunked")],
+        ]
+        for lines in refused {
+            #expect(throws: HTTP1ClientError.self, "\(lines)") { try PresetHeaderLines(lines) }
+        }
+    }
+
     @Test func aGetWithoutBodyHasNoContentLength() throws {
         let (text, _) = try Self.encoded(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/healthz", headers: ["host": "h"]), body: "")
         #expect(text == "GET /healthz HTTP/1.1\r\nhost: h\r\n\r\n")

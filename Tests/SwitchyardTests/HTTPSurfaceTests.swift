@@ -34,6 +34,11 @@ struct HTTPSurfaceTests {
             // Nothing but `model` changed, byte for byte.
             #expect(received.body == body.replacingOccurrences(of: "claude-sonnet-4-0", with: "claude-sonnet-4-20250514"))
             #expect(received.header("x-api-key") == "sk-ant-sim-test-key-0123456789", "the provider's key, not the caller's")
+            // The key and `host` go as the provider's preset lines: each once.
+            for name in ["x-api-key", "host"] {
+                #expect(received.headers.filter { $0.0.lowercased() == name }.count == 1, "\(name): \(received.headers)")
+            }
+            #expect(received.header("host")?.hasPrefix("127.0.0.1:") == true)
             #expect(received.header("anthropic-version") == "2023-06-01")
             #expect(received.header("anthropic-beta") == "tools-2024-04-04")
             #expect(received.header("accept") == "application/json")

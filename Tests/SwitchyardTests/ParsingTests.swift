@@ -208,7 +208,7 @@ struct ParsingTests {
             "Content-Type": "application/json", "X-Other": "no", "ANTHROPIC-BETA": "a", "Anthropic-Version": "2023-06-01",
             "anthropic-beta": "b", "Accept": "application/json", "x-api-key": "sk-ant-caller", "Anthropic-Versio": "no",
         ]
-        let upstream = HeaderPolicy.upstreamHeaders(from: inbound, providerKey: "sk-ant-provider")
+        let upstream = HeaderPolicy.upstreamHeaders(from: inbound, credential: .providerKey("sk-ant-provider"))
         #expect(upstream.map { "\($0.name): \($0.value)" } == [
             "anthropic-version: 2023-06-01", "anthropic-beta: a", "anthropic-beta: b", "content-type: application/json",
             "accept: application/json", "x-api-key: sk-ant-provider",

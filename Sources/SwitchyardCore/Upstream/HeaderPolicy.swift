@@ -10,9 +10,19 @@ public enum HeaderPolicy {
     static let requestIDName = "x-request-id"
     static let shouldRetryName = "x-should-retry"
 
-    /// The headers of one upstream attempt: the forwarded set plus the provider's key, or the
-    /// caller's own credential in pass-through mode. Nothing else of the caller's goes out.
-    public static func upstreamHeaders(from inbound: HTTPHeaders, providerKey: String?) -> HTTPHeaders {
+    /// Where an upstream request's credential comes from.
+    public enum Credential: Sendable {
+        /// The provider's key, added as `x-api-key`.
+        case providerKey(String)
+        /// The provider's key goes as a preset line (``PresetHeaderLines``): nothing to add here.
+        case preset
+        /// The provider has no key of its own: the caller's `x-api-key` or `Authorization` goes through.
+        case callers
+    }
+
+    /// The headers of one upstream attempt: the forwarded set plus the credential. Nothing else
+    /// of the caller's goes out.
+    public static func upstreamHeaders(from inbound: HTTPHeaders, credential: Credential) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
         // By hand rather than `inbound[name]`, which builds an array per name.
@@ -21,9 +31,12 @@ public enum HeaderPolicy {
                 headers.add(name: name, value: value)
             }
         }
-        if let key = providerKey {
+        switch credential {
+        case .providerKey(let key):
             headers.add(name: "x-api-key", value: key)
-        } else {
+        case .preset:
+            break
+        case .callers:
             if let key = inbound.first(name: apiKey) { headers.add(name: "x-api-key", value: key) }
             if let authorization = inbound.first(name: "authorization") { headers.add(name: "authorization", value: authorization) }
         }

@@ -18,6 +18,8 @@ public struct UpstreamRequest: Sendable {
     /// Path and query, e.g. `/v1/messages?beta=true`.
     public var pathAndQuery: String
     public var headers: HTTPHeaders
+    /// The provider's own header lines (its key), the same on every request: encoded once.
+    public var presetLines: PresetHeaderLines = .none
     public var body: ByteBuffer
     /// Streams read the body as it comes; JSON bodies are read whole.
     public var isStreaming: Bool
@@ -126,8 +128,10 @@ public struct UpstreamBody: Sendable, AsyncSequence {
 public final class UpstreamClient: Sendable {
     public let provider: ProviderSpec
     private let client: Result<HTTP1Client, HTTP1ClientError>
-    /// `host` as it goes on the wire, and the base URL's path prefix: computed once.
+    /// `host` as it goes on the wire (a value, and a preset line), and the base URL's path
+    /// prefix: computed once.
     private let hostHeader: String
+    private let hostLine: PresetHeaderLines
     private let pathPrefix: String
 
     public init(provider: ProviderSpec, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -141,22 +145,32 @@ public final class UpstreamClient: Sendable {
         client = Result { () throws(HTTP1ClientError) -> HTTP1Client in try HTTP1Client(configuration: configuration, eventLoopGroup: eventLoopGroup) }
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
         hostHeader = url.port == (url.isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(url.port)"
+        // A host the URL parser took cannot hold CR or LF; should one ever, the requests carry it
+        // as a header and the encoder refuses each of them with that error.
+        hostLine = (try? PresetHeaderLines([("host", hostHeader)])) ?? .none
         pathPrefix = url.pathPrefix
     }
 
-    /// Consumes `request`: its headers get `host` added in place (a borrowed request's headers
-    /// would be copied whole for that).
+    /// Consumes `request`: its headers go into the request head without a copy.
     public func send(_ request: consuming UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
         let client: HTTP1Client
         switch self.client {
         case .success(let ready): client = ready
         case .failure(let error): throw Self.classify(error)
         }
-        if !request.headers.contains(name: "host") { request.headers.add(name: "host", value: hostHeader) }
+        // `host` from the preset line unless the request names its own (a signed request does).
+        var preset = request.presetLines
+        if !request.headers.contains(name: "host") {
+            if hostLine.byteCount > 0 {
+                preset = hostLine.followed(by: preset)
+            } else {
+                request.headers.add(name: "host", value: hostHeader)
+            }
+        }
         let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: request.headers)
         do {
             let response = try await client.execute(
-                head, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
+                head, presetLines: preset, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
             )
             return UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body))
         } catch {

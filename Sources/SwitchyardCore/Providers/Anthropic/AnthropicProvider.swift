@@ -45,7 +45,16 @@ public struct AnthropicSettings: PlatformSettings {
 struct AnthropicProvider: UpstreamProvider {
     let spec: ProviderSpec
     let apiKey: String?
+    /// `x-api-key`, encoded once for every request; nil without a key of its own, or with one no
+    /// header can carry (each request then goes out with it as a header and is refused for it).
+    private let keyLine: PresetHeaderLines?
     private static let requestIDHeader = "request-id"
+
+    init(spec: ProviderSpec, apiKey: String?) {
+        self.spec = spec
+        self.apiKey = apiKey
+        keyLine = apiKey.flatMap { try? PresetHeaderLines([("x-api-key", $0)]) }
+    }
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
@@ -55,10 +64,14 @@ struct AnthropicProvider: UpstreamProvider {
             path += "?"
             path += query
         }
-        return UpstreamRequest(
-            pathAndQuery: path, headers: HeaderPolicy.upstreamHeaders(from: call.inboundHeaders, providerKey: apiKey),
+        let credential: HeaderPolicy.Credential =
+            if keyLine != nil { .preset } else if let apiKey { .providerKey(apiKey) } else { .callers }
+        var request = UpstreamRequest(
+            pathAndQuery: path, headers: HeaderPolicy.upstreamHeaders(from: call.inboundHeaders, credential: credential),
             body: call.body.withModel(model.encodedUpstreamModel), isStreaming: call.stream
         )
+        if let keyLine { request.presetLines = keyLine }
+        return request
     }
 
     func requestID(in headers: HTTPHeaders) -> String? {

@@ -86,16 +86,18 @@ public final class HTTP1Client: Sendable {
     /// never hops threads), or of any loop when nil, and returns when the response head arrives.
     ///
     /// Head and body go out in one write and one flush; `content-length` is set from `body`.
-    /// The caller sets every other header (`host` included); `head.uri` is sent as it is.
+    /// The caller sets every other header (`host` included), in `head` or as `presetLines`;
+    /// `head.uri` is sent as it is.
     /// The head must arrive before `headDeadline`, waiting for a free connection included.
     /// Cancelling the calling task fails the call with `cancelled` and closes the connection.
     nonisolated(nonsending)
     public func execute(
-        _ head: HTTPRequestHead, body: ByteBuffer, headDeadline: NIODeadline, on eventLoop: (any EventLoop)? = nil
+        _ head: HTTPRequestHead, presetLines: PresetHeaderLines = .none, body: ByteBuffer, headDeadline: NIODeadline,
+        on eventLoop: (any EventLoop)? = nil
     ) async throws(HTTP1ClientError) -> HTTP1ClientResponse {
         // A deadline already past would cost a connection (closed on the timeout) for nothing.
         guard headDeadline > .now() else { throw .headTimeout }
-        let request = try HTTP1RequestEncoder.encode(head, body: body, allocator: allocator)
+        let request = try HTTP1RequestEncoder.encode(head, presetLines: presetLines, body: body, allocator: allocator)
         let exchange = HTTP1Exchange(pool: pool(for: eventLoop), head: head, request: request, headDeadline: headDeadline)
         return try await exchange.response().get()
     }

@@ -21,7 +21,11 @@ enum HTTP1RequestEncoder {
         var closeAfterResponse: Bool
     }
 
-    static func encode(_ head: HTTPRequestHead, body: ByteBuffer, allocator: ByteBufferAllocator) throws(HTTP1ClientError) -> Encoded {
+    /// `presetLines`: header lines encoded and checked once (``PresetHeaderLines``), written
+    /// after `head`'s own.
+    static func encode(
+        _ head: HTTPRequestHead, presetLines: PresetHeaderLines = .none, body: ByteBuffer, allocator: ByteBufferAllocator
+    ) throws(HTTP1ClientError) -> Encoded {
         let method = head.method
         switch method {
         case .HEAD, .CONNECT:
@@ -36,6 +40,7 @@ enum HTTP1RequestEncoder {
         for (name, value) in head.headers {
             headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value)
         }
+        headSize &+= presetLines.byteCount
         let inline = bodyLength <= inlineBodyLimit
         var closeAfterResponse = false
         var buffer = allocator.buffer(capacity: headSize + (inline ? bodyLength : 0))
@@ -53,6 +58,7 @@ enum HTTP1RequestEncoder {
             if name.utf8.count == 10, equalsLowercased(name, "connection"), hasCloseToken(value) { closeAfterResponse = true }
             buffer.writeHTTPHeaderLine(name: name, value: value)
         }
+        presetLines.write(into: &buffer)
         if bodyLength > 0 || method.hasRequestBody {
             buffer.writeStaticString("content-length: ")
             buffer.writeDecimal(bodyLength)
@@ -68,7 +74,7 @@ enum HTTP1RequestEncoder {
     }
 
     /// `content-length` or `transfer-encoding`, in any case.
-    private static func isFraming(_ name: String) -> Bool {
+    static func isFraming(_ name: String) -> Bool {
         let count = name.utf8.count
         guard count == 14 || count == 17 else { return false }
         return equalsLowercased(name, count == 14 ? "content-length" : "transfer-encoding")
@@ -120,6 +126,59 @@ enum HTTP1RequestEncoder {
             return false
         }
         return true
+    }
+}
+
+/// Header lines that are the same on every request of a provider (its `host`, its API key),
+/// checked and encoded once when the provider is set up instead of on every request.
+public struct PresetHeaderLines: Sendable {
+    /// Up to two blocks, so that a provider's lines and its client's `host` need no joining per request.
+    private var first: ByteBuffer?
+    private var second: ByteBuffer?
+
+    public static let none = PresetHeaderLines()
+
+    private init() {}
+
+    /// Fails on a name that is not a token, a value with CR, LF or NUL, or a framing header
+    /// (`content-length` and `transfer-encoding` are the encoder's).
+    public init(_ lines: [(String, String)]) throws(HTTP1ClientError) {
+        var buffer = ByteBuffer()
+        for (name, value) in lines {
+            guard HTTP1RequestEncoder.isToken(name), !HTTP1RequestEncoder.isFraming(name) else {
+                throw HTTP1ClientError(.invalidRequest, "invalid preset header name '\(name)'")
+            }
+            guard HTTP1RequestEncoder.isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
+            buffer.writeHTTPHeaderLine(name: name, value: value)
+        }
+        first = buffer
+    }
+
+    /// These lines, then `other`'s.
+    func followed(by other: PresetHeaderLines) -> PresetHeaderLines {
+        if other.byteCount == 0 { return self }
+        if byteCount == 0 { return other }
+        var joined = self
+        if second == nil, other.second == nil {
+            joined.second = other.first
+        } else {
+            var buffer = ByteBuffer()
+            write(into: &buffer)
+            other.write(into: &buffer)
+            joined.first = buffer
+            joined.second = nil
+        }
+        return joined
+    }
+
+    var byteCount: Int { (first?.readableBytes ?? 0) &+ (second?.readableBytes ?? 0) }
+
+    /// The lines as they go on the wire, for tests.
+    var text: String { String(buffer: first ?? ByteBuffer()) + String(buffer: second ?? ByteBuffer()) }
+
+    func write(into buffer: inout ByteBuffer) {
+        if let first { buffer.writeImmutableBuffer(first) }
+        if let second { buffer.writeImmutableBuffer(second) }
     }
 }
 
