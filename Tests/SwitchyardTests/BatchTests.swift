@@ -232,6 +232,12 @@ struct BatchTests {
             let results = try await harness.batchResults(id)
             #expect(results.count == 5)
             #expect(results.allSatisfy { ($0["result"] as? [String: Any])?["type"] as? String == "succeeded" })
+            // The batch API calls carry the provider's key once each, as the client's preset line.
+            let batchCalls = a.receivedRequests.filter { $0.uri.hasPrefix("/v1/messages/batches") }
+            #expect(!batchCalls.isEmpty)
+            for call in batchCalls {
+                #expect(call.headers.filter { $0.0.lowercased() == "x-api-key" }.map(\.1) == ["sk-ant-sim-test-key-0123456789"], "\(call.uri)")
+            }
         }
     }
 

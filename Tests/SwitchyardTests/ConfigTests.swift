@@ -164,6 +164,25 @@ struct ConfigTests {
         #expect(found.allSatisfy { $0.line > 0 && $0.column > 0 })
     }
 
+    /// A host with a control character or a space would end up in every request's `host` line.
+    @Test func aBaseURLHostWithAControlCharacterOrSpaceIsRefused() {
+        for host in [#"exa\r\nmple.com"#, "exa mple.com", #"exa\tmple.com"#] {
+            let found = problems(
+                """
+                version: 1
+                providers:
+                  anthropic: { type: anthropic, base_url: "https://\(host)", api_key_env: ANTHROPIC_API_KEY }
+                models:
+                  sonnet: { provider: anthropic, model: claude-sonnet-4-20250514 }
+                routes:
+                  default: { models: [sonnet] }
+                """
+            )
+            #expect(found.map(\.path).contains("providers.anthropic.base_url"), "\(host): \(found)")
+        }
+        #expect(UpstreamURL.parse("https://api.anthropic.com:8443/v1")?.host == "api.anthropic.com")
+    }
+
     @Test func clientsReferenceRoutesAndNeedTheirKeys() {
         let found = problems(
             """

@@ -288,8 +288,6 @@ import Testing
         )
         #expect(PresetHeaderLines.none.followed(by: key).text == "x-api-key: k\r\n")
         #expect(key.followed(by: .none).text == "x-api-key: k\r\n")
-        let three = host.followed(by: key).followed(by: try PresetHeaderLines([("x-c", "3")]))
-        #expect(three.text == "host: api.example.com\r\nx-api-key: k\r\nx-c: 3\r\n")
         let refused: [[(String, String)]] = [
             [("x a", "1")], [("x-a", "1\r\nx-b: 2")], [("x-a", "nul\u{0}")], [("Content-Length", "5")], [("transfer-encoding", "chunked")],
         ]

@@ -226,7 +226,8 @@ final class UpstreamBatches: Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "anthropic-version", value: "2023-06-01")
         headers.add(name: "content-type", value: "application/json")
-        if let key = (endpoint.provider.spec.settings as? AnthropicSettings)?.apiKey { headers.add(name: "x-api-key", value: key) }
+        // The key usually goes as the client's preset line; only one no line can carry is added here.
+        if case .providerKey(let key) = (endpoint.provider as? AnthropicProvider)?.credential { headers.add(name: "x-api-key", value: key) }
         var request = UpstreamRequest(
             pathAndQuery: path, headers: headers, body: body ?? ByteBuffer(), isStreaming: false, headDeadline: .now() + .seconds(60)
         )

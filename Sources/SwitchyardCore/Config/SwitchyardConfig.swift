@@ -116,7 +116,8 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
             guard let parsed = Int(authority[authority.index(after: colon)...]), (1...65535).contains(parsed) else { return nil }
             port = parsed
         }
-        guard !host.isEmpty else { return nil }
+        // No control character, space or DEL: the host goes into every request's `host` line.
+        guard !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else { return nil }
         var prefix = String(rest)
         while prefix.hasSuffix("/") { prefix.removeLast() }
         return UpstreamURL(isTLS: isTLS, host: String(host), port: port, pathPrefix: prefix)

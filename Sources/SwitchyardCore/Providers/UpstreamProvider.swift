@@ -19,6 +19,10 @@ struct UpstreamCall: Sendable {
 protocol UpstreamProvider: Sendable {
     var spec: ProviderSpec { get }
 
+    /// Header lines every request to this provider carries (the Anthropic key), sent by its
+    /// client after each request's own headers (``PresetHeaderLines``).
+    var presetHeaderLines: PresetHeaderLines { get }
+
     /// Whether this platform can serve the API at all (when it cannot, the route's next model does).
     func supports(_ api: UpstreamAPI) -> Bool
 
@@ -123,6 +127,9 @@ public enum CredentialProblem: Sendable, Equatable {
 
 extension UpstreamProvider {
     var platform: Platform { spec.platform }
+
+    /// Bedrock and Vertex sign or authorize each request: nothing is the same on all of them.
+    var presetHeaderLines: PresetHeaderLines { .none }
 
     func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? { nil }
 

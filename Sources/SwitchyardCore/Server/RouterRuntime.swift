@@ -79,9 +79,10 @@ public final class RouterRuntime: Sendable {
     }
 
     private static func endpoint(for spec: ProviderSpec, services: ProviderServices, eventLoopGroup: any EventLoopGroup) -> ProviderEndpoint {
-        ProviderEndpoint(
-            fingerprint: spec.fingerprint, provider: Platforms.makeProvider(spec: spec, services: services),
-            client: UpstreamClient(provider: spec, eventLoopGroup: eventLoopGroup)
+        let provider = Platforms.makeProvider(spec: spec, services: services)
+        return ProviderEndpoint(
+            fingerprint: spec.fingerprint, provider: provider,
+            client: UpstreamClient(provider: spec, presetLines: provider.presetHeaderLines, eventLoopGroup: eventLoopGroup)
         )
     }
 

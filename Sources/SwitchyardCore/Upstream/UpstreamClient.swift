@@ -18,8 +18,6 @@ public struct UpstreamRequest: Sendable {
     /// Path and query, e.g. `/v1/messages?beta=true`.
     public var pathAndQuery: String
     public var headers: HTTPHeaders
-    /// The provider's own header lines (its key), the same on every request: encoded once.
-    public var presetLines: PresetHeaderLines = .none
     public var body: ByteBuffer
     /// Streams read the body as it comes; JSON bodies are read whole.
     public var isStreaming: Bool
@@ -128,13 +126,18 @@ public struct UpstreamBody: Sendable, AsyncSequence {
 public final class UpstreamClient: Sendable {
     public let provider: ProviderSpec
     private let client: Result<HTTP1Client, HTTP1ClientError>
-    /// `host` as it goes on the wire (a value, and a preset line), and the base URL's path
-    /// prefix: computed once.
-    private let hostHeader: String
-    private let hostLine: PresetHeaderLines
+    /// The header lines every request gets (``PresetHeaderLines``): `host`, then the provider's
+    /// own (its key); the provider's own alone for a request that names its host (a signed one).
+    private let presetLines: PresetHeaderLines
+    private let presetLinesWithoutHost: PresetHeaderLines
+    /// The base URL's path prefix, computed once.
     private let pathPrefix: String
 
-    public init(provider: ProviderSpec, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// - Parameter presetLines: the provider's own lines, sent on every request.
+    public init(
+        provider: ProviderSpec, presetLines providerLines: PresetHeaderLines = .none,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.provider = provider
         let url = provider.baseURL
         let configuration = HTTP1Client.Configuration(
@@ -144,10 +147,10 @@ public final class UpstreamClient: Sendable {
         // A TLS configuration that cannot load fails every attempt with a clear error, never the process.
         client = Result { () throws(HTTP1ClientError) -> HTTP1Client in try HTTP1Client(configuration: configuration, eventLoopGroup: eventLoopGroup) }
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
-        hostHeader = url.port == (url.isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(url.port)"
-        // A host the URL parser took cannot hold CR or LF; should one ever, the requests carry it
-        // as a header and the encoder refuses each of them with that error.
-        hostLine = (try? PresetHeaderLines([("host", hostHeader)])) ?? .none
+        let host = url.port == (url.isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(url.port)"
+        // The URL parser takes no host with a control character or a space: the line encodes.
+        presetLines = ((try? PresetHeaderLines([("host", host)])) ?? .none).followed(by: providerLines)
+        presetLinesWithoutHost = providerLines
         pathPrefix = url.pathPrefix
     }
 
@@ -158,19 +161,10 @@ public final class UpstreamClient: Sendable {
         case .success(let ready): client = ready
         case .failure(let error): throw Self.classify(error)
         }
-        // `host` from the preset line unless the request names its own (a signed request does).
-        var preset = request.presetLines
-        if !request.headers.contains(name: "host") {
-            if hostLine.byteCount > 0 {
-                preset = hostLine.followed(by: preset)
-            } else {
-                request.headers.add(name: "host", value: hostHeader)
-            }
-        }
         let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: request.headers)
         do {
             let response = try await client.execute(
-                head, presetLines: preset, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
+                head, presetLines: request.headers.contains(name: "host") ? presetLinesWithoutHost : presetLines, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
             )
             return UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body))
         } catch {

@@ -45,15 +45,23 @@ public struct AnthropicSettings: PlatformSettings {
 struct AnthropicProvider: UpstreamProvider {
     let spec: ProviderSpec
     let apiKey: String?
-    /// `x-api-key`, encoded once for every request; nil without a key of its own, or with one no
-    /// header can carry (each request then goes out with it as a header and is refused for it).
-    private let keyLine: PresetHeaderLines?
+    /// Where a request's credential comes from: the key as the client's preset line, encoded once;
+    /// a key no header line can carry added to each request (which the encoder then refuses, with
+    /// that error); without a key of its own, the caller's.
+    let credential: HeaderPolicy.Credential
+    let presetHeaderLines: PresetHeaderLines
     private static let requestIDHeader = "request-id"
 
     init(spec: ProviderSpec, apiKey: String?) {
         self.spec = spec
         self.apiKey = apiKey
-        keyLine = apiKey.flatMap { try? PresetHeaderLines([("x-api-key", $0)]) }
+        if let apiKey, let line = try? PresetHeaderLines([("x-api-key", apiKey)]) {
+            credential = .preset
+            presetHeaderLines = line
+        } else {
+            credential = apiKey.map { .providerKey($0) } ?? .callers
+            presetHeaderLines = .none
+        }
     }
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
@@ -64,14 +72,10 @@ struct AnthropicProvider: UpstreamProvider {
             path += "?"
             path += query
         }
-        let credential: HeaderPolicy.Credential =
-            if keyLine != nil { .preset } else if let apiKey { .providerKey(apiKey) } else { .callers }
-        var request = UpstreamRequest(
+        return UpstreamRequest(
             pathAndQuery: path, headers: HeaderPolicy.upstreamHeaders(from: call.inboundHeaders, credential: credential),
             body: call.body.withModel(model.encodedUpstreamModel), isStreaming: call.stream
         )
-        if let keyLine { request.presetLines = keyLine }
-        return request
     }
 
     func requestID(in headers: HTTPHeaders) -> String? {

@@ -58,7 +58,7 @@ enum HTTP1RequestEncoder {
             if name.utf8.count == 10, equalsLowercased(name, "connection"), hasCloseToken(value) { closeAfterResponse = true }
             buffer.writeHTTPHeaderLine(name: name, value: value)
         }
-        presetLines.write(into: &buffer)
+        buffer.writeImmutableBuffer(presetLines.bytes)
         if bodyLength > 0 || method.hasRequestBody {
             buffer.writeStaticString("content-length: ")
             buffer.writeDecimal(bodyLength)
@@ -129,16 +129,17 @@ enum HTTP1RequestEncoder {
     }
 }
 
-/// Header lines that are the same on every request of a provider (its `host`, its API key),
-/// checked and encoded once when the provider is set up instead of on every request.
+/// Header lines that are the same on every request of a provider (its client's `host`, its API
+/// key), checked and encoded once when the provider is set up instead of on every request.
 public struct PresetHeaderLines: Sendable {
-    /// Up to two blocks, so that a provider's lines and its client's `host` need no joining per request.
-    private var first: ByteBuffer?
-    private var second: ByteBuffer?
+    /// `name: value\r\n` lines, as they go on the wire.
+    private(set) var bytes: ByteBuffer
 
-    public static let none = PresetHeaderLines()
+    public static let none = PresetHeaderLines(checked: ByteBuffer())
 
-    private init() {}
+    private init(checked bytes: ByteBuffer) {
+        self.bytes = bytes
+    }
 
     /// Fails on a name that is not a token, a value with CR, LF or NUL, or a framing header
     /// (`content-length` and `transfer-encoding` are the encoder's).
@@ -151,35 +152,20 @@ public struct PresetHeaderLines: Sendable {
             guard HTTP1RequestEncoder.isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
             buffer.writeHTTPHeaderLine(name: name, value: value)
         }
-        first = buffer
+        bytes = buffer
     }
 
-    /// These lines, then `other`'s.
+    /// These lines, then `other`'s (made once, when a client is set up).
     func followed(by other: PresetHeaderLines) -> PresetHeaderLines {
-        if other.byteCount == 0 { return self }
-        if byteCount == 0 { return other }
-        var joined = self
-        if second == nil, other.second == nil {
-            joined.second = other.first
-        } else {
-            var buffer = ByteBuffer()
-            write(into: &buffer)
-            other.write(into: &buffer)
-            joined.first = buffer
-            joined.second = nil
-        }
-        return joined
+        var joined = bytes
+        joined.writeImmutableBuffer(other.bytes)
+        return PresetHeaderLines(checked: joined)
     }
 
-    var byteCount: Int { (first?.readableBytes ?? 0) &+ (second?.readableBytes ?? 0) }
+    var byteCount: Int { bytes.readableBytes }
 
     /// The lines as they go on the wire, for tests.
-    var text: String { String(buffer: first ?? ByteBuffer()) + String(buffer: second ?? ByteBuffer()) }
-
-    func write(into buffer: inout ByteBuffer) {
-        if let first { buffer.writeImmutableBuffer(first) }
-        if let second { buffer.writeImmutableBuffer(second) }
-    }
+    var text: String { String(buffer: bytes) }
 }
 
 extension HTTPMethod {

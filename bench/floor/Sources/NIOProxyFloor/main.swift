@@ -148,12 +148,81 @@ final class AnswerHandler: ChannelInboundHandler {
     }
 }
 
+/// `raw` mode: no HTTP at all, the caller's bytes piped to its upstream connection and the
+/// upstream's back (a TCP proxy, as nginx's `stream` module is). What is left when the HTTP/1
+/// codec is taken away: NIO's channels, the event loop and the kernel.
+final class RawCallerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let upstream: SocketAddress
+    var upstreamChannel: Channel?
+    var pending: [ByteBuffer] = []
+    var connecting = false
+
+    init(upstream: SocketAddress) {
+        self.upstream = upstream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        if let upstreamChannel {
+            upstreamChannel.writeAndFlush(bytes, promise: nil)
+            return
+        }
+        pending.append(bytes)
+        guard !connecting else { return }
+        connecting = true
+        let pipe = RawPipe(to: context.channel)
+        ClientBootstrap(group: context.eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(pipe) } }
+            .connect(to: upstream)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.connecting = false
+                switch result {
+                case .success(let channel):
+                    self.upstreamChannel = channel
+                    for bytes in self.pending { channel.write(bytes, promise: nil) }
+                    self.pending = []
+                    channel.flush()
+                case .failure:
+                    context.close(promise: nil)
+                }
+            }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstreamChannel?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
+
+/// The upstream side of `raw` mode: every read goes to the caller as it came.
+final class RawPipe: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let caller: Channel
+
+    init(to caller: Channel) {
+        self.caller = caller
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        caller.writeAndFlush(unwrapInboundIn(data), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        caller.close(promise: nil)
+    }
+}
+
+extension RawCallerHandler: @unchecked Sendable {}
+extension RawPipe: @unchecked Sendable {}
 extension CallerHandler: @unchecked Sendable {}
 extension AnswerHandler: @unchecked Sendable {}
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3 || arguments.count == 4 else {
-    print("usage: NIOProxyFloor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [task]")
+    print("usage: NIOProxyFloor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [task|raw]")
     exit(2)
 }
 func address(_ text: String) throws -> SocketAddress {
@@ -163,6 +232,7 @@ func address(_ text: String) throws -> SocketAddress {
 let listen = try address(arguments[1])
 let upstream = try address(arguments[2])
 let taskPerRequest = arguments.count == 4 && arguments[3] == "task"
+let raw = arguments.count == 4 && arguments[3] == "raw"
 // As the router does: Swift concurrency runs on the event loops.
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 let group = MultiThreadedEventLoopGroup.singleton
@@ -172,6 +242,10 @@ let server = try ServerBootstrap(group: group)
     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+            if raw {
+                try channel.pipeline.syncOperations.addHandler(RawCallerHandler(upstream: upstream))
+                return
+            }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
             try channel.pipeline.syncOperations.addHandler(CallerHandler(upstream: upstream, upstreamHost: arguments[2], taskPerRequest: taskPerRequest))
         }
