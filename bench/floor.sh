@@ -2,7 +2,8 @@
 # The floor under any SwiftNIO proxy on this machine (bench/floor: a bare reverse proxy on NIO's
 # HTTP/1.1 codec, no routing, no task per request), measured in one run next to nginx and
 # Switchyard, all in front of the same nginx fake upstream, targets alternating (`floor-raw` pipes
-# the bytes with no HTTP codec at all: what NIO's channels and the kernel cost alone):
+# the bytes with no HTTP codec at all: what NIO's channels and the kernel cost alone; `floor-lite`
+# frames each message with a minimal hand parser instead of NIO's HTTP/1 codec):
 #   ROUNDS=3 DURATION=5 bash bench/floor.sh
 # Prints, per concurrency and target, the median RPS, p50, p99, the p50 added over the upstream
 # alone, its ratio to nginx's, and the proxy process's CPU per request. `nginx-apart` is the same
@@ -15,7 +16,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONCURRENCY=${CONCURRENCY:-"16 64"}
 work=$(mktemp -d)
-UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 FLOOR=19207 FLOOR_TASK=19208 FLOOR_RAW=19214 OWN=19209 HB=19210 TYPES=19211 APART=19213
+UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 FLOOR=19207 FLOOR_TASK=19208 FLOOR_RAW=19214 FLOOR_LITE=19215 OWN=19209 HB=19210 TYPES=19211 APART=19213
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -49,6 +50,7 @@ nginx -c "$work/nginx-apart.conf" -p "$work" & pids+=($!)
 "$floor" 127.0.0.1:$FLOOR 127.0.0.1:$UPSTREAM >/dev/null & floor_pid=$!; pids+=($floor_pid)
 "$floor" 127.0.0.1:$FLOOR_TASK 127.0.0.1:$UPSTREAM task >/dev/null & floor_task_pid=$!; pids+=($floor_task_pid)
 "$floor" 127.0.0.1:$FLOOR_RAW 127.0.0.1:$UPSTREAM raw >/dev/null & floor_raw_pid=$!; pids+=($floor_raw_pid)
+"$floor" 127.0.0.1:$FLOOR_LITE 127.0.0.1:$UPSTREAM lite >/dev/null & floor_lite_pid=$!; pids+=($floor_lite_pid)
 "$layered" 127.0.0.1:$OWN 127.0.0.1:$UPSTREAM own >/dev/null & own_pid=$!; pids+=($own_pid)
 "$layered" 127.0.0.1:$TYPES 127.0.0.1:$UPSTREAM httptypes >/dev/null & types_pid=$!; pids+=($types_pid)
 "$layered" 127.0.0.1:$HB 127.0.0.1:$UPSTREAM hummingbird >/dev/null & hb_pid=$!; pids+=($hb_pid)
@@ -70,13 +72,13 @@ nginx_worker=$(worker_of "$work/nginx.pid" | head -1)
 apart_worker=$(worker_of "$work/nginx-apart.pid" | head -1)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages" [nginx-apart]="http://127.0.0.1:$APART/v1/messages"
-    [floor]="http://127.0.0.1:$FLOOR/v1/messages" [floor-task]="http://127.0.0.1:$FLOOR_TASK/v1/messages" [floor-raw]="http://127.0.0.1:$FLOOR_RAW/v1/messages"
+    [floor]="http://127.0.0.1:$FLOOR/v1/messages" [floor-task]="http://127.0.0.1:$FLOOR_TASK/v1/messages" [floor-raw]="http://127.0.0.1:$FLOOR_RAW/v1/messages" [floor-lite]="http://127.0.0.1:$FLOOR_LITE/v1/messages"
     [own-client]="http://127.0.0.1:$OWN/v1/messages" [httptypes]="http://127.0.0.1:$TYPES/v1/messages" [hummingbird]="http://127.0.0.1:$HB/v1/messages" [switchyard]="http://127.0.0.1:$SWITCHYARD/v1/messages" [switchyard-b]="http://127.0.0.1:19212/v1/messages")
-declare -A pid=([direct]=$nginx_worker [nginx]=$nginx_worker [nginx-apart]=$apart_worker [floor]=$floor_pid [floor-task]=$floor_task_pid [floor-raw]=$floor_raw_pid [own-client]=$own_pid [httptypes]=$types_pid [hummingbird]=$hb_pid [switchyard]=$sy_pid [switchyard-b]=${sy_b_pid:-0})
-for t in floor-raw floor floor-task own-client httptypes hummingbird switchyard $extra; do wrk -t2 -c64 -d2s -s bench/post.lua "${url[$t]}" >/dev/null; done
+declare -A pid=([direct]=$nginx_worker [nginx]=$nginx_worker [nginx-apart]=$apart_worker [floor]=$floor_pid [floor-task]=$floor_task_pid [floor-raw]=$floor_raw_pid [floor-lite]=$floor_lite_pid [own-client]=$own_pid [httptypes]=$types_pid [hummingbird]=$hb_pid [switchyard]=$sy_pid [switchyard-b]=${sy_b_pid:-0})
+for t in floor-raw floor-lite floor floor-task own-client httptypes hummingbird switchyard $extra; do wrk -t2 -c64 -d2s -s bench/post.lua "${url[$t]}" >/dev/null; done
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONCURRENCY; do
-        for t in direct nginx nginx-apart floor-raw floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
+        for t in direct nginx nginx-apart floor-raw floor-lite floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
             before=$(cpu_ticks "${pid[$t]}")
             out=$(wrk -t2 -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}")
             ticks=$(( $(cpu_ticks "${pid[$t]}") - before ))
@@ -100,7 +102,7 @@ for c in sorted({c for c, _ in rows}):
     direct = med(rows[(c, "direct")], 1)
     nginx_added = med(rows[(c, "nginx")], 1) - direct
     apart_added = med(rows[(c, "nginx-apart")], 1) - direct
-    for t in ("direct", "nginx", "nginx-apart", "floor-raw", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
+    for t in ("direct", "nginx", "nginx-apart", "floor-raw", "floor-lite", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
         if (c, t) not in rows: continue
         r = rows[(c, t)]
         added = med(r, 1) - direct

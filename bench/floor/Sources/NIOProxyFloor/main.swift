@@ -215,6 +215,124 @@ final class RawPipe: ChannelInboundHandler {
     }
 }
 
+/// `lite` mode: HTTP/1.1 framing by a minimal hand parser instead of NIO's codec — each head's
+/// lines split into name and value ranges (no strings), `content-length` read, the message
+/// forwarded once whole. What framing costs without llhttp, `HTTPHeaders` and part events;
+/// a measure, not a parser to serve with (no chunked bodies, no limits).
+enum LiteFraming {
+    /// The length of the whole message at the start of `bytes` (head and body), once complete.
+    static func messageLength(_ bytes: ByteBuffer) -> Int? {
+        bytes.withUnsafeReadableBytes { raw -> Int? in
+            let count = raw.count
+            var lineStart = 0
+            var contentLength = 0
+            var index = 0
+            var fields: [(Range<Int>, Range<Int>)] = []
+            fields.reserveCapacity(16)
+            while index + 1 < count {
+                guard raw[index] == 13, raw[index + 1] == 10 else { index += 1; continue }
+                if index == lineStart {
+                    let total = index + 2 + contentLength
+                    return total <= count ? total : nil
+                }
+                if lineStart > 0, let colon = raw[lineStart..<index].firstIndex(of: UInt8(ascii: ":")) {
+                    var valueStart = colon + 1
+                    while valueStart < index, raw[valueStart] == 32 { valueStart += 1 }
+                    fields.append((lineStart..<colon, valueStart..<index))
+                    if colon - lineStart == 14, raw[lineStart] | 0x20 == UInt8(ascii: "c"), raw[lineStart + 8] | 0x20 == UInt8(ascii: "l") {
+                        var value = 0
+                        for byte in raw[valueStart..<index] where byte >= 48 && byte <= 57 { value = value * 10 + Int(byte - 48) }
+                        contentLength = value
+                    }
+                }
+                index += 2
+                lineStart = index
+            }
+            return nil
+        }
+    }
+}
+
+final class LiteCallerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let upstream: SocketAddress
+    var upstreamChannel: Channel?
+    var pending: [ByteBuffer] = []
+    var connecting = false
+    var received = ByteBuffer()
+
+    init(upstream: SocketAddress) {
+        self.upstream = upstream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if received.readableBytes == 0 { received = bytes } else { received.writeBuffer(&bytes) }
+        while let length = LiteFraming.messageLength(received), let message = received.readSlice(length: length) {
+            forward(message, context: context)
+        }
+    }
+
+    private func forward(_ message: ByteBuffer, context: ChannelHandlerContext) {
+        if let upstreamChannel {
+            upstreamChannel.writeAndFlush(message, promise: nil)
+            return
+        }
+        pending.append(message)
+        guard !connecting else { return }
+        connecting = true
+        let pipe = LitePipe(to: context.channel)
+        ClientBootstrap(group: context.eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(pipe) } }
+            .connect(to: upstream)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.connecting = false
+                switch result {
+                case .success(let channel):
+                    self.upstreamChannel = channel
+                    for message in self.pending { channel.write(message, promise: nil) }
+                    self.pending = []
+                    channel.flush()
+                case .failure:
+                    context.close(promise: nil)
+                }
+            }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstreamChannel?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
+
+/// The upstream side of `lite` mode: answers framed the same way, each written back whole.
+final class LitePipe: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let caller: Channel
+    var received = ByteBuffer()
+
+    init(to caller: Channel) {
+        self.caller = caller
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if received.readableBytes == 0 { received = bytes } else { received.writeBuffer(&bytes) }
+        while let length = LiteFraming.messageLength(received), let message = received.readSlice(length: length) {
+            caller.writeAndFlush(message, promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        caller.close(promise: nil)
+    }
+}
+
+extension LiteCallerHandler: @unchecked Sendable {}
+extension LitePipe: @unchecked Sendable {}
+
 extension RawCallerHandler: @unchecked Sendable {}
 extension RawPipe: @unchecked Sendable {}
 extension CallerHandler: @unchecked Sendable {}
@@ -222,7 +340,7 @@ extension AnswerHandler: @unchecked Sendable {}
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3 || arguments.count == 4 else {
-    print("usage: NIOProxyFloor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [task|raw]")
+    print("usage: NIOProxyFloor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [task|raw|lite]")
     exit(2)
 }
 func address(_ text: String) throws -> SocketAddress {
@@ -233,6 +351,7 @@ let listen = try address(arguments[1])
 let upstream = try address(arguments[2])
 let taskPerRequest = arguments.count == 4 && arguments[3] == "task"
 let raw = arguments.count == 4 && arguments[3] == "raw"
+let lite = arguments.count == 4 && arguments[3] == "lite"
 // As the router does: Swift concurrency runs on the event loops.
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 let group = MultiThreadedEventLoopGroup.singleton
@@ -244,6 +363,10 @@ let server = try ServerBootstrap(group: group)
         channel.eventLoop.makeCompletedFuture {
             if raw {
                 try channel.pipeline.syncOperations.addHandler(RawCallerHandler(upstream: upstream))
+                return
+            }
+            if lite {
+                try channel.pipeline.syncOperations.addHandler(LiteCallerHandler(upstream: upstream))
                 return
             }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
