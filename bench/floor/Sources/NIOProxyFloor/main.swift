@@ -148,22 +148,33 @@ final class AnswerHandler: ChannelInboundHandler {
     }
 }
 
-/// `raw` mode: no HTTP at all, the caller's bytes piped to its upstream connection and the
-/// upstream's back (a TCP proxy, as nginx's `stream` module is). What is left when the HTTP/1
-/// codec is taken away: NIO's channels, the event loop and the kernel.
-final class RawCallerHandler: ChannelInboundHandler {
+/// `raw` and `lite` modes: no NIO HTTP codec. `raw` pipes the caller's bytes to its upstream
+/// connection and the upstream's back (a TCP proxy, as nginx's `stream` module is): what is left
+/// when the codec is taken away — NIO's channels, the event loop and the kernel. `lite` frames
+/// each message with ``LiteFraming`` and forwards it whole: what framing costs without llhttp,
+/// `HTTPHeaders` and part events.
+final class PipeCallerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let upstream: SocketAddress
+    let framed: Bool
     var upstreamChannel: Channel?
     var pending: [ByteBuffer] = []
     var connecting = false
+    var framer = LiteFraming()
 
-    init(upstream: SocketAddress) {
+    init(upstream: SocketAddress, framed: Bool) {
         self.upstream = upstream
+        self.framed = framed
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        guard framed else { return forward(bytes, context: context) }
+        framer.append(bytes)
+        while let message = framer.nextMessage() { forward(message, context: context) }
+    }
+
+    private func forward(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         if let upstreamChannel {
             upstreamChannel.writeAndFlush(bytes, promise: nil)
             return
@@ -171,7 +182,7 @@ final class RawCallerHandler: ChannelInboundHandler {
         pending.append(bytes)
         guard !connecting else { return }
         connecting = true
-        let pipe = RawPipe(to: context.channel)
+        let pipe = PipeAnswerHandler(to: context.channel, framed: framed)
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(pipe) } }
@@ -197,17 +208,24 @@ final class RawCallerHandler: ChannelInboundHandler {
     }
 }
 
-/// The upstream side of `raw` mode: every read goes to the caller as it came.
-final class RawPipe: ChannelInboundHandler {
+/// The upstream side of `raw` and `lite` modes: each read (`raw`) or each whole answer (`lite`)
+/// goes to the caller as it came.
+final class PipeAnswerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let caller: Channel
+    let framed: Bool
+    var framer = LiteFraming()
 
-    init(to caller: Channel) {
+    init(to caller: Channel, framed: Bool) {
         self.caller = caller
+        self.framed = framed
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        caller.writeAndFlush(unwrapInboundIn(data), promise: nil)
+        let bytes = unwrapInboundIn(data)
+        guard framed else { return caller.writeAndFlush(bytes, promise: nil) }
+        framer.append(bytes)
+        while let message = framer.nextMessage() { caller.writeAndFlush(message, promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -215,11 +233,26 @@ final class RawPipe: ChannelInboundHandler {
     }
 }
 
-/// `lite` mode: HTTP/1.1 framing by a minimal hand parser instead of NIO's codec — each head's
-/// lines split into name and value ranges (no strings), `content-length` read, the message
-/// forwarded once whole. What framing costs without llhttp, `HTTPHeaders` and part events;
-/// a measure, not a parser to serve with (no chunked bodies, no limits).
-enum LiteFraming {
+/// HTTP/1.1 framing by a minimal hand parser: each head's lines split into name and value ranges
+/// (no strings), `content-length` read, the message cut out whole. A measure, not a parser to
+/// serve with (no chunked bodies, no limits, no validation).
+struct LiteFraming {
+    private var received = ByteBuffer()
+
+    mutating func append(_ bytes: ByteBuffer) {
+        if received.readableBytes == 0 {
+            received = bytes
+        } else {
+            var bytes = bytes
+            received.writeBuffer(&bytes)
+        }
+    }
+
+    mutating func nextMessage() -> ByteBuffer? {
+        guard let length = Self.messageLength(received) else { return nil }
+        return received.readSlice(length: length)
+    }
+
     /// The length of the whole message at the start of `bytes` (head and body), once complete.
     static func messageLength(_ bytes: ByteBuffer) -> Int? {
         bytes.withUnsafeReadableBytes { raw -> Int? in
@@ -230,7 +263,10 @@ enum LiteFraming {
             var fields: [(Range<Int>, Range<Int>)] = []
             fields.reserveCapacity(16)
             while index + 1 < count {
-                guard raw[index] == 13, raw[index + 1] == 10 else { index += 1; continue }
+                guard raw[index] == 13, raw[index + 1] == 10 else {
+                    index += 1
+                    continue
+                }
                 if index == lineStart {
                     let total = index + 2 + contentLength
                     return total <= count ? total : nil
@@ -239,6 +275,7 @@ enum LiteFraming {
                     var valueStart = colon + 1
                     while valueStart < index, raw[valueStart] == 32 { valueStart += 1 }
                     fields.append((lineStart..<colon, valueStart..<index))
+                    // `content-length`, by its length and two of its letters: enough for a measure.
                     if colon - lineStart == 14, raw[lineStart] | 0x20 == UInt8(ascii: "c"), raw[lineStart + 8] | 0x20 == UInt8(ascii: "l") {
                         var value = 0
                         for byte in raw[valueStart..<index] where byte >= 48 && byte <= 57 { value = value * 10 + Int(byte - 48) }
@@ -253,88 +290,8 @@ enum LiteFraming {
     }
 }
 
-final class LiteCallerHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    let upstream: SocketAddress
-    var upstreamChannel: Channel?
-    var pending: [ByteBuffer] = []
-    var connecting = false
-    var received = ByteBuffer()
-
-    init(upstream: SocketAddress) {
-        self.upstream = upstream
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if received.readableBytes == 0 { received = bytes } else { received.writeBuffer(&bytes) }
-        while let length = LiteFraming.messageLength(received), let message = received.readSlice(length: length) {
-            forward(message, context: context)
-        }
-    }
-
-    private func forward(_ message: ByteBuffer, context: ChannelHandlerContext) {
-        if let upstreamChannel {
-            upstreamChannel.writeAndFlush(message, promise: nil)
-            return
-        }
-        pending.append(message)
-        guard !connecting else { return }
-        connecting = true
-        let pipe = LitePipe(to: context.channel)
-        ClientBootstrap(group: context.eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(pipe) } }
-            .connect(to: upstream)
-            .assumeIsolated()
-            .whenComplete { result in
-                self.connecting = false
-                switch result {
-                case .success(let channel):
-                    self.upstreamChannel = channel
-                    for message in self.pending { channel.write(message, promise: nil) }
-                    self.pending = []
-                    channel.flush()
-                case .failure:
-                    context.close(promise: nil)
-                }
-            }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        upstreamChannel?.close(promise: nil)
-        context.fireChannelInactive()
-    }
-}
-
-/// The upstream side of `lite` mode: answers framed the same way, each written back whole.
-final class LitePipe: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    let caller: Channel
-    var received = ByteBuffer()
-
-    init(to caller: Channel) {
-        self.caller = caller
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if received.readableBytes == 0 { received = bytes } else { received.writeBuffer(&bytes) }
-        while let length = LiteFraming.messageLength(received), let message = received.readSlice(length: length) {
-            caller.writeAndFlush(message, promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        caller.close(promise: nil)
-    }
-}
-
-extension LiteCallerHandler: @unchecked Sendable {}
-extension LitePipe: @unchecked Sendable {}
-
-extension RawCallerHandler: @unchecked Sendable {}
-extension RawPipe: @unchecked Sendable {}
+extension PipeCallerHandler: @unchecked Sendable {}
+extension PipeAnswerHandler: @unchecked Sendable {}
 extension CallerHandler: @unchecked Sendable {}
 extension AnswerHandler: @unchecked Sendable {}
 
@@ -361,12 +318,8 @@ let server = try ServerBootstrap(group: group)
     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
     .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-            if raw {
-                try channel.pipeline.syncOperations.addHandler(RawCallerHandler(upstream: upstream))
-                return
-            }
-            if lite {
-                try channel.pipeline.syncOperations.addHandler(LiteCallerHandler(upstream: upstream))
+            if raw || lite {
+                try channel.pipeline.syncOperations.addHandler(PipeCallerHandler(upstream: upstream, framed: lite))
                 return
             }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
