@@ -13,9 +13,7 @@ final class CallerHandler: ChannelInboundHandler, RemovableChannelHandler {
     let upstreamHost: String
     var head: HTTPRequestHead?
     var body: ByteBuffer?
-    var upstreamChannel: Channel?
-    var pending: [HTTPClientRequestPart] = []
-    var connecting = false
+    lazy var upstreamConnection = LazyUpstream<HTTPClientRequestPart>(upstream: upstream)
     /// Set in task mode: the answer is collected and handed to the waiting task.
     var collected: CheckedContinuation<[HTTPServerResponsePart], Never>?
     let taskPerRequest: Bool
@@ -64,42 +62,15 @@ final class CallerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func send(context: ChannelHandlerContext, _ parts: [HTTPClientRequestPart]) {
-        if let upstreamChannel {
-            for part in parts { upstreamChannel.write(part, promise: nil) }
-            upstreamChannel.flush()
-            return
+        let answer = AnswerHandler(caller: context.channel, callerContext: context, owner: self)
+        upstreamConnection.send(parts, context: context) { pipeline in
+            try pipeline.addHTTPClientHandlers()
+            try pipeline.addHandler(answer)
         }
-        pending.append(contentsOf: parts)
-        guard !connecting else { return }
-        connecting = true
-        let caller = context.channel
-        let answer = AnswerHandler(caller: caller, callerContext: context, owner: self)
-        ClientBootstrap(group: context.eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(answer)
-                }
-            }
-            .connect(to: upstream)
-            .assumeIsolated()
-            .whenComplete { result in
-                self.connecting = false
-                switch result {
-                case .success(let channel):
-                    self.upstreamChannel = channel
-                    for part in self.pending { channel.write(part, promise: nil) }
-                    self.pending = []
-                    channel.flush()
-                case .failure:
-                    context.close(promise: nil)
-                }
-            }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        upstreamChannel?.close(promise: nil)
+        upstreamConnection.close()
         context.fireChannelInactive()
     }
 }
@@ -157,14 +128,13 @@ final class PipeCallerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let upstream: SocketAddress
     let framed: Bool
-    var upstreamChannel: Channel?
-    var pending: [ByteBuffer] = []
-    var connecting = false
+    let upstreamConnection: LazyUpstream<ByteBuffer>
     var framer = LiteFraming()
 
     init(upstream: SocketAddress, framed: Bool) {
         self.upstream = upstream
         self.framed = framed
+        upstreamConnection = LazyUpstream(upstream: upstream)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -175,25 +145,51 @@ final class PipeCallerHandler: ChannelInboundHandler {
     }
 
     private func forward(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        if let upstreamChannel {
-            upstreamChannel.writeAndFlush(bytes, promise: nil)
+        let pipe = PipeAnswerHandler(to: context.channel, framed: framed)
+        upstreamConnection.send([bytes], context: context) { pipeline in try pipeline.addHandler(pipe) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        upstreamConnection.close()
+        context.fireChannelInactive()
+    }
+}
+
+/// A caller connection's own upstream connection, opened on first use on the caller's loop;
+/// what is sent before it is up waits for it.
+final class LazyUpstream<Part> {
+    let upstream: SocketAddress
+    var channel: Channel?
+    var pending: [Part] = []
+    var connecting = false
+
+    init(upstream: SocketAddress) {
+        self.upstream = upstream
+    }
+
+    /// `handlers` sets up the upstream channel's pipeline when it is opened.
+    func send(
+        _ parts: [Part], context: ChannelHandlerContext, handlers: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) {
+        if let channel {
+            for part in parts { channel.write(part, promise: nil) }
+            channel.flush()
             return
         }
-        pending.append(bytes)
+        pending.append(contentsOf: parts)
         guard !connecting else { return }
         connecting = true
-        let pipe = PipeAnswerHandler(to: context.channel, framed: framed)
         ClientBootstrap(group: context.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(pipe) } }
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try handlers(channel.pipeline.syncOperations) } }
             .connect(to: upstream)
             .assumeIsolated()
             .whenComplete { result in
                 self.connecting = false
                 switch result {
                 case .success(let channel):
-                    self.upstreamChannel = channel
-                    for bytes in self.pending { channel.write(bytes, promise: nil) }
+                    self.channel = channel
+                    for part in self.pending { channel.write(part, promise: nil) }
                     self.pending = []
                     channel.flush()
                 case .failure:
@@ -202,9 +198,8 @@ final class PipeCallerHandler: ChannelInboundHandler {
             }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        upstreamChannel?.close(promise: nil)
-        context.fireChannelInactive()
+    func close() {
+        channel?.close(promise: nil)
     }
 }
 
@@ -292,6 +287,7 @@ struct LiteFraming {
 
 extension PipeCallerHandler: @unchecked Sendable {}
 extension PipeAnswerHandler: @unchecked Sendable {}
+extension LazyUpstream: @unchecked Sendable {}
 extension CallerHandler: @unchecked Sendable {}
 extension AnswerHandler: @unchecked Sendable {}
 
