@@ -289,7 +289,7 @@ import Testing
         #expect(PresetHeaderLines.none.followed(by: key).text == "x-api-key: k\r\n")
         #expect(key.followed(by: .none).text == "x-api-key: k\r\n")
         let refused: [[(String, String)]] = [
-            [("x a", "1")], [("x-a", "1\r\nx-b: 2")], [("x-a", "nul\u{0}")], [("Content-Length", "5")], [("transfer-encoding", "chunked")],
+            [("x a", "1")], [("x-a", "1\r\nx-b: 2")], [("x-a", "nul\u{0}")], [("Content-Length", "5")], [("transfer-encoding", "chunked")], [("Connection", "close")],
         ]
         for lines in refused {
             #expect(throws: HTTP1ClientError.self, "\(lines)") { try PresetHeaderLines(lines) }

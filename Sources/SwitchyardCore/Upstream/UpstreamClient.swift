@@ -164,7 +164,8 @@ public final class UpstreamClient: Sendable {
         let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: request.headers)
         do {
             let response = try await client.execute(
-                head, presetLines: request.headers.contains(name: "host") ? presetLinesWithoutHost : presetLines, body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
+                head, presetLines: request.headers.contains(name: "host") ? presetLinesWithoutHost : presetLines,
+                body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
             )
             return UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body))
         } catch {

@@ -141,12 +141,13 @@ public struct PresetHeaderLines: Sendable {
         self.bytes = bytes
     }
 
-    /// Fails on a name that is not a token, a value with CR, LF or NUL, or a framing header
-    /// (`content-length` and `transfer-encoding` are the encoder's).
+    /// Fails on a name that is not a token, a value with CR, LF or NUL, or a header about the
+    /// message or the connection (`content-length` and `transfer-encoding` are the encoder's; a
+    /// `connection` it would not see when deciding whether the connection is kept).
     public init(_ lines: [(String, String)]) throws(HTTP1ClientError) {
         var buffer = ByteBuffer()
         for (name, value) in lines {
-            guard HTTP1RequestEncoder.isToken(name), !HTTP1RequestEncoder.isFraming(name) else {
+            guard HTTP1RequestEncoder.isToken(name), !HTTP1RequestEncoder.isFraming(name), !name.equalsLowercasedASCII("connection") else {
                 throw HTTP1ClientError(.invalidRequest, "invalid preset header name '\(name)'")
             }
             guard HTTP1RequestEncoder.isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
