@@ -84,7 +84,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 body = chunk
             } else {
                 // The decoder holds the body to its declared length: one buffer of that size.
-                body.reserveCapacity(minimumWritableBytes: declared - body.readableBytes)
+                body.reserveCapacity(minimumWritableBytes: max(declared - body.readableBytes, chunk.readableBytes))
                 body.writeBuffer(&chunk)
             }
             state = .collecting(head, target, body, declaredLength: declared)
