@@ -44,7 +44,6 @@ public struct AnthropicSettings: PlatformSettings {
 /// errors come back in the caller's own shapes.
 struct AnthropicProvider: UpstreamProvider {
     let spec: ProviderSpec
-    let apiKey: String?
     /// Where a request's credential comes from: the key as the client's preset line, encoded once;
     /// a key no header line can carry added to each request (which the encoder then refuses, with
     /// that error); without a key of its own, the caller's.
@@ -54,7 +53,6 @@ struct AnthropicProvider: UpstreamProvider {
 
     init(spec: ProviderSpec, apiKey: String?) {
         self.spec = spec
-        self.apiKey = apiKey
         if let apiKey, let line = try? PresetHeaderLines([("x-api-key", apiKey)]) {
             credential = .preset
             presetHeaderLines = line

@@ -55,7 +55,7 @@ enum HTTP1RequestEncoder {
             guard isToken(name) else { throw HTTP1ClientError(.invalidRequest, "invalid header name '\(name)'") }
             if isFraming(name) { continue }
             guard isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
-            if name.utf8.count == 10, equalsLowercased(name, "connection"), hasCloseToken(value) { closeAfterResponse = true }
+            if name.utf8.count == 10, name.equalsLowercasedASCII("connection"), hasCloseToken(value) { closeAfterResponse = true }
             buffer.writeHTTPHeaderLine(name: name, value: value)
         }
         buffer.writeImmutableBuffer(presetLines.bytes)
@@ -77,17 +77,7 @@ enum HTTP1RequestEncoder {
     static func isFraming(_ name: String) -> Bool {
         let count = name.utf8.count
         guard count == 14 || count == 17 else { return false }
-        return equalsLowercased(name, count == 14 ? "content-length" : "transfer-encoding")
-    }
-
-    private static func equalsLowercased(_ name: String, _ lower: StaticString) -> Bool {
-        var expected = UnsafeRawBufferPointer(start: lower.utf8Start, count: lower.utf8CodeUnitCount).makeIterator()
-        for byte in name.utf8 {
-            guard let want = expected.next() else { return false }
-            let folded = (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
-            if folded != want { return false }
-        }
-        return expected.next() == nil
+        return name.equalsLowercasedASCII(count == 14 ? "content-length" : "transfer-encoding")
     }
 
     /// A `Connection` value listing `close`.
