@@ -1,9 +1,11 @@
 // swift-tools-version: 6.1
-// libFuzzer targets over the routes.yaml loader and the request body parser. Separate from the
-// main package: everything here is compiled with -sanitize=fuzzer.
+// libFuzzer targets over the routes.yaml loader, the request body parser and the HTTP/1 head
+// parsers (against NIO's decoder). Separate from the main package: everything here is compiled
+// with -sanitize=fuzzer.
 //   cd fuzz && swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
 //   .build/debug/FuzzConfig -max_total_time=60 corpus/config
 //   .build/debug/FuzzRequest -max_total_time=60 corpus/request
+//   .build/debug/FuzzHead -max_total_time=60 corpus/head
 // (lld: gold fails on the sanitizer's debug info.) New interesting inputs are added to the
 // corpus folders; copy them elsewhere first if they should not be committed.
 import PackageDescription
@@ -18,6 +20,13 @@ let package = Package(
     targets: [
         .target(name: "FuzzDriver"),
         .executableTarget(name: "FuzzConfig", dependencies: ["FuzzDriver", .product(name: "SwitchyardCore", package: "switchyard")]),
+        .executableTarget(
+            name: "FuzzHead",
+            dependencies: [
+                "FuzzDriver", .product(name: "SwitchyardCore", package: "switchyard"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "FuzzRequest",
             dependencies: ["FuzzDriver", .product(name: "SwitchyardCore", package: "switchyard"), .product(name: "NIOCore", package: "swift-nio")]

@@ -9,8 +9,9 @@ import NIOHTTPTypesHTTP1
 /// on, and the canceller tied to that connection.
 public typealias SwitchyardResponder = @Sendable (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
 
-/// Hummingbird's HTTP/1.1 child channel with Switchyard's connection handlers in front: NIO's
-/// decoder with Switchyard's limits; client timeouts and disconnect-driven cancellation
+/// Hummingbird's HTTP/1.1 child channel with Switchyard's connection handlers in front: the
+/// request decoder (``PlainHTTP1Decoder``, NIO's for all but plain requests) with Switchyard's
+/// limits; client timeouts and disconnect-driven cancellation
 /// (``ConnectionGuard``); keep-alive idle timeout and graceful quiescing (``ConnectionLifecycle``);
 /// the proxy fast path (``ProxyFastPath``); then Hummingbird's request loop for the rest.
 public struct SwitchyardHTTP1Channel: ServerChildChannel {
@@ -62,10 +63,10 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             // NIO's codec as `configureHTTPServerPipeline` sets it up (no pipelining assistance,
             // error handling or outbound validation), except that the encoder is not paired with
             // the decoder: answers to HEAD requests are ``HeadAnswerTrimmer``'s to keep bodiless.
+            // Plain requests are read by ``PlainHTTP1Decoder``, which hands the connection to
+            // NIO's decoder at the first request that is not.
             try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(configuration: .init()))
-            try channel.pipeline.syncOperations.addHandler(
-                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits))
-            )
+            try channel.pipeline.syncOperations.addHandler(PlainHTTP1Decoder.callerRequests(limits: decoderLimits))
             // Connection-wide handlers sit before the fast path, in NIO's HTTP/1 types, so that
             // they see every request; the conversion to HTTP types is Hummingbird's alone.
             let canceller = DisconnectCanceller()

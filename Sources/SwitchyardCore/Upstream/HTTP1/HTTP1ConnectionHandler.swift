@@ -7,16 +7,16 @@ import NIOTLS
 /// of AsyncHTTPClient's `HTTP1ClientChannelHandler`). Lives on its channel's event loop, which is
 /// its pool's.
 ///
-/// Pipeline: `[NIOSSLClientHandler]` → `ByteToMessageHandler(HTTPResponseDecoder)` → this. The
-/// request goes out as raw bytes from the decoder's context (the decoder only passes
-/// `HTTPClientRequestPart`s); the decoder is told of each request head directly, so it can pair
+/// Pipeline: `[NIOSSLClientHandler]` → ``PlainHTTP1Decoder`` (and NIO's `HTTPResponseDecoder`
+/// after it, once an answer is not plain) → this. The request goes out as raw bytes from the
+/// decoder's context; the decoder's side is told of each request head directly, so it can pair
 /// the answer with it. The channel's autoRead is off: this handler reads while a response head
 /// is due, while the caller wants more body, and while idle (so a close by the upstream is seen).
 final class HTTP1ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     private var machine: HTTP1ConnectionStateMachine
-    private let decoder: HTTPResponseDecoder
+    private let answers: UpstreamResponseSide
     private let isTLS: Bool
     let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
@@ -42,8 +42,8 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         case gone
     }
 
-    init(decoder: HTTPResponseDecoder, isTLS: Bool, eventLoop: any EventLoop, connectDeadline: NIODeadline, timeouts: HTTP1ConnectionStateMachine.Timeouts) {
-        self.decoder = decoder
+    init(answers: UpstreamResponseSide, isTLS: Bool, eventLoop: any EventLoop, connectDeadline: NIODeadline, timeouts: HTTP1ConnectionStateMachine.Timeouts) {
+        self.answers = answers
         self.isTLS = isTLS
         self.eventLoop = eventLoop
         machine = HTTP1ConnectionStateMachine(connectDeadline: connectDeadline, timeouts: timeouts)
@@ -80,7 +80,7 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         precondition(self.exchange == nil, "a connection serves one request at a time")
         self.exchange = exchange
         // The decoder pairs each response with a request head it has seen (and refuses others).
-        decoder.write(data: .head(exchange.head))
+        answers.requestSent(exchange.head)
         run(machine.startRequest(headDeadline: exchange.headDeadline, keepAlive: !exchange.request.closeAfterResponse))
         return true
     }
@@ -105,7 +105,7 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // The pool puts the decoder right before this handler.
-        writeContext = try? context.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        writeContext = try? context.pipeline.syncOperations.context(handlerType: PlainHTTP1Decoder.self)
         if context.channel.isActive {
             run(machine.channelActive(isTLS: isTLS, now: .now()))
         }

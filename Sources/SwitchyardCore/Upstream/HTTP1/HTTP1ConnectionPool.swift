@@ -122,11 +122,11 @@ final class HTTP1ConnectionPool {
                     if let sslContext = settings.sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname))
                     }
-                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: .init())
-                    try pipeline.addHandler(ByteToMessageHandler(decoder))
+                    let answers = UpstreamResponseSide()
+                    try pipeline.addHandler(PlainHTTP1Decoder(side: answers))
                     try pipeline.addHandler(
                         HTTP1ConnectionHandler(
-                            decoder: decoder, isTLS: settings.sslContext != nil, eventLoop: channel.eventLoop, connectDeadline: deadline,
+                            answers: answers, isTLS: settings.sslContext != nil, eventLoop: channel.eventLoop, connectDeadline: deadline,
                             timeouts: settings.timeouts
                         )
                     )

@@ -152,7 +152,7 @@ struct HTTP1ConnectionStateMachine {
                 state = .closing
                 return .failRequest(.unexpectedUpgrade, retry: false)
             }
-            let keepAlive = request.keepAlive && head.isKeepAlive
+            let keepAlive = request.keepAlive && head.keepsConnectionAlive
             state = .streaming(request, Stream(keepAlive: keepAlive, reading: true, lastActivity: now))
             return .forwardHead(head)
         case .idle:

@@ -1,0 +1,171 @@
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP/1 decoder that reads plain messages itself (``SimpleHTTPHead``) and hands the
+/// connection to NIO's decoder at the first message that is not, for good: NIO's decoder is added
+/// right after this handler and gets every byte from that message's first on. The hand-over is at
+/// a message boundary, so NIO's decoder starts where a message starts, as if it had read the
+/// connection from its first byte, and the handlers after see the same parts for the same bytes.
+///
+/// One class for both sides; ``PlainHTTP1Side`` is what differs (``CallerRequestSide``,
+/// ``UpstreamResponseSide``). Not generic over it: NIO calls a handler through its protocol, and
+/// a generic class's methods would run unspecialized, looking up type metadata for every part.
+final class PlainHTTP1Decoder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    /// The side's parts, already wrapped.
+    typealias InboundOut = NIOAny
+
+    let side: any PlainHTTP1Side
+    /// Bytes of a head still arriving.
+    private var pending: ByteBuffer?
+    /// Bytes read while a part was being passed on (see `channelRead`).
+    private var arrived: ByteBuffer?
+    /// Body bytes the current message still has to bring.
+    private var bodyLeft = 0
+    private(set) var handedOver = false
+    private var decoding = false
+
+    init(side: any PlainHTTP1Side) {
+        self.side = side
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if handedOver { return context.fireChannelRead(data) }
+        var bytes = unwrapInboundIn(data)
+        if decoding {
+            // A handler after this one made the channel read again from within a part: the bytes
+            // are taken when the parts before them have been passed on.
+            if arrived == nil { arrived = bytes } else { arrived!.writeBuffer(&bytes) }
+            return
+        }
+        decoding = true
+        defer { decoding = false }
+        var next: ByteBuffer? = bytes
+        while var buffer = next {
+            if var held = pending {
+                pending = nil
+                held.writeBuffer(&buffer)
+                buffer = held
+            }
+            decode(&buffer, context: context)
+            next = arrived
+            arrived = nil
+            if handedOver, let rest = next { return context.fireChannelRead(NIOAny(rest)) }
+        }
+    }
+
+    private func decode(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
+        while buffer.readableBytes > 0 {
+            if bodyLeft > 0 {
+                let length = min(bodyLeft, buffer.readableBytes)
+                bodyLeft -= length
+                context.fireChannelRead(side.body(buffer.readSlice(length: length)!))
+                if bodyLeft == 0 { context.fireChannelRead(side.end) }
+                continue
+            }
+            switch side.head(buffer) {
+            case .head(let head, let length, let bodyLength):
+                buffer.moveReaderIndex(forwardBy: length)
+                bodyLeft = bodyLength
+                context.fireChannelRead(head)
+                if bodyLength == 0 { context.fireChannelRead(side.end) }
+            case .incomplete:
+                pending = buffer
+                buffer.clear()
+                return
+            case .declined:
+                handOver(buffer, context: context)
+                buffer.clear()
+                return
+            }
+        }
+    }
+
+    private func handOver(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+        handedOver = true
+        pending = nil
+        do {
+            try context.pipeline.syncOperations.addHandler(side.handOver(), position: .after(self))
+        } catch {
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(NIOAny(buffer))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endOfInput(context: context)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent { endOfInput(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The input ends inside a message: part of a head goes to NIO's decoder, which refuses it as
+    /// it would have (an unknown method, or the stream ending early); a body cut short is the
+    /// error NIO's decoder gives for one.
+    private func endOfInput(context: ChannelHandlerContext) {
+        guard !handedOver else { return }
+        if let held = pending, held.readableBytes > 0 {
+            handOver(held, context: context)
+        } else if bodyLeft > 0 {
+            bodyLeft = 0
+            context.fireErrorCaught(HTTPParserError.invalidEOFState)
+        }
+    }
+}
+
+/// What one side of ``PlainHTTP1Decoder`` reads, and the NIO decoder it hands over to. A class:
+/// the decoder's side keeps state (the requests an answer may pair with) that others update while
+/// the decoder passes a part on.
+protocol PlainHTTP1Side: AnyObject {
+    /// The head at the start of `buffer` as a part, or why there is none yet.
+    func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny>
+    func body(_ bytes: ByteBuffer) -> NIOAny
+    var end: NIOAny { get }
+    /// NIO's decoder for the rest of the connection, told what it needs to know.
+    func handOver() -> any ChannelHandler
+}
+
+/// The caller side: requests.
+final class CallerRequestSide: PlainHTTP1Side {
+    let limits: NIOHTTPDecoderLimitConfiguration
+    let headLimits: SimpleHTTPHead.Limits
+
+    init(limits: NIOHTTPDecoderLimitConfiguration) {
+        self.limits = limits
+        headLimits = SimpleHTTPHead.Limits(limits)
+    }
+
+    func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny> {
+        switch SimpleHTTPHead.request(buffer, limits: headLimits) {
+        case .head(let head, let length, let bodyLength): .head(NIOAny(HTTPServerRequestPart.head(head)), length: length, bodyLength: bodyLength)
+        case .incomplete: .incomplete
+        case .declined: .declined
+        }
+    }
+
+    func body(_ bytes: ByteBuffer) -> NIOAny { NIOAny(HTTPServerRequestPart.body(bytes)) }
+    var end: NIOAny { NIOAny(HTTPServerRequestPart.end(nil)) }
+
+    func handOver() -> any ChannelHandler {
+        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
+    }
+}
+
+extension PlainHTTP1Decoder {
+    /// The caller side's decoder: NIO's `HTTPRequestDecoder` but for plain requests.
+    static func callerRequests(limits: NIOHTTPDecoderLimitConfiguration) -> PlainHTTP1Decoder {
+        PlainHTTP1Decoder(side: CallerRequestSide(limits: limits))
+    }
+}
+
+extension SimpleHTTPHead.Limits {
+    /// A head within both of NIO's size limits and its count.
+    init(_ limits: NIOHTTPDecoderLimitConfiguration) {
+        self.init(maxHeadLength: min(limits.maxHeaderFieldSize, limits.maxHeaderListSize), maxHeaderCount: limits.maxHeaderFieldCount)
+    }
+}

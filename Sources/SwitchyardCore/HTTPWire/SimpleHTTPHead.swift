@@ -1,0 +1,258 @@
+import NIOCore
+import NIOHTTP1
+
+/// The head of an HTTP/1.1 message when it has the plain shape nearly every API call and answer
+/// has, read straight from the bytes: HTTP/1.1, token header names, printable ASCII values, every
+/// line ended by CRLF, exactly one way to find the body's end (`content-length`, or none for a
+/// request), no `transfer-encoding`, `upgrade` or obs-fold, and `connection` absent or
+/// `keep-alive`. Such a head has one reading, and this one agrees with NIO's decoder (llhttp):
+/// the decoder tests and the fuzz target `FuzzHead` compare the two on the same bytes. Anything
+/// else is `declined`, and NIO's decoder reads the connection from there on, with its hardening
+/// and its errors.
+///
+/// Why it exists: llhttp through NIO's callbacks and `ByteToMessageHandler` cost ~5 µs of the
+/// router's ~51 µs per request, for two heads of a dozen lines (bench/README.md step 15).
+enum SimpleHTTPHead {
+    enum Parsed<Head> {
+        /// A whole head of `length` bytes, whose body is the next `bodyLength` bytes.
+        case head(Head, length: Int, bodyLength: Int)
+        /// No end of the head yet, and nothing declined so far.
+        case incomplete
+        /// Not the plain shape (or over a limit): NIO's decoder takes over.
+        case declined
+    }
+
+    struct Limits {
+        /// The longest head taken here; a longer one is NIO's to accept or refuse.
+        var maxHeadLength: Int
+        var maxHeaderCount: Int
+    }
+
+    static func request(_ buffer: ByteBuffer, limits: Limits) -> Parsed<HTTPRequestHead> {
+        buffer.withUnsafeReadableBytes { request(UnsafeRawBufferPointer($0), limits: limits) }
+    }
+
+    static func response(_ buffer: ByteBuffer, limits: Limits) -> Parsed<HTTPResponseHead> {
+        buffer.withUnsafeReadableBytes { response(UnsafeRawBufferPointer($0), limits: limits) }
+    }
+
+    /// `METHOD SP origin-form-target SP HTTP/1.1 CRLF` and header lines; no `content-length`
+    /// means no body.
+    static func request(_ bytes: UnsafeRawBufferPointer, limits: Limits) -> Parsed<HTTPRequestHead> {
+        var reader = Reader(bytes: bytes, end: min(bytes.count, limits.maxHeadLength), limits: limits)
+        guard let space = reader.index(of: UInt8(ascii: " ")) else {
+            // Bytes that cannot begin a known method are NIO's to refuse now, not at the line's end.
+            return reader.isShort && methodNames.contains { $0.starts(with: bytes.prefix(reader.end)) } ? .incomplete : .declined
+        }
+        guard let method = method(bytes[0..<space]) else { return .declined }
+        reader.position = space + 1
+        let targetStart = reader.position
+        guard reader.position < reader.end else { return reader.verdict(ifShort: .incomplete) }
+        guard bytes[reader.position] == UInt8(ascii: "/") else { return .declined }
+        while reader.position < reader.end, isTargetByte(bytes[reader.position]) { reader.position += 1 }
+        let target = bytes[targetStart..<reader.position]
+        switch reader.expect(" HTTP/1.1\r\n") {
+        case .matched: break
+        case .short: return reader.verdict(ifShort: .incomplete)
+        case .mismatched: return .declined
+        }
+        switch reader.headerLines() {
+        case .incomplete: return reader.verdict(ifShort: .incomplete)
+        case .declined: return .declined
+        case .lines(let headers, let contentLength):
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: string(target), headers: HTTPHeaders(headers))
+            return .head(head, length: reader.position, bodyLength: contentLength ?? 0)
+        }
+    }
+
+    /// `HTTP/1.1 SP 3DIGIT SP reason CRLF` and header lines with a `content-length`, for a
+    /// status that has a body (not 1xx, 204 or 304). The caller knows the request was not HEAD.
+    static func response(_ bytes: UnsafeRawBufferPointer, limits: Limits) -> Parsed<HTTPResponseHead> {
+        var reader = Reader(bytes: bytes, end: min(bytes.count, limits.maxHeadLength), limits: limits)
+        switch reader.expect("HTTP/1.1 ") {
+        case .matched: break
+        case .short: return reader.verdict(ifShort: .incomplete)
+        case .mismatched: return .declined
+        }
+        var status = 0
+        for _ in 0..<3 {
+            guard reader.position < reader.end else { return reader.verdict(ifShort: .incomplete) }
+            let digit = bytes[reader.position]
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return .declined }
+            status = status * 10 + Int(digit - UInt8(ascii: "0"))
+            reader.position += 1
+        }
+        guard status >= 200, status != 204, status != 304 else { return .declined }
+        switch reader.expect(" ") {
+        case .matched: break
+        case .short: return reader.verdict(ifShort: .incomplete)
+        case .mismatched: return .declined
+        }
+        // The reason phrase: printable ASCII, possibly empty; NIO keeps only the code.
+        while reader.position < reader.end, bytes[reader.position] >= 0x20, bytes[reader.position] < 0x7F { reader.position += 1 }
+        switch reader.expect("\r\n") {
+        case .matched: break
+        case .short: return reader.verdict(ifShort: .incomplete)
+        case .mismatched: return .declined
+        }
+        switch reader.headerLines() {
+        case .incomplete: return reader.verdict(ifShort: .incomplete)
+        case .declined: return .declined
+        case .lines(let headers, let contentLength):
+            // Without a length the body runs to the connection's end: NIO's case.
+            guard let contentLength else { return .declined }
+            let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(headers))
+            return .head(head, length: reader.position, bodyLength: contentLength)
+        }
+    }
+
+    private enum Match { case matched, short, mismatched }
+
+    private enum HeaderLines {
+        case lines([(String, String)], contentLength: Int?)
+        case incomplete
+        case declined
+    }
+
+    private struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        /// Where reading stops: the data's end, or the head length limit.
+        let end: Int
+        let limits: Limits
+        var position = 0
+
+        /// Running out of bytes means more may come, unless it was the limit that ran out.
+        var isShort: Bool { end == bytes.count && bytes.count < limits.maxHeadLength }
+
+        func verdict<Head>(ifShort incomplete: Parsed<Head>) -> Parsed<Head> {
+            isShort ? incomplete : .declined
+        }
+
+        func index(of byte: UInt8) -> Int? {
+            var index = position
+            while index < end {
+                if bytes[index] == byte { return index }
+                index += 1
+            }
+            return nil
+        }
+
+        mutating func expect(_ literal: StaticString) -> Match {
+            let count = literal.utf8CodeUnitCount
+            let available = min(count, end - position)
+            for offset in 0..<available where bytes[position + offset] != literal.utf8Start[offset] { return .mismatched }
+            guard available == count else { return .short }
+            position += count
+            return .matched
+        }
+
+        /// Header lines up to and with the empty line, in one pass over each.
+        mutating func headerLines() -> HeaderLines {
+            var headers: [(String, String)] = []
+            headers.reserveCapacity(16)
+            var contentLength: Int?
+            while true {
+                guard position + 1 < end else { return .incomplete }
+                if bytes[position] == UInt8(ascii: "\r") {
+                    guard bytes[position + 1] == UInt8(ascii: "\n") else { return .declined }
+                    position += 2
+                    return .lines(headers, contentLength: contentLength)
+                }
+                guard headers.count < limits.maxHeaderCount else { return .declined }
+                // name ":" SP* value CRLF, the value printable ASCII with no space at either end.
+                let nameStart = position
+                while position < end, isTokenByte(bytes[position]) { position += 1 }
+                guard position < end else { return .incomplete }
+                guard bytes[position] == UInt8(ascii: ":"), position > nameStart else { return .declined }
+                let name = bytes[nameStart..<position]
+                position += 1
+                while position < end, bytes[position] == UInt8(ascii: " ") { position += 1 }
+                let valueStart = position
+                while position < end, bytes[position] >= 0x20, bytes[position] < 0x7F { position += 1 }
+                guard position + 1 < end else { return .incomplete }
+                guard bytes[position] == UInt8(ascii: "\r"), bytes[position + 1] == UInt8(ascii: "\n"),
+                    position > valueStart, bytes[position - 1] != UInt8(ascii: " ")
+                else { return .declined }
+                let value = bytes[valueStart..<position]
+                position += 2
+                switch special(name) {
+                case .contentLength:
+                    guard contentLength == nil, value.count <= 15,
+                        value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+                    else { return .declined }
+                    contentLength = value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+                case .framing:
+                    return .declined
+                case .connection:
+                    // Keep-alive is the default; anything else (close, upgrade) is NIO's to act on.
+                    guard value.count == 10, value.elementsEqual("keep-alive".utf8, by: { $0 | 0x20 == $1 }) else { return .declined }
+                case .none:
+                    break
+                }
+                headers.append((string(name), string(value)))
+            }
+        }
+    }
+
+    private static func string(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
+    }
+
+    private enum Special { case contentLength, framing, connection }
+
+    /// `name` is a token, so setting bit 0x20 lowercases its letters and changes nothing else
+    /// that could match these names.
+    private static func special(_ name: Slice<UnsafeRawBufferPointer>) -> Special? {
+        switch name.count {
+        case 14 where name.elementsEqual("content-length".utf8, by: { $0 | 0x20 == $1 }): .contentLength
+        case 17 where name.elementsEqual("transfer-encoding".utf8, by: { $0 | 0x20 == $1 }): .framing
+        case 7 where name.elementsEqual("upgrade".utf8, by: { $0 | 0x20 == $1 }): .framing
+        case 10 where name.elementsEqual("connection".utf8, by: { $0 | 0x20 == $1 }): .connection
+        default: nil
+        }
+    }
+
+    private static let methodNames = ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS"].map { Array($0.utf8) }
+
+    private static func method(_ bytes: Slice<UnsafeRawBufferPointer>) -> HTTPMethod? {
+        switch bytes.count {
+        case 3 where bytes.elementsEqual("GET".utf8): .GET
+        case 3 where bytes.elementsEqual("PUT".utf8): .PUT
+        case 4 where bytes.elementsEqual("POST".utf8): .POST
+        case 4 where bytes.elementsEqual("HEAD".utf8): .HEAD
+        case 5 where bytes.elementsEqual("PATCH".utf8): .PATCH
+        case 6 where bytes.elementsEqual("DELETE".utf8): .DELETE
+        case 7 where bytes.elementsEqual("OPTIONS".utf8): .OPTIONS
+        default: nil
+        }
+    }
+
+    /// RFC 9110 tchar.
+    @inline(__always)
+    private static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"),
+            UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "^"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// RFC 3986 unreserved, reserved but `#`, and `%`: what an origin-form target is made of.
+    @inline(__always)
+    private static func isTargetByte(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "/"),
+            UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+            UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+            UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
+            true
+        default:
+            false
+        }
+    }
+}

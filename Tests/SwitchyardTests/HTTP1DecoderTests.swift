@@ -1,0 +1,288 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import SwitchyardCore
+
+/// ``PlainHTTP1Decoder`` on the caller side reads plain requests itself and must pass on exactly
+/// what NIO's decoder would for the same bytes, however they are cut; everything else goes to
+/// NIO's decoder.
+@Suite("Caller request decoder")
+struct CallerRequestDecoderTests {
+    static let limits: NIOHTTPDecoderLimitConfiguration = {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 600
+        limits.maxHeaderListSize = 600
+        limits.maxHeaderFieldCount = 12
+        return limits
+    }()
+
+    static func request(_ head: String, body: String = "") -> [UInt8] {
+        Array((head.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n\r\n" + body).utf8)
+    }
+
+    /// What an SDK sends, near enough.
+    static let sdkRequest = request(
+        """
+        POST /v1/messages HTTP/1.1
+        host: 127.0.0.1:8080
+        accept: application/json
+        accept-encoding: gzip, deflate
+        connection: keep-alive
+        user-agent: Anthropic/Python 0.40.0
+        x-api-key: sk-ant-test
+        anthropic-version: 2023-06-01
+        content-type: application/json
+        x-stainless-retry-count: 0
+        content-length: 20
+        """,
+        body: #"{"model":"claude-x"}"#
+    )
+
+    /// Both decoders on the same pieces; returns whether Switchyard's handed over.
+    @discardableResult
+    static func expectSame(
+        _ pieces: [[UInt8]], _ kind: DecoderDifferential.Kind = .requests, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Bool {
+        let ours = DecoderDifferential.run(pieces, kind, ours: true, limits: limits)
+        let nio = DecoderDifferential.run(pieces, kind, ours: false, limits: limits)
+        #expect(ours.events == nio.events, "pieces \(pieces.map { String(decoding: $0, as: UTF8.self) })", sourceLocation: sourceLocation)
+        return ours.handedOver
+    }
+
+    /// Whole, cut at every byte in two, and one byte at a time.
+    static func expectSameAtEveryCut(
+        _ bytes: [UInt8], _ kind: DecoderDifferential.Kind = .requests, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> Set<Bool> {
+        var handedOver: Set<Bool> = []
+        handedOver.insert(expectSame([bytes], kind, sourceLocation: sourceLocation))
+        for cut in 1..<max(bytes.count, 1) {
+            handedOver.insert(expectSame(DecoderDifferential.pieces(bytes, cuts: [cut]), kind, sourceLocation: sourceLocation))
+        }
+        handedOver.insert(expectSame(bytes.map { [$0] }, kind, sourceLocation: sourceLocation))
+        return handedOver
+    }
+
+    @Test func plainRequestsAreReadWithoutNIOsDecoderAndAlike() {
+        let plain: [[UInt8]] = [
+            Self.sdkRequest,
+            Self.request("GET /healthz HTTP/1.1\nHost: x"),
+            Self.request("POST /v1/messages/count_tokens?beta=true HTTP/1.1\nContent-Length: 0\nX-Empty-Ish: a  b"),
+            Self.sdkRequest + Self.sdkRequest + Self.request("GET /metrics HTTP/1.1"),
+            Self.request("DELETE /v1/messages/batches/msgbatch_01 HTTP/1.1\ncontent-length:3", body: "abc"),
+        ]
+        for bytes in plain {
+            #expect(Self.expectSameAtEveryCut(bytes) == [false], "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        // And the events are the request, not two empty lists.
+        let events = DecoderDifferential.run([Self.sdkRequest], .requests, ours: true, limits: Self.limits).events
+        #expect(events.count == 4)
+        #expect(events.first?.hasPrefix("head POST /v1/messages HTTP/1.1 keepAlive=true [host=127.0.0.1:8080|") == true)
+        #expect(events.dropFirst().first == #"body {"model":"claude-x"}"#)
+        #expect(events.last == "inactive")
+    }
+
+    /// Every shape the hand parser declines, alone and after a plain request on the same
+    /// connection: NIO's decoder takes the connection over at that request and reads it (or
+    /// refuses it) exactly as it would have from the first byte.
+    @Test func otherShapesGoToNIOsDecoderAtTheirFirstByte() {
+        let other: [[UInt8]] = [
+            Self.request("POST /v1/messages HTTP/1.1\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: 3\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: 3\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: 3\nContent-Length: 4", body: "abcd"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: +3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: 3 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length:\t3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length: 3 ", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nContent-Length : 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nX-A: 1\n  folded\nContent-Length: 3", body: "abc"),
+            Array("POST /v1/messages HTTP/1.1\nContent-Length: 3\n\nabc".utf8),
+            Array("POST /v1/messages HTTP/1.1\r\nX-A: a\rb\r\nContent-Length: 3\r\n\r\nabc".utf8),
+            Self.request("POST /v1/messages HTTP/1.1\nX-A: \u{7F}\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nX-A: caf\u{E9}\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nX-A:\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\n: empty-name\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.0\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/2.0\nContent-Length: 3", body: "abc"),
+            Self.request("POST http://example.com/v1/messages HTTP/1.1\nContent-Length: 3", body: "abc"),
+            Self.request("OPTIONS * HTTP/1.1"),
+            Self.request("post /v1/messages HTTP/1.1\nContent-Length: 3", body: "abc"),
+            Self.request("BREW /pot HTTP/1.1"),
+            Self.request("POST  /v1/messages HTTP/1.1\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages#frag HTTP/1.1\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/mess\"ages HTTP/1.1\nContent-Length: 3", body: "abc"),
+            Self.request("POST /v1/messages HTTP/1.1\nConnection: close\nContent-Length: 3", body: "abc") + Self.sdkRequest,
+            Self.request("GET /ws HTTP/1.1\nConnection: Upgrade\nUpgrade: websocket"),
+            Self.request("POST /v1/messages HTTP/1.1\nX-Long: " + String(repeating: "a", count: 700)),
+            Self.request("POST /v1/messages HTTP/1.1\n" + (1...13).map { "X-\($0): v" }.joined(separator: "\n")),
+            Array("POST /v1/messages HTTP/1.1\r\nX-A: a\0b\r\n\r\n".utf8),
+            Array("\r\nGET / HTTP/1.1\r\n\r\n".utf8),
+        ]
+        for bytes in other {
+            #expect(Self.expectSameAtEveryCut(bytes).contains(true), "\(String(decoding: bytes, as: UTF8.self))")
+            #expect(Self.expectSameAtEveryCut(Self.sdkRequest + bytes).contains(true))
+        }
+    }
+
+    /// The input ends inside a request: the same error as NIO's decoder, then the close.
+    @Test func aRequestCutShortEndsAsWithNIOsDecoder() {
+        let whole = Self.sdkRequest
+        for end in [1, 30, whole.count - 25, whole.count - 5, whole.count - 1] {
+            let events = DecoderDifferential.run([Array(whole[..<end])], .requests, ours: true, limits: Self.limits).events
+            #expect(events == DecoderDifferential.run([Array(whole[..<end])], .requests, ours: false, limits: Self.limits).events)
+            #expect(events.last == "inactive")
+            #expect(events.contains { $0.hasPrefix("error") })
+        }
+    }
+
+    /// Mutations of plain requests (a seeded generator, the same cases each run): a byte changed,
+    /// dropped or doubled, or one of the bytes framing depends on put in. Whatever the parser
+    /// makes of each, NIO's decoder made the same.
+    @Test func mutatedRequestsAreReadAsNIOsDecoderReadsThem() {
+        var generator = SeededRandom(state: 0x5157_1C4D)
+        let seeds = [Self.sdkRequest, Self.request("GET /healthz HTTP/1.1\nHost: x"), Self.sdkRequest + Self.sdkRequest]
+        let specials: [UInt8] = Array(" \t\r\n:;,0123-+/?#%\"\0\u{7F}".utf8) + [0x80, 0xC3, 0xFF]
+        var handedOver = 0
+        for _ in 0..<1500 {
+            var bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
+            for _ in 0...(generator.next() % 3) {
+                let at = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 4 {
+                case 0: bytes[at] = specials[Int(generator.next() % UInt64(specials.count))]
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(bytes[at], at: at)
+                default: bytes.insert(specials[Int(generator.next() % UInt64(specials.count))], at: at)
+                }
+            }
+            let cut = Int(generator.next() % UInt64(bytes.count + 1))
+            if Self.expectSame(DecoderDifferential.pieces(bytes, cuts: [cut])) { handedOver += 1 }
+        }
+        // Both kinds came up: the mutations reach past the parser's checks, and not all of them.
+        #expect(handedOver > 100 && handedOver < 1400)
+    }
+}
+
+/// ``PlainHTTP1Decoder`` on the upstream side likewise against NIO's `HTTPResponseDecoder`, each answer paired
+/// with the request it answers.
+@Suite("Upstream response decoder")
+struct UpstreamResponseDecoderTests {
+    static func response(_ head: String, body: String = "") -> [UInt8] {
+        CallerRequestDecoderTests.request(head, body: body)
+    }
+
+    /// What the Messages API answers, near enough.
+    static let answer = response(
+        """
+        HTTP/1.1 200 OK
+        Date: Thu, 26 Nov 2026 12:00:00 GMT
+        Content-Type: application/json
+        Content-Length: 27
+        Connection: keep-alive
+        request-id: req_011CTestTestTest
+        anthropic-organization-id: 00000000-0000-0000-0000-000000000000
+        x-should-retry: false
+        """,
+        body: #"{"id":"msg_1","type":"msg"}"#
+    )
+
+    static func expectSameAtEveryCut(_ bytes: [UInt8], answering methods: [HTTPMethod]) -> Set<Bool> {
+        CallerRequestDecoderTests.expectSameAtEveryCut(bytes, .responses(to: methods))
+    }
+
+    @Test func plainAnswersAreReadWithoutNIOsDecoderAndAlike() {
+        let plain: [([UInt8], [HTTPMethod])] = [
+            (Self.answer, [.POST]),
+            (Self.answer + Self.answer, [.POST, .GET]),
+            (Self.response("HTTP/1.1 529 \ncontent-length: 2", body: "{}"), [.POST]),
+            (Self.response("HTTP/1.1 500 Internal Server Error\nContent-Length: 0"), [.POST]),
+        ]
+        for (bytes, methods) in plain {
+            #expect(Self.expectSameAtEveryCut(bytes, answering: methods) == [false], "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        let events = DecoderDifferential.run([Self.answer], .responses(to: [.POST]), ours: true, limits: CallerRequestDecoderTests.limits).events
+        #expect(events.count == 4)
+        #expect(events.first?.hasPrefix("head 200 HTTP/1.1 keepAlive=true [Date=Thu, 26 Nov 2026 12:00:00 GMT|") == true)
+        #expect(events.dropFirst().first == #"body {"id":"msg_1","type":"msg"}"#)
+    }
+
+    /// Answers the hand parser declines, alone and after a plain one: NIO's decoder takes over at
+    /// that answer, knowing the requests still unanswered.
+    @Test func otherShapesGoToNIOsDecoderAtTheirFirstByte() {
+        let other: [([UInt8], [HTTPMethod])] = [
+            (Self.response("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nContent-Type: text/event-stream"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nContent-Length: 3\nContent-Length: 3", body: "abc"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nContent-Length: 3\nConnection: close", body: "abc"), [.POST]),
+            (Self.response("HTTP/1.1 204 No Content\nContent-Length: 3", body: "abc"), [.DELETE]),
+            (Self.response("HTTP/1.1 304 Not Modified"), [.GET]),
+            (Self.response("HTTP/1.1 100 Continue") + Self.answer, [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nContent-Length: 3", body: "abc"), [.HEAD, .POST]),
+            (Self.response("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: upgrade"), [.GET]),
+            (Self.response("HTTP/1.0 200 OK\nContent-Length: 3", body: "abc"), [.POST]),
+            (Self.response("HTTP/1.1 200\nContent-Length: 3", body: "abc"), [.POST]),
+            (Self.response("HTTP/1.1 2000 OK\nContent-Length: 3", body: "abc"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nX-A:\tb\nContent-Length: 3", body: "abc"), [.POST]),
+            (Array("HTTP/1.1 200 OK\nContent-Length: 3\n\nabc".utf8), [.POST]),
+            (Self.answer, []),
+        ]
+        for (bytes, methods) in other {
+            #expect(Self.expectSameAtEveryCut(bytes, answering: methods).contains(true), "\(String(decoding: bytes, as: UTF8.self))")
+            #expect(Self.expectSameAtEveryCut(Self.answer + bytes, answering: [.POST] + methods).contains(true))
+        }
+    }
+
+    /// The upstream closes inside an answer: the same error as NIO's decoder, then the close.
+    @Test func anAnswerCutShortEndsAsWithNIOsDecoder() {
+        let whole = Self.answer
+        for end in [1, 12, whole.count - 40, whole.count - 27, whole.count - 1] {
+            let pieces = [Array(whole[..<end])]
+            let events = DecoderDifferential.run(pieces, .responses(to: [.POST]), ours: true, limits: CallerRequestDecoderTests.limits).events
+            #expect(events == DecoderDifferential.run(pieces, .responses(to: [.POST]), ours: false, limits: CallerRequestDecoderTests.limits).events)
+            #expect(events.last == "inactive")
+            #expect(events.contains { $0.hasPrefix("error") })
+        }
+    }
+
+    /// The state machine reads keep-alive without NIO's allocating split; it must read it alike.
+    @Test func keepAliveIsReadAsNIOReadsIt() {
+        let values: [[String]] = [
+            [], ["keep-alive"], ["close"], ["Close"], ["KEEP-ALIVE"], ["keep-alive, close"], ["close, keep-alive"],
+            ["keep-alive, keep-alive"], [" upgrade ,\tKeep-Alive "], ["foo"], [",,"], [""], ["keep-alive", "close"],
+            ["keep-alive", "keep-alive"], ["upgrade"], ["closed"], ["keep-alive-ish"],
+        ]
+        for version in [HTTPVersion.http1_1, .http1_0] {
+            for connection in values {
+                var headers = HTTPHeaders([("content-length", "0")])
+                for value in connection { headers.add(name: "Connection", value: value) }
+                let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
+                #expect(head.keepsConnectionAlive == head.isKeepAlive, "\(version) \(connection)")
+            }
+        }
+    }
+
+    /// Mutated answers (seeded, the same each run) read as NIO's decoder reads them.
+    @Test func mutatedAnswersAreReadAsNIOsDecoderReadsThem() {
+        var generator = SeededRandom(state: 0xA45E_2D11)
+        let seeds = [Self.answer, Self.answer + Self.answer]
+        let specials: [UInt8] = Array(" \t\r\n:;,0123-+/?#%\"\0\u{7F}".utf8) + [0x80, 0xC3, 0xFF]
+        var handedOver = 0
+        for _ in 0..<1500 {
+            var bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
+            for _ in 0...(generator.next() % 3) {
+                let at = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 4 {
+                case 0: bytes[at] = specials[Int(generator.next() % UInt64(specials.count))]
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(bytes[at], at: at)
+                default: bytes.insert(specials[Int(generator.next() % UInt64(specials.count))], at: at)
+                }
+            }
+            let cut = Int(generator.next() % UInt64(bytes.count + 1))
+            if CallerRequestDecoderTests.expectSame(DecoderDifferential.pieces(bytes, cuts: [cut]), .responses(to: [.POST, .POST])) {
+                handedOver += 1
+            }
+        }
+        #expect(handedOver > 100 && handedOver < 1400)
+    }
+}

@@ -1,0 +1,1 @@
+../../../Tests/SwitchyardTests/Support/DecoderDifferential.swift
