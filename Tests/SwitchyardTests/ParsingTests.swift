@@ -202,7 +202,7 @@ struct ParsingTests {
     }
 
     /// The caller's headers that go upstream are matched as HTTP matches names (any case), come
-    /// out under their lower-case names in the policy's order, repeated ones each, and nothing else.
+    /// out under their lower-case names in the caller's order, repeated ones each, and nothing else.
     @Test func forwardedHeadersAreMatchedWithoutRegardToCase() {
         let inbound: HTTPHeaders = [
             "Content-Type": "application/json", "X-Other": "no", "ANTHROPIC-BETA": "a", "Anthropic-Version": "2023-06-01",
@@ -210,8 +210,20 @@ struct ParsingTests {
         ]
         let upstream = HeaderPolicy.upstreamHeaders(from: inbound, credential: .providerKey("sk-ant-provider"))
         #expect(upstream.map { "\($0.name): \($0.value)" } == [
-            "anthropic-version: 2023-06-01", "anthropic-beta: a", "anthropic-beta: b", "content-type: application/json",
+            "content-type: application/json", "anthropic-beta: a", "anthropic-version: 2023-06-01", "anthropic-beta: b",
             "accept: application/json", "x-api-key: sk-ant-provider",
+        ])
+        // A provider without a key of its own passes the caller's first key and authorization on;
+        // one with a preset key passes neither.
+        let callers: HTTPHeaders = [
+            "x-api-key": "first", "Authorization": "Bearer one", "X-Api-Key": "second", "authorization": "Bearer two",
+            "anthropic-version": "2023-06-01",
+        ]
+        #expect(HeaderPolicy.upstreamHeaders(from: callers, credential: .callers).map { "\($0.name): \($0.value)" } == [
+            "x-api-key: first", "authorization: Bearer one", "anthropic-version: 2023-06-01",
+        ])
+        #expect(HeaderPolicy.upstreamHeaders(from: callers, credential: .preset).map { "\($0.name): \($0.value)" } == [
+            "anthropic-version: 2023-06-01"
         ])
         #expect("Content-Type".equalsLowercasedASCII("content-type"))
         #expect(!"content-type".equalsLowercasedASCII("content_type"))

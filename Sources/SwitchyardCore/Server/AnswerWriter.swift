@@ -136,7 +136,7 @@ struct AnswerOutlet {
     /// `headers`), as NIO's encoder would write it.
     static func encode(status: Int, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
-        var size = 16 + reason.utf8.count + body.readableBytes
+        var size = 17 + reason.utf8.count + body.readableBytes
         for (name, value) in headers { size += ByteBuffer.httpHeaderLineSize(name: name, value: value) }
         var buffer = allocator.buffer(capacity: size)
         buffer.writeStaticString("HTTP/1.1 ")

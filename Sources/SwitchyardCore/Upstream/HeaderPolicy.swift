@@ -4,8 +4,6 @@ import NIOHTTP1
 /// NIO's HTTP/1 form from the caller's connection to the upstream's and back: the proxy path
 /// never converts them to another representation.
 public enum HeaderPolicy {
-    /// Caller headers that go upstream as they came.
-    static let forwarded = ["anthropic-version", "anthropic-beta", "content-type", "accept"]
     static let apiKey = "x-api-key"
     static let requestIDName = "x-request-id"
     static let shouldRetryName = "x-should-retry"
@@ -20,25 +18,34 @@ public enum HeaderPolicy {
         case callers
     }
 
-    /// The headers of one upstream attempt: the forwarded set plus the credential. Nothing else
-    /// of the caller's goes out.
+    /// The headers of one upstream attempt: the caller's `anthropic-version`, `anthropic-beta`,
+    /// `content-type` and `accept` as they came, plus the credential. Nothing else of the caller's
+    /// goes out. One pass over the caller's headers, in their order, each name
+    /// matched by length first (this runs for every attempt).
     public static func upstreamHeaders(from inbound: HTTPHeaders, credential: Credential) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
-        // By hand rather than `inbound[name]`, which builds an array per name.
-        for name in forwarded {
-            for (field, value) in inbound where field.equalsLowercasedASCII(name) {
-                headers.add(name: name, value: value)
+        // The caller's credential goes through when the provider has none: its first key, its
+        // first authorization.
+        var callersKey = if case .callers = credential { true } else { false }
+        var callersAuthorization = callersKey
+        for (name, value) in inbound {
+            switch name.utf8.count {
+            case 17 where name.equalsLowercasedASCII("anthropic-version"): headers.add(name: "anthropic-version", value: value)
+            case 14 where name.equalsLowercasedASCII("anthropic-beta"): headers.add(name: "anthropic-beta", value: value)
+            case 12 where name.equalsLowercasedASCII("content-type"): headers.add(name: "content-type", value: value)
+            case 6 where name.equalsLowercasedASCII("accept"): headers.add(name: "accept", value: value)
+            case 9 where callersKey && name.equalsLowercasedASCII(apiKey):
+                headers.add(name: apiKey, value: value)
+                callersKey = false
+            case 13 where callersAuthorization && name.equalsLowercasedASCII("authorization"):
+                headers.add(name: "authorization", value: value)
+                callersAuthorization = false
+            default: break
             }
         }
-        switch credential {
-        case .providerKey(let key):
-            headers.add(name: "x-api-key", value: key)
-        case .preset:
-            break
-        case .callers:
-            if let key = inbound.first(name: apiKey) { headers.add(name: "x-api-key", value: key) }
-            if let authorization = inbound.first(name: "authorization") { headers.add(name: "authorization", value: authorization) }
+        if case .providerKey(let key) = credential {
+            headers.add(name: apiKey, value: key)
         }
         return headers
     }
@@ -101,8 +108,10 @@ extension String {
     /// HTTP compares them), without making a string.
     func equalsLowercasedASCII(_ lowercased: String) -> Bool {
         guard utf8.count == lowercased.utf8.count else { return false }
-        return zip(utf8, lowercased.utf8).allSatisfy { byte, lower in
-            byte == lower || (byte &- 65 < 26 && byte | 0x20 == lower)
+        var lowered = lowercased.utf8.makeIterator()
+        for byte in utf8 {
+            guard let lower = lowered.next(), byte == lower || (byte &- 65 < 26 && byte | 0x20 == lower) else { return false }
         }
+        return true
     }
 }
