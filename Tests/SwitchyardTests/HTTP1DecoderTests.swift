@@ -130,6 +130,40 @@ struct CallerRequestDecoderTests {
         }
     }
 
+    /// A head read with the previous one at hand takes what is the same from it, and must read
+    /// exactly as the same bytes read alone, whatever changed: a value, the target, the method,
+    /// a line more or fewer, their order.
+    @Test func aHeadReadAfterAnotherReadsAsItDoesAlone() throws {
+        let limits = SimpleHTTPHead.Limits(Self.limits)
+        func parse(_ text: String, after previous: HTTPRequestHead?) throws -> HTTPRequestHead {
+            let bytes = Self.request(text)
+            guard case .head(let head, let length, _) = bytes.withUnsafeBytes({ SimpleHTTPHead.request($0, limits: limits, previous: previous) })
+            else { throw CancellationError() }
+            #expect(length == bytes.count)
+            return head
+        }
+        let first = "POST /v1/messages HTTP/1.1\nhost: a\nx-api-key: sk-ant-0123456789abcdef\ncontent-type: application/json\ncontent-length: 2"
+        let variants = [
+            first,
+            first.replacingOccurrences(of: "sk-ant-0123456789abcdef", with: "sk-ant-0123456789abcdeF"),
+            first.replacingOccurrences(of: "/v1/messages", with: "/v1/messages/count_tokens"),
+            first.replacingOccurrences(of: "POST", with: "PUT"),
+            first + "\nanthropic-beta: tools-2024-04-04",
+            first.replacingOccurrences(of: "\ncontent-type: application/json", with: ""),
+            first.replacingOccurrences(of: "host: a\nx-api-key: sk-ant-0123456789abcdef", with: "x-api-key: sk-ant-0123456789abcdef\nhost: a"),
+            "GET /healthz HTTP/1.1",
+        ]
+        for earlier in variants {
+            let previous = try parse(earlier, after: nil)
+            for text in variants {
+                let alone = try parse(text, after: nil)
+                let after = try parse(text, after: previous)
+                #expect(after == alone, "\(text) after \(earlier)")
+                #expect(after.headers.map { "\($0.name)=\($0.value)" } == alone.headers.map { "\($0.name)=\($0.value)" })
+            }
+        }
+    }
+
     /// The input ends inside a request: the same error as NIO's decoder, then the close.
     @Test func aRequestCutShortEndsAsWithNIOsDecoder() {
         let whole = Self.sdkRequest

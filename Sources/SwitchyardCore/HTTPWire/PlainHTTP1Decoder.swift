@@ -140,11 +140,16 @@ final class CallerRequestSide: PlainHTTP1Side {
         headLimits = SimpleHTTPHead.Limits(limits)
     }
 
+    /// The last request head read here (``SimpleHTTPHead`` takes what is the same from it).
+    private var previous: HTTPRequestHead?
+
     func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny> {
-        switch SimpleHTTPHead.request(buffer, limits: headLimits) {
-        case .head(let head, let length, let bodyLength): .head(NIOAny(HTTPServerRequestPart.head(head)), length: length, bodyLength: bodyLength)
-        case .incomplete: .incomplete
-        case .declined: .declined
+        switch SimpleHTTPHead.request(buffer, limits: headLimits, previous: previous) {
+        case .head(let head, let length, let bodyLength):
+            previous = head
+            return .head(NIOAny(HTTPServerRequestPart.head(head)), length: length, bodyLength: bodyLength)
+        case .incomplete: return .incomplete
+        case .declined: return .declined
         }
     }
 

@@ -28,17 +28,22 @@ enum SimpleHTTPHead {
         var maxHeaderCount: Int
     }
 
-    static func request(_ buffer: ByteBuffer, limits: Limits) -> Parsed<HTTPRequestHead> {
-        buffer.withUnsafeReadableBytes { request(UnsafeRawBufferPointer($0), limits: limits) }
+    static func request(_ buffer: ByteBuffer, limits: Limits, previous: HTTPRequestHead? = nil) -> Parsed<HTTPRequestHead> {
+        buffer.withUnsafeReadableBytes { request(UnsafeRawBufferPointer($0), limits: limits, previous: previous) }
     }
 
-    static func response(_ buffer: ByteBuffer, limits: Limits) -> Parsed<HTTPResponseHead> {
-        buffer.withUnsafeReadableBytes { response(UnsafeRawBufferPointer($0), limits: limits) }
+    static func response(_ buffer: ByteBuffer, limits: Limits, previous: HTTPResponseHead? = nil) -> Parsed<HTTPResponseHead> {
+        buffer.withUnsafeReadableBytes { response(UnsafeRawBufferPointer($0), limits: limits, previous: previous) }
     }
 
     /// `METHOD SP origin-form-target SP HTTP/1.1 CRLF` and header lines; no `content-length`
     /// means no body.
-    static func request(_ bytes: UnsafeRawBufferPointer, limits: Limits) -> Parsed<HTTPRequestHead> {
+    ///
+    /// `previous` is the last head read on the connection: the target and the header lines that
+    /// are byte for byte the same as its are taken from it, not made again, and a head that is
+    /// the same throughout is that head. A keep-alive caller sends the same headers request after
+    /// request; each new `String` of a name or value longer than 15 bytes is an allocation.
+    static func request(_ bytes: UnsafeRawBufferPointer, limits: Limits, previous: HTTPRequestHead? = nil) -> Parsed<HTTPRequestHead> {
         var reader = Reader(bytes: bytes, end: min(bytes.count, limits.maxHeadLength), limits: limits)
         guard let space = reader.index(of: UInt8(ascii: " ")) else {
             // Bytes that cannot begin a known method are NIO's to refuse now, not at the line's end.
@@ -56,18 +61,24 @@ enum SimpleHTTPHead {
         case .short: return reader.verdict(ifShort: .incomplete)
         case .mismatched: return .declined
         }
-        switch reader.headerLines() {
+        switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
-        case .lines(let headers, let contentLength):
-            let head = HTTPRequestHead(version: .http1_1, method: method, uri: string(target), headers: HTTPHeaders(headers))
+        case .lines(let headers, let contentLength, let same):
+            let sameTarget = previous.map { equal(target, $0.uri) } ?? false
+            if same, sameTarget, let previous, previous.method == method {
+                return .head(previous, length: reader.position, bodyLength: contentLength ?? 0)
+            }
+            let uri = sameTarget ? previous!.uri : string(target)
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
             return .head(head, length: reader.position, bodyLength: contentLength ?? 0)
         }
     }
 
     /// `HTTP/1.1 SP 3DIGIT SP reason CRLF` and header lines with a `content-length`, for a
     /// status that has a body (not 1xx, 204 or 304). The caller knows the request was not HEAD.
-    static func response(_ bytes: UnsafeRawBufferPointer, limits: Limits) -> Parsed<HTTPResponseHead> {
+    /// `previous` as for ``request(_:limits:previous:)``.
+    static func response(_ bytes: UnsafeRawBufferPointer, limits: Limits, previous: HTTPResponseHead? = nil) -> Parsed<HTTPResponseHead> {
         var reader = Reader(bytes: bytes, end: min(bytes.count, limits.maxHeadLength), limits: limits)
         switch reader.expect("HTTP/1.1 ") {
         case .matched: break
@@ -95,13 +106,16 @@ enum SimpleHTTPHead {
         case .short: return reader.verdict(ifShort: .incomplete)
         case .mismatched: return .declined
         }
-        switch reader.headerLines() {
+        switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
-        case .lines(let headers, let contentLength):
+        case .lines(let headers, let contentLength, let same):
             // Without a length the body runs to the connection's end: NIO's case.
             guard let contentLength else { return .declined }
-            let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: HTTPHeaders(headers))
+            if same, let previous, previous.status.code == status {
+                return .head(previous, length: reader.position, bodyLength: contentLength)
+            }
+            let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
             return .head(head, length: reader.position, bodyLength: contentLength)
         }
     }
@@ -109,7 +123,8 @@ enum SimpleHTTPHead {
     private enum Match { case matched, short, mismatched }
 
     private enum HeaderLines {
-        case lines([(String, String)], contentLength: Int?)
+        /// `same`: every line as in the previous head, whose headers these are.
+        case lines(HTTPHeaders, contentLength: Int?, same: Bool)
         case incomplete
         case declined
     }
@@ -146,19 +161,26 @@ enum SimpleHTTPHead {
             return .matched
         }
 
-        /// Header lines up to and with the empty line, in one pass over each.
-        mutating func headerLines() -> HeaderLines {
-            var headers: [(String, String)] = []
-            headers.reserveCapacity(16)
+        /// Header lines up to and with the empty line, in one pass over each. Lines the same as
+        /// the previous head's at the same place are taken from it; while all are, no list is made.
+        mutating func headerLines(previous: HTTPHeaders?) -> HeaderLines {
+            var earlier = previous?.makeIterator()
+            /// Nil while every line so far is the previous head's.
+            var made: [(String, String)]?
+            var count = 0
             var contentLength: Int?
             while true {
                 guard position + 1 < end else { return .incomplete }
                 if bytes[position] == UInt8(ascii: "\r") {
                     guard bytes[position + 1] == UInt8(ascii: "\n") else { return .declined }
                     position += 2
-                    return .lines(headers, contentLength: contentLength)
+                    if made == nil, let previous, previous.count == count {
+                        return .lines(previous, contentLength: contentLength, same: true)
+                    }
+                    let lines = made ?? previous.map { $0.prefix(count).map { ($0.name, $0.value) } } ?? []
+                    return .lines(HTTPHeaders(lines), contentLength: contentLength, same: false)
                 }
-                guard headers.count < limits.maxHeaderCount else { return .declined }
+                guard count < limits.maxHeaderCount else { return .declined }
                 // name ":" SP* value CRLF, the value printable ASCII with no space at either end.
                 let nameStart = position
                 while position < end, isTokenByte(bytes[position]) { position += 1 }
@@ -189,13 +211,34 @@ enum SimpleHTTPHead {
                 case .none:
                     break
                 }
-                headers.append((string(name), string(value)))
+                let old = earlier?.next()
+                let reused = old.map { equal(name, $0.name) && equal(value, $0.value) } ?? false
+                if made == nil {
+                    if reused {
+                        count += 1
+                        continue
+                    }
+                    var lines: [(String, String)] = []
+                    lines.reserveCapacity(16)
+                    if let previous { lines.append(contentsOf: previous.prefix(count).lazy.map { ($0.name, $0.value) }) }
+                    made = lines
+                }
+                made!.append(reused ? (old!.name, old!.value) : (string(name), string(value)))
+                count += 1
             }
         }
     }
 
     private static func string(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes), as: UTF8.self)
+    }
+
+    /// Whether `string` holds exactly these bytes.
+    private static func equal(_ bytes: Slice<UnsafeRawBufferPointer>, _ string: String) -> Bool {
+        guard string.utf8.count == bytes.count else { return false }
+        return string.utf8.withContiguousStorageIfAvailable { stored in
+            UnsafeRawBufferPointer(rebasing: bytes).elementsEqual(stored)
+        } ?? string.utf8.elementsEqual(bytes)
     }
 
     private enum Special { case contentLength, framing, connection }

@@ -12,6 +12,8 @@ final class UpstreamResponseSide: PlainHTTP1Side {
     private var awaiting = Deque<HTTPRequestHead>()
     /// NIO's decoder, once it has the connection.
     private var decoder: HTTPResponseDecoder?
+    /// The last answer head read here (``SimpleHTTPHead`` takes what is the same from it).
+    private var previous: HTTPResponseHead?
 
     init(limits: NIOHTTPDecoderLimitConfiguration = .init()) {
         self.limits = limits
@@ -29,9 +31,10 @@ final class UpstreamResponseSide: PlainHTTP1Side {
 
     func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny> {
         guard let request = awaiting.first, request.method != .HEAD, request.method != .CONNECT else { return .declined }
-        switch SimpleHTTPHead.response(buffer, limits: headLimits) {
+        switch SimpleHTTPHead.response(buffer, limits: headLimits, previous: previous) {
         case .head(let head, let length, let bodyLength):
             awaiting.removeFirst()
+            previous = head
             return .head(NIOAny(HTTPClientResponsePart.head(head)), length: length, bodyLength: bodyLength)
         case .incomplete: return .incomplete
         case .declined: return .declined
