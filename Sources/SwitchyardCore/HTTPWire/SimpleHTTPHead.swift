@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -235,9 +240,11 @@ enum SimpleHTTPHead {
 
     /// Whether `string` holds exactly these bytes.
     private static func equal(_ bytes: Slice<UnsafeRawBufferPointer>, _ string: String) -> Bool {
-        guard string.utf8.count == bytes.count else { return false }
+        let count = bytes.count
+        guard string.utf8.count == count else { return false }
+        guard count > 0 else { return true }
         return string.utf8.withContiguousStorageIfAvailable { stored in
-            UnsafeRawBufferPointer(rebasing: bytes).elementsEqual(stored)
+            memcmp(stored.baseAddress!, bytes.base.baseAddress! + bytes.startIndex, count) == 0
         } ?? string.utf8.elementsEqual(bytes)
     }
 
