@@ -74,6 +74,8 @@ struct CallerRequestDecoderTests {
             Self.request("POST /v1/messages/count_tokens?beta=true HTTP/1.1\nContent-Length: 0\nX-Empty-Ish: a  b"),
             Self.sdkRequest + Self.sdkRequest + Self.request("GET /metrics HTTP/1.1"),
             Self.request("DELETE /v1/messages/batches/msgbatch_01 HTTP/1.1\ncontent-length:3", body: "abc"),
+            // Exactly as many headers as the limit allows.
+            Self.request("GET /x HTTP/1.1\n" + (1...12).map { "X-\($0): v" }.joined(separator: "\n")),
         ]
         for bytes in plain {
             #expect(await Self.expectSameAtEveryCut(bytes) == [false], "\(String(decoding: bytes, as: UTF8.self))")
