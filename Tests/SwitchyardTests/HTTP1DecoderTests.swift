@@ -50,6 +50,27 @@ struct CallerRequestDecoderTests {
         return ours.handedOver
     }
 
+    /// 1,500 mutations of `seeds` from a seeded generator (the same cases each run), each with
+    /// where to cut it in two: a byte changed, dropped or doubled, or one of the bytes framing
+    /// depends on put in, one to three times.
+    static func mutations(of seeds: [[UInt8]], seed: UInt64) -> [([UInt8], Int)] {
+        var generator = SeededRandom(state: seed)
+        let specials: [UInt8] = Array(" \t\r\n:;,0123-+/?#%\"\0\u{7F}".utf8) + [0x80, 0xC3, 0xFF]
+        return (0..<1500).map { _ in
+            var bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
+            for _ in 0...(generator.next() % 3) {
+                let at = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 4 {
+                case 0: bytes[at] = specials[Int(generator.next() % UInt64(specials.count))]
+                case 1: bytes.remove(at: at)
+                case 2: bytes.insert(bytes[at], at: at)
+                default: bytes.insert(specials[Int(generator.next() % UInt64(specials.count))], at: at)
+                }
+            }
+            return (bytes, Int(generator.next() % UInt64(bytes.count + 1)))
+        }
+    }
+
     /// Whole, cut in two at every byte from `start` on, and one byte at a time. Async, yielding
     /// between cuts: these comparisons are seconds of CPU in all, and on Swift's cooperative pool
     /// (as wide as the machine's cores) they would hold back the other suites' tasks for as long.
@@ -177,26 +198,12 @@ struct CallerRequestDecoderTests {
         }
     }
 
-    /// Mutations of plain requests (a seeded generator, the same cases each run): a byte changed,
-    /// dropped or doubled, or one of the bytes framing depends on put in. Whatever the parser
-    /// makes of each, NIO's decoder made the same.
+    /// Mutations of plain requests (``mutations(of:seed:)``): whatever the parser makes of each,
+    /// NIO's decoder made the same.
     @Test func mutatedRequestsAreReadAsNIOsDecoderReadsThem() async {
-        var generator = SeededRandom(state: 0x5157_1C4D)
-        let seeds = [Self.sdkRequest, Self.request("GET /healthz HTTP/1.1\nHost: x"), Self.sdkRequest + Self.sdkRequest]
-        let specials: [UInt8] = Array(" \t\r\n:;,0123-+/?#%\"\0\u{7F}".utf8) + [0x80, 0xC3, 0xFF]
         var handedOver = 0
-        for _ in 0..<1500 {
-            var bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
-            for _ in 0...(generator.next() % 3) {
-                let at = Int(generator.next() % UInt64(bytes.count))
-                switch generator.next() % 4 {
-                case 0: bytes[at] = specials[Int(generator.next() % UInt64(specials.count))]
-                case 1: bytes.remove(at: at)
-                case 2: bytes.insert(bytes[at], at: at)
-                default: bytes.insert(specials[Int(generator.next() % UInt64(specials.count))], at: at)
-                }
-            }
-            let cut = Int(generator.next() % UInt64(bytes.count + 1))
+        let seeds = [Self.sdkRequest, Self.request("GET /healthz HTTP/1.1\nHost: x"), Self.sdkRequest + Self.sdkRequest]
+        for (bytes, cut) in Self.mutations(of: seeds, seed: 0x5157_1C4D) {
             if Self.expectSame(DecoderDifferential.pieces(bytes, cuts: [cut])) { handedOver += 1 }
             await Task.yield()
         }
@@ -305,22 +312,8 @@ struct UpstreamResponseDecoderTests {
 
     /// Mutated answers (seeded, the same each run) read as NIO's decoder reads them.
     @Test func mutatedAnswersAreReadAsNIOsDecoderReadsThem() async {
-        var generator = SeededRandom(state: 0xA45E_2D11)
-        let seeds = [Self.answer, Self.answer + Self.answer]
-        let specials: [UInt8] = Array(" \t\r\n:;,0123-+/?#%\"\0\u{7F}".utf8) + [0x80, 0xC3, 0xFF]
         var handedOver = 0
-        for _ in 0..<1500 {
-            var bytes = seeds[Int(generator.next() % UInt64(seeds.count))]
-            for _ in 0...(generator.next() % 3) {
-                let at = Int(generator.next() % UInt64(bytes.count))
-                switch generator.next() % 4 {
-                case 0: bytes[at] = specials[Int(generator.next() % UInt64(specials.count))]
-                case 1: bytes.remove(at: at)
-                case 2: bytes.insert(bytes[at], at: at)
-                default: bytes.insert(specials[Int(generator.next() % UInt64(specials.count))], at: at)
-                }
-            }
-            let cut = Int(generator.next() % UInt64(bytes.count + 1))
+        for (bytes, cut) in CallerRequestDecoderTests.mutations(of: [Self.answer, Self.answer + Self.answer], seed: 0xA45E_2D11) {
             if CallerRequestDecoderTests.expectSame(DecoderDifferential.pieces(bytes, cuts: [cut]), .responses(to: [.POST, .POST])) {
                 handedOver += 1
             }

@@ -61,11 +61,7 @@ enum SimpleHTTPHead {
         guard bytes[reader.position] == UInt8(ascii: "/") else { return .declined }
         while reader.position < reader.end, isTargetByte(bytes[reader.position]) { reader.position += 1 }
         let target = bytes[targetStart..<reader.position]
-        switch reader.expect(" HTTP/1.1\r\n") {
-        case .matched: break
-        case .short: return reader.verdict(ifShort: .incomplete)
-        case .mismatched: return .declined
-        }
+        if let stop = reader.read(" HTTP/1.1\r\n", as: HTTPRequestHead.self) { return stop }
         switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
@@ -85,11 +81,7 @@ enum SimpleHTTPHead {
     /// `previous` as for ``request(_:limits:previous:)``.
     static func response(_ bytes: UnsafeRawBufferPointer, limits: Limits, previous: HTTPResponseHead? = nil) -> Parsed<HTTPResponseHead> {
         var reader = Reader(bytes: bytes, end: min(bytes.count, limits.maxHeadLength), limits: limits)
-        switch reader.expect("HTTP/1.1 ") {
-        case .matched: break
-        case .short: return reader.verdict(ifShort: .incomplete)
-        case .mismatched: return .declined
-        }
+        if let stop = reader.read("HTTP/1.1 ", as: HTTPResponseHead.self) { return stop }
         var status = 0
         for _ in 0..<3 {
             guard reader.position < reader.end else { return reader.verdict(ifShort: .incomplete) }
@@ -99,18 +91,10 @@ enum SimpleHTTPHead {
             reader.position += 1
         }
         guard status >= 200, status != 204, status != 304 else { return .declined }
-        switch reader.expect(" ") {
-        case .matched: break
-        case .short: return reader.verdict(ifShort: .incomplete)
-        case .mismatched: return .declined
-        }
+        if let stop = reader.read(" ", as: HTTPResponseHead.self) { return stop }
         // The reason phrase: printable ASCII, possibly empty; NIO keeps only the code.
         while reader.position < reader.end, bytes[reader.position] >= 0x20, bytes[reader.position] < 0x7F { reader.position += 1 }
-        switch reader.expect("\r\n") {
-        case .matched: break
-        case .short: return reader.verdict(ifShort: .incomplete)
-        case .mismatched: return .declined
-        }
+        if let stop = reader.read("\r\n", as: HTTPResponseHead.self) { return stop }
         switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
@@ -155,6 +139,15 @@ enum SimpleHTTPHead {
                 index += 1
             }
             return nil
+        }
+
+        /// Nil when `literal` came next (and is read), else what that makes of the head.
+        mutating func read<Head>(_ literal: StaticString, as: Head.Type) -> Parsed<Head>? {
+            switch expect(literal) {
+            case .matched: nil
+            case .short: verdict(ifShort: .incomplete)
+            case .mismatched: .declined
+            }
         }
 
         mutating func expect(_ literal: StaticString) -> Match {
