@@ -193,11 +193,7 @@ public final class AuditLog: Sendable {
                 return state.closed
             }
             if !entries.isEmpty {
-                // Each entry encoded where it lies: a `for` loop copies every record out first,
-                // a retain and a release for each of its strings.
-                entries.withUnsafeBufferPointer { queued in
-                    for index in queued.indices { queued[index].encode(into: &encoded) }
-                }
+                for entry in entries { entry.encode(into: &encoded) }
                 entries.removeAll(keepingCapacity: entries.count < 4096)
                 write(encoded)
                 encoded.removeAll(keepingCapacity: encoded.count < 16 << 20)

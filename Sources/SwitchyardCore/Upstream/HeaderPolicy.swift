@@ -19,9 +19,8 @@ public enum HeaderPolicy {
     }
 
     /// The headers of one upstream attempt: the caller's `anthropic-version`, `anthropic-beta`,
-    /// `content-type` and `accept` as they came, plus the credential. Nothing else of the caller's
-    /// goes out. One pass over the caller's headers, in their order, each name
-    /// matched by length first (this runs for every attempt).
+    /// `content-type` and `accept` as they came, in the caller's order, plus the credential.
+    /// Nothing else of the caller's goes out.
     public static func upstreamHeaders(from inbound: HTTPHeaders, credential: Credential) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)
