@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by valgrind's callgrind: the same figure for the same
+# binary and load on every run, however busy the machine is (CPU time from /proc, bench/run.sh's
+# cost measure, moves by ±5 µs between runs here). User space only: the kernel's part is not in it.
+#   bash bench/callgrind/run.sh                  # the release build
+#   bash bench/callgrind/run.sh BIN_A BIN_B      # each binary in turn, same load (an A/B)
+#   TOP=40 bash bench/callgrind/run.sh BIN       # and its 40 costliest functions, self cost
+# Each binary serves the fixed load of bench/callgrind/fixed_load.py (CONNECTIONS keep-alive
+# connections × REQUESTS each, after a warm-up) against nginx's canned answer, as in bench/run.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WARMUP=${WARMUP:-100}
+REQUESTS=${REQUESTS:-500}
+CONNECTIONS=${CONNECTIONS:-4}
+TOP=${TOP:-0}
+UPSTREAM=19300 SWITCHYARD=19302
+
+for tool in valgrind nginx gcc callgrind_control; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (Debian: valgrind, nginx-light, gcc)"; exit 1; }
+done
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ $# -eq 0 ]; then
+    swift build -c release --product switchyard 2>&1 | tail -1
+    set -- "$(swift build -c release --show-bin-path)/switchyard"
+fi
+gcc -O2 -shared -fPIC bench/callgrind/sigsuspend_shim.c -o "$work/shim.so" -ldl
+fill() {
+    sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|19301|g" -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" \
+        -e "s|@SIM_PORT@|19303|g" -e "s|@SIM_PROXY_PORT@|19304|g" -e "s|@SLOW_SIM_PORT@|19305|g" "$1"
+}
+fill bench/nginx.conf.template > "$work/nginx.conf"
+fill bench/routes.bench.yaml.template > "$work/routes.yaml"
+nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)
+
+total=$(( REQUESTS * CONNECTIONS ))
+for bin in "$@"; do
+    # Debian's valgrind 3.19 cannot read Swift's DWARF 5 debug info; the symbol table is enough.
+    strip --strip-debug -o "$work/switchyard" "$bin"
+    rm -f "$work"/cg.*
+    BENCH_KEY=sk-ant-bench-0000000000 LD_PRELOAD="$work/shim.so" valgrind --tool=callgrind \
+        --callgrind-out-file="$work/cg.%p" "$work/switchyard" serve --config "$work/routes.yaml" 2>"$work/valgrind.log" &
+    pid=$!
+    for _ in $(seq 1 240); do curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+    curl -fs "http://127.0.0.1:$SWITCHYARD/readyz" >/dev/null || { tail -20 "$work/valgrind.log"; exit 1; }
+    python3 bench/callgrind/fixed_load.py 127.0.0.1 $SWITCHYARD "$WARMUP" "$CONNECTIONS" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    python3 bench/callgrind/fixed_load.py 127.0.0.1 $SWITCHYARD "$REQUESTS" "$CONNECTIONS" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    dump=$(ls "$work"/cg.*.1)
+    instructions=$(awk '/^summary:/ {print $2}' "$dump")
+    echo "$bin: $(( instructions / total )) instructions per request ($instructions over $total requests)"
+    if [ "$TOP" -gt 0 ]; then
+        callgrind_annotate --threshold=100 "$dump" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | sed -n "3,$(( TOP + 2 ))p" \
+            | { command -v swift >/dev/null && swift demangle --simplified || cat; } | cut -c1-160
+    fi
+done
