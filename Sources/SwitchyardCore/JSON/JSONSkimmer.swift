@@ -327,6 +327,15 @@ extension JSONSkimmer {
             index += 1
             var escaped = false
             while index < bytes.count {
+                // Most of a string is printable ASCII: that run in a tight loop on a local index.
+                var plain = index
+                while plain < bytes.count {
+                    let byte = bytes[plain]
+                    guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { break }
+                    plain += 1
+                }
+                index = plain
+                guard index < bytes.count else { break }
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     index += 1

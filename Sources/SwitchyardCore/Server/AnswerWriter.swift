@@ -136,16 +136,19 @@ struct AnswerOutlet {
     /// `headers`), as NIO's encoder would write it.
     static func encode(status: Int, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
-        var size = 17 + reason.utf8.count + body.readableBytes
-        for (name, value) in headers { size += ByteBuffer.httpHeaderLineSize(name: name, value: value) }
-        var buffer = allocator.buffer(capacity: size)
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeDecimal(status)
-        buffer.writeStaticString(" ")
-        buffer.writeString(reason)
-        buffer.writeStaticString("\r\n")
-        for (name, value) in headers { buffer.writeHTTPHeaderLine(name: name, value: value) }
-        buffer.writeStaticString("\r\n")
+        // "HTTP/1.1 ", the status, a space, the reason, CRLF; the lines; the blank line.
+        var headSize = 9 &+ WireBytes.decimalDigits(status) &+ 1 &+ reason.utf8.count &+ 2 &+ 2
+        for (name, value) in headers { headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value) }
+        var buffer = allocator.buffer(capacity: headSize &+ body.readableBytes)
+        buffer.writeWire(reserving: headSize) { wire in
+            wire.append("HTTP/1.1 ")
+            wire.appendDecimal(status)
+            wire.append(" ")
+            wire.append(reason)
+            wire.append("\r\n")
+            for (name, value) in headers { wire.appendHeaderLine(name: name, value: value) }
+            wire.append("\r\n")
+        }
         var body = body
         buffer.writeBuffer(&body)
         return buffer

@@ -335,10 +335,13 @@ final class ProxyExchange {
 
     /// Added, not replaced: relayed headers never hold these names (``HeaderPolicy``).
     func addSwitchyardHeaders(_ headers: inout HTTPHeaders, model: RoutingTable.Model?) {
-        headers.add(name: HeaderPolicy.requestIDName, value: request.requestID)
-        headers.add(name: SwitchyardHeaders.route, value: route.name)
-        if let model { headers.add(name: SwitchyardHeaders.model, value: model.name) }
-        headers.add(name: SwitchyardHeaders.attempts, value: String(record.attempts.count))
+        // One append of a list: `HTTPHeaders.add` checks every name is ASCII, and these are constants.
+        var own = [
+            (HeaderPolicy.requestIDName, request.requestID), (SwitchyardHeaders.route, route.name),
+            (SwitchyardHeaders.attempts, String(record.attempts.count)),
+        ]
+        if let model { own.insert((SwitchyardHeaders.model, model.name), at: 2) }
+        headers.add(contentsOf: HTTPHeaders(own))
     }
 
     private func error(_ error: RouterError) -> ProxyAnswer {

@@ -22,7 +22,9 @@ public enum HeaderPolicy {
     /// `content-type` and `accept` as they came, in the caller's order, plus the credential.
     /// Nothing else of the caller's goes out.
     public static func upstreamHeaders(from inbound: HTTPHeaders, credential: Credential) -> HTTPHeaders {
-        var headers = HTTPHeaders()
+        // Built as a list and wrapped once: `HTTPHeaders.add` checks each name is ASCII, and these
+        // names are constants or the caller's, which the decoder has checked.
+        var headers: [(String, String)] = []
         headers.reserveCapacity(6)
         // The caller's credential goes through when the provider has none: its first key, its
         // first authorization.
@@ -30,23 +32,23 @@ public enum HeaderPolicy {
         var callersAuthorization = callersKey
         for (name, value) in inbound {
             switch name.utf8.count {
-            case 17 where name.equalsLowercasedASCII("anthropic-version"): headers.add(name: "anthropic-version", value: value)
-            case 14 where name.equalsLowercasedASCII("anthropic-beta"): headers.add(name: "anthropic-beta", value: value)
-            case 12 where name.equalsLowercasedASCII("content-type"): headers.add(name: "content-type", value: value)
-            case 6 where name.equalsLowercasedASCII("accept"): headers.add(name: "accept", value: value)
+            case 17 where name.equalsLowercasedASCII("anthropic-version"): headers.append(("anthropic-version", value))
+            case 14 where name.equalsLowercasedASCII("anthropic-beta"): headers.append(("anthropic-beta", value))
+            case 12 where name.equalsLowercasedASCII("content-type"): headers.append(("content-type", value))
+            case 6 where name.equalsLowercasedASCII("accept"): headers.append(("accept", value))
             case 9 where callersKey && name.equalsLowercasedASCII(apiKey):
-                headers.add(name: apiKey, value: value)
+                headers.append((apiKey, value))
                 callersKey = false
             case 13 where callersAuthorization && name.equalsLowercasedASCII("authorization"):
-                headers.add(name: "authorization", value: value)
+                headers.append(("authorization", value))
                 callersAuthorization = false
             default: break
             }
         }
         if case .providerKey(let key) = credential {
-            headers.add(name: apiKey, value: key)
+            headers.append((apiKey, key))
         }
-        return headers
+        return HTTPHeaders(headers)
     }
 
     /// Upstream response headers that are the connection's business, or that Switchyard sets itself
@@ -70,14 +72,16 @@ public enum HeaderPolicy {
 
     /// The upstream's response headers as the caller should see them, names in lower case.
     public static func relayedHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
-        var relayed = HTTPHeaders()
+        // A list wrapped once, as in ``upstreamHeaders(from:credential:)``; the room left is for
+        // the exchange's own headers.
+        var relayed: [(String, String)] = []
         relayed.reserveCapacity(upstream.count + 5)
         for (name, value) in upstream {
             let lowered = name.lowercasedASCII()
             guard !isNotRelayed(lowered) else { continue }
-            relayed.add(name: lowered, value: value)
+            relayed.append((lowered, value))
         }
-        return relayed
+        return HTTPHeaders(relayed)
     }
 
     /// What a platform's answer (Bedrock, Vertex) tells an Anthropic caller: the content type.
@@ -91,15 +95,12 @@ extension String {
     /// `self` when it has no upper-case ASCII letter (most header names): no new string is made.
     /// Header names are ASCII tokens: only `A`–`Z` change (no Unicode case mapping).
     func lowercasedASCII() -> String {
-        guard utf8.contains(where: { $0 &- 65 < 26 }) else { return self }
-        let count = utf8.count
-        return String(unsafeUninitializedCapacity: count) { buffer in
-            var index = 0
-            for byte in utf8 {
-                buffer[index] = byte &- 65 < 26 ? byte | 0x20 : byte
-                index += 1
+        withUTF8Bytes { bytes in
+            guard bytes.contains(where: { $0 &- 65 < 26 }) else { return self }
+            return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+                for (index, byte) in bytes.enumerated() { buffer[index] = byte &- 65 < 26 ? byte | 0x20 : byte }
+                return bytes.count
             }
-            return count
         }
     }
 
@@ -107,10 +108,15 @@ extension String {
     /// HTTP compares them), without making a string.
     func equalsLowercasedASCII(_ lowercased: String) -> Bool {
         guard utf8.count == lowercased.utf8.count else { return false }
-        var lowered = lowercased.utf8.makeIterator()
-        for byte in utf8 {
-            guard let lower = lowered.next(), byte == lower || (byte &- 65 < 26 && byte | 0x20 == lower) else { return false }
+        return withUTF8Bytes { bytes in
+            lowercased.withUTF8Bytes { lowered in
+                for index in bytes.indices {
+                    let byte = bytes[index]
+                    let lower = lowered[index]
+                    guard byte == lower || (byte &- 65 < 26 && byte | 0x20 == lower) else { return false }
+                }
+                return true
+            }
         }
-        return true
     }
 }

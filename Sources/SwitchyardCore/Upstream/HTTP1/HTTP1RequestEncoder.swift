@@ -36,35 +36,39 @@ enum HTTP1RequestEncoder {
             break
         }
         let bodyLength = body.readableBytes
-        var headSize = method.rawValue.utf8.count + head.uri.utf8.count + 64
-        for (name, value) in head.headers {
-            headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value)
-        }
-        headSize &+= presetLines.byteCount
-        let inline = bodyLength <= inlineBodyLimit
-        var closeAfterResponse = false
-        var buffer = allocator.buffer(capacity: headSize + (inline ? bodyLength : 0))
-        buffer.writeString(method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
         guard isValidTarget(head.uri) else {
             throw HTTP1ClientError(.invalidRequest, "the request target holds a space or a control character")
         }
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
+        // Checked and measured in one pass, written in another: the head goes into room reserved
+        // for it (``WireBytes``). 64 covers the request line's spaces and version, the
+        // `content-length` line and the blank line.
+        var headSize = method.rawValue.utf8.count &+ head.uri.utf8.count &+ 64 &+ presetLines.byteCount
+        var closeAfterResponse = false
         for (name, value) in head.headers {
             guard isToken(name) else { throw HTTP1ClientError(.invalidRequest, "invalid header name '\(name)'") }
             if isFraming(name) { continue }
             guard isValidValue(value) else { throw HTTP1ClientError(.invalidRequest, "header '\(name)' holds CR, LF or NUL") }
             if name.utf8.count == 10, name.equalsLowercasedASCII("connection"), hasCloseToken(value) { closeAfterResponse = true }
-            buffer.writeHTTPHeaderLine(name: name, value: value)
+            headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value)
         }
-        buffer.writeImmutableBuffer(presetLines.bytes)
-        if bodyLength > 0 || method.hasRequestBody {
-            buffer.writeStaticString("content-length: ")
-            buffer.writeDecimal(bodyLength)
-            buffer.writeStaticString("\r\n")
+        let inline = bodyLength <= inlineBodyLimit
+        var buffer = allocator.buffer(capacity: headSize + (inline ? bodyLength : 0))
+        buffer.writeWire(reserving: headSize) { wire in
+            wire.append(method.rawValue)
+            wire.append(" ")
+            wire.append(head.uri)
+            wire.append(" HTTP/1.1\r\n")
+            for (name, value) in head.headers where !isFraming(name) {
+                wire.appendHeaderLine(name: name, value: value)
+            }
+            wire.append(presetLines.bytes)
+            if bodyLength > 0 || method.hasRequestBody {
+                wire.append("content-length: ")
+                wire.appendDecimal(bodyLength)
+                wire.append("\r\n")
+            }
+            wire.append("\r\n")
         }
-        buffer.writeStaticString("\r\n")
         if inline {
             var body = body
             buffer.writeBuffer(&body)
@@ -88,34 +92,32 @@ enum HTTP1RequestEncoder {
     /// RFC 9110 token characters.
     static func isToken(_ name: String) -> Bool {
         if name.isEmpty { return false }
-        for byte in name.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                continue
-            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-                UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-                UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-                continue
-            default:
-                return false
+        return name.withUTF8Bytes { bytes in
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    continue
+                case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                    UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+                    UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                    continue
+                default:
+                    return false
+                }
             }
+            return true
         }
-        return true
     }
 
     static func isValidValue(_ value: String) -> Bool {
-        for byte in value.utf8 where byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 {
-            return false
+        value.withUTF8Bytes { bytes in
+            !bytes.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 }
         }
-        return true
     }
 
     static func isValidTarget(_ uri: String) -> Bool {
         if uri.isEmpty { return false }
-        for byte in uri.utf8 where byte <= UInt8(ascii: " ") || byte == 0x7F {
-            return false
-        }
-        return true
+        return uri.withUTF8Bytes { bytes in !bytes.contains { $0 <= UInt8(ascii: " ") || $0 == 0x7F } }
     }
 }
 
@@ -175,29 +177,5 @@ extension Substring {
         while slice.first == " " || slice.first == "\t" { slice.removeFirst() }
         while slice.last == " " || slice.last == "\t" { slice.removeLast() }
         return slice
-    }
-}
-
-/// The HTTP/1.1 lines both of Switchyard's own encoders write: the upstream request
-/// (``HTTP1RequestEncoder``, which validates first) and the fast path's answer (``AnswerOutlet``).
-extension ByteBuffer {
-    /// The bytes of `name: value\r\n`, for sizing a buffer before writing.
-    static func httpHeaderLineSize(name: String, value: String) -> Int {
-        name.utf8.count &+ value.utf8.count &+ 4
-    }
-
-    /// `name: value\r\n`, as given: the caller has checked them.
-    mutating func writeHTTPHeaderLine(name: String, value: String) {
-        writeString(name)
-        writeStaticString(": ")
-        writeString(value)
-        writeStaticString("\r\n")
-    }
-
-    /// A non-negative integer in decimal, without making a string of it.
-    mutating func writeDecimal(_ value: Int) {
-        assert(value >= 0, "a length or a status code")
-        if value >= 10 { writeDecimal(value / 10) }
-        writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10))
     }
 }

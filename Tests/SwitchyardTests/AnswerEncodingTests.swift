@@ -1,0 +1,54 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import SwitchyardCore
+
+/// The fast path writes a whole answer as bytes of its own making (``AnswerOutlet``): they must be
+/// what NIO's response encoder writes for the same head and body.
+@Suite struct AnswerEncodingTests {
+    static func nioBytes(status: Int, headers: HTTPHeaders, body: ByteBuffer) throws -> ByteBuffer {
+        let channel = EmbeddedChannel(handler: HTTPResponseEncoder())
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        try channel.writeOutbound(HTTPServerResponsePart.head(head))
+        try channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(body)))
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        var written = ByteBuffer()
+        while let part = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(var bytes) = part else {
+                Issue.record("NIO's encoder wrote a file region")
+                break
+            }
+            written.writeBuffer(&bytes)
+        }
+        _ = try channel.finish()
+        return written
+    }
+
+    @Test(arguments: [200, 201, 400, 404, 429, 500, 529, 599])
+    func aWholeAnswerIsTheBytesNIOsEncoderWrites(status: Int) throws {
+        let body = ByteBuffer(string: #"{"type":"message","content":[{"type":"text","text":"\u00e9 \"quoted\""}]}"#)
+        let headerSets: [HTTPHeaders] = [
+            ["content-length": "\(body.readableBytes)"],
+            [
+                "content-type": "application/json", "request-id": "req_01", "x-request-id": "sy_0123456789abcdef",
+                "x-switchyard-route": "default", "x-switchyard-model": "sonnet", "x-switchyard-attempts": "3",
+                "Content-Length": "\(body.readableBytes)", "retry-after": "",
+            ],
+            ["content-length": "\(body.readableBytes)", "x-long": String(repeating: "v", count: 5000), "anthropic-ratelimit-requests-remaining": "99"],
+        ]
+        for headers in headerSets {
+            let ours = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: ByteBufferAllocator())
+            let nio = try Self.nioBytes(status: status, headers: headers, body: body)
+            #expect(String(buffer: ours) == String(buffer: nio))
+        }
+    }
+
+    @Test func anEmptyBodyEndsAtTheBlankLine() throws {
+        let headers: HTTPHeaders = ["content-length": "0", "x-request-id": "sy_1"]
+        let ours = AnswerOutlet.encode(status: 200, headers: headers, body: ByteBuffer(), allocator: ByteBufferAllocator())
+        #expect(String(buffer: ours) == "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-request-id: sy_1\r\n\r\n")
+        #expect(String(buffer: ours) == String(buffer: try Self.nioBytes(status: 200, headers: headers, body: ByteBuffer())))
+    }
+}
