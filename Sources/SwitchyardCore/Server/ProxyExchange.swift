@@ -221,7 +221,6 @@ final class ProxyExchange {
         }
         attempt.ttfbMs = (runtime.clock.now() - started).milliseconds
         attempt.upstreamRequestID = provider.requestID(in: response.headers)
-        let retryAfter = RetryAfter.parse(response.headers, now: WallClock.nowMilliseconds())
         let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }
 
         if stream, (200..<300).contains(response.status) {
@@ -255,6 +254,8 @@ final class ProxyExchange {
             )
         }
         let error = provider.readError(status: response.status, headers: response.headers, body: body, api: request.api)
+        // Read only for an error: a success never waits.
+        let retryAfter = RetryAfter.parse(response.headers, now: WallClock.nowMilliseconds())
         attempt.errorType = error.type
         attempt.platformError = error.platformCode
         attempt.platformStatus = error.platformStatus
