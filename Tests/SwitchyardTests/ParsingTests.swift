@@ -43,6 +43,39 @@ struct ParsingTests {
         #expect(String(decoding: writer.bytes, as: UTF8.self).contains(#""\u0000\u0001\u001f\u007f""#))
     }
 
+    /// A writer continuing a buffer (the audit writer's batch) leaves what was there, grows past
+    /// its room, and hands back exactly what it wrote; timestamps are what Foundation writes.
+    @Test func jsonWriterContinuesABufferAndWritesTimestampsAsFoundationDoes() throws {
+        var batch = Array("line one\n".utf8)
+        let stamps: [Int64] = [0, 1_795_000_000_123, 1_764_000_000_999, 253_402_300_799_999]
+        for round in 0..<40 {
+            var writer = JSONWriter(continuing: &batch)
+            writer.beginObject()
+            writer.key("round")
+            writer.int(round)
+            writer.key("ts")
+            writer.timestamp(milliseconds: stamps[round % stamps.count])
+            writer.key("text")
+            writer.string(String(repeating: "x\"y", count: round * 7))
+            writer.endObject()
+            writer.newline()
+            writer.finish(into: &batch)
+        }
+        let lines = String(decoding: batch, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 41)
+        #expect(lines.first == "line one")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for (round, line) in lines.dropFirst().enumerated() {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(object["round"] as? Int == round)
+            #expect(object["text"] as? String == String(repeating: "x\"y", count: round * 7))
+            let milliseconds = stamps[round % stamps.count]
+            #expect(object["ts"] as? String == formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)))
+        }
+    }
+
     @Test func acceptsWhatFoundationAccepts() throws {
         let documents = [
             #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-1.5e+10}"#,

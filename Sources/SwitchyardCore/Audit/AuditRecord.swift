@@ -258,8 +258,18 @@ public enum ISO8601 {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The length of every timestamp written (four digits of year, as RFC 3339 has it).
+    static let length = 24
+
     /// The 24 bytes of `format(milliseconds:)` appended to `bytes`, without a String between.
     public static func append(milliseconds: Int64, to bytes: inout [UInt8]) {
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: length))
+        bytes.withUnsafeMutableBytes { room in write(milliseconds: milliseconds, into: room.baseAddress! + start) }
+    }
+
+    /// The 24 bytes of `format(milliseconds:)` written at `room`.
+    static func write(milliseconds: Int64, into room: UnsafeMutableRawPointer) {
         let ms = Int(milliseconds %% 1000)
         let totalSeconds = Int(milliseconds.floorDiv(1000))
         let days = totalSeconds.floorDiv(86_400)
@@ -274,30 +284,35 @@ public enum ISO8601 {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func append(_ value: Int, digits: Int) {
+        var offset = 0
+        func put(_ byte: UInt8) {
+            room.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+        func put(_ value: Int, digits: Int) {
             var divisor = 1
             for _ in 1..<digits { divisor *= 10 }
             var remaining = value
             while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(remaining / divisor))
+                put(UInt8(ascii: "0") + UInt8(remaining / divisor))
                 remaining %= divisor
                 divisor /= 10
             }
         }
-        append(year, digits: 4)
-        bytes.append(UInt8(ascii: "-"))
-        append(month, digits: 2)
-        bytes.append(UInt8(ascii: "-"))
-        append(day, digits: 2)
-        bytes.append(UInt8(ascii: "T"))
-        append(secondsOfDay / 3600, digits: 2)
-        bytes.append(UInt8(ascii: ":"))
-        append(secondsOfDay / 60 % 60, digits: 2)
-        bytes.append(UInt8(ascii: ":"))
-        append(secondsOfDay % 60, digits: 2)
-        bytes.append(UInt8(ascii: "."))
-        append(ms, digits: 3)
-        bytes.append(UInt8(ascii: "Z"))
+        put(year, digits: 4)
+        put(UInt8(ascii: "-"))
+        put(month, digits: 2)
+        put(UInt8(ascii: "-"))
+        put(day, digits: 2)
+        put(UInt8(ascii: "T"))
+        put(secondsOfDay / 3600, digits: 2)
+        put(UInt8(ascii: ":"))
+        put(secondsOfDay / 60 % 60, digits: 2)
+        put(UInt8(ascii: ":"))
+        put(secondsOfDay % 60, digits: 2)
+        put(UInt8(ascii: "."))
+        put(ms, digits: 3)
+        put(UInt8(ascii: "Z"))
     }
 }
 
