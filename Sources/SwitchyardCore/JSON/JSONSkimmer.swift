@@ -189,9 +189,21 @@ extension JSONSkimmer {
         }
 
         private func isObject(atDepth d: Int) -> Bool {
-            let word = (d - 1) / 64
             let bit = UInt64(1) << UInt64((d - 1) % 64)
-            return withUnsafeBytes(of: objectBits) { raw in raw.load(fromByteOffset: word * 8, as: UInt64.self) & bit != 0 }
+            // A switch, not `withUnsafeBytes(of:)`: that copied the 64-byte tuple for every call,
+            // ~30 calls an answer.
+            let word: UInt64
+            switch (d - 1) / 64 {
+            case 0: word = objectBits.0
+            case 1: word = objectBits.1
+            case 2: word = objectBits.2
+            case 3: word = objectBits.3
+            case 4: word = objectBits.4
+            case 5: word = objectBits.5
+            case 6: word = objectBits.6
+            default: word = objectBits.7
+            }
+            return word & bit != 0
         }
 
         private mutating func push(object: Bool) throws(SyntaxError) {
