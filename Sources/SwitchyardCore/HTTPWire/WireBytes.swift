@@ -48,19 +48,17 @@ struct WireBytes {
     /// A non-negative integer in decimal.
     mutating func appendDecimal(_ value: Int) {
         precondition(value >= 0, "a length or a status code")
-        let digits = Self.decimalDigits(value)
+        let digits = DecimalDigits.count(UInt64(value))
         precondition(digits <= capacity &- count, "a head written past the room reserved for it")
-        var rest = value
-        var index = count &+ digits
-        repeat {
-            index &-= 1
-            base.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: index, as: UInt8.self)
-            rest /= 10
-        } while rest > 0
+        DecimalDigits.write(UInt64(value), digits: digits, at: base + count)
         count &+= digits
     }
+}
 
-    static func decimalDigits(_ value: Int) -> Int {
+/// An unsigned integer's decimal digits, written without making a string: both encoders' lengths
+/// and statuses, and the JSON writer's numbers.
+enum DecimalDigits {
+    static func count(_ value: UInt64) -> Int {
         var digits = 1
         var rest = value
         while rest >= 10 {
@@ -68,6 +66,17 @@ struct WireBytes {
             digits &+= 1
         }
         return digits
+    }
+
+    /// Writes `value`'s `digits` digits (``count(_:)`` of it) at `room`.
+    static func write(_ value: UInt64, digits: Int, at room: UnsafeMutableRawPointer) {
+        var rest = value
+        var index = digits
+        repeat {
+            index &-= 1
+            room.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10), toByteOffset: index, as: UInt8.self)
+            rest /= 10
+        } while rest > 0
     }
 }
 

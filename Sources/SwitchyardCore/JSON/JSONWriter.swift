@@ -138,22 +138,12 @@ public struct JSONWriter: Sendable {
     /// Digits written straight into the buffer: an audit line has a dozen numbers, and a String
     /// per number was a measurable part of encoding one.
     private mutating func appendDecimal(_ value: Int64) {
-        var magnitude = value.magnitude
-        var digits = 1
-        var rest = magnitude / 10
-        while rest > 0 {
-            digits &+= 1
-            rest /= 10
-        }
+        let magnitude = value.magnitude
+        let digits = DecimalDigits.count(magnitude)
         let sign = value < 0 ? 1 : 0
         write(sign &+ digits) { room in
             if sign == 1 { room.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
-            var index = sign &+ digits
-            repeat {
-                index &-= 1
-                room.storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10), toByteOffset: index, as: UInt8.self)
-                magnitude /= 10
-            } while magnitude > 0
+            DecimalDigits.write(magnitude, digits: digits, at: room + sign)
         }
     }
 

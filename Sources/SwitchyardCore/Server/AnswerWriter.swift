@@ -137,7 +137,7 @@ struct AnswerOutlet {
     static func encode(status: Int, headers: HTTPHeaders, body: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
         let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
         // "HTTP/1.1 ", the status, a space, the reason, CRLF; the lines; the blank line.
-        var headSize = 9 &+ WireBytes.decimalDigits(status) &+ 1 &+ reason.utf8.count &+ 2 &+ 2
+        var headSize = 9 &+ DecimalDigits.count(UInt64(status)) &+ 1 &+ reason.utf8.count &+ 2 &+ 2
         for (name, value) in headers { headSize &+= ByteBuffer.httpHeaderLineSize(name: name, value: value) }
         var buffer = allocator.buffer(capacity: headSize &+ body.readableBytes)
         buffer.writeWire(reserving: headSize) { wire in
