@@ -76,6 +76,35 @@ struct ParsingTests {
         }
     }
 
+    /// The skimmer's word-at-a-time scan of plain string bytes stops where a byte-at-a-time one
+    /// does, for every start in buffers that put each kind of stop byte at every position.
+    @Test func plainRunsStopWhereAByteLoopStops() {
+        func naive(_ bytes: [UInt8], from start: Int) -> Int {
+            var position = start
+            while position < bytes.count, bytes[position] >= 0x20, bytes[position] < 0x80, bytes[position] != 0x22, bytes[position] != 0x5C {
+                position += 1
+            }
+            return position
+        }
+        let stops: [UInt8] = [0x00, 0x01, 0x1F, 0x22, 0x5C, 0x80, 0xC3, 0xFF]
+        let fillers: [UInt8] = [0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7E, 0x7F, UInt8(ascii: "a")]
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            for stopAt in -1..<length {
+                for stop in stops {
+                    var bytes = (0..<length).map { _ in fillers.randomElement(using: &generator)! }
+                    if stopAt >= 0 { bytes[stopAt] = stop }
+                    bytes.withUnsafeBytes { raw in
+                        for start in 0...length {
+                            let ours = JSONSkimmer.plainRun(in: raw, from: start)
+                            #expect(ours == naive(bytes, from: start), "\(bytes) from \(start)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func acceptsWhatFoundationAccepts() throws {
         let documents = [
             #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-1.5e+10}"#,
