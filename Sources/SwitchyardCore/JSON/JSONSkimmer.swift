@@ -366,7 +366,7 @@ extension JSONSkimmer {
         private mutating func parseString() throws(SyntaxError) -> Bool {
             index += 1
             var escaped = false
-            while index < bytes.count {
+            while true {
                 index = JSONSkimmer.plainRun(in: bytes, from: index)
                 guard index < bytes.count else { break }
                 let byte = bytes[index]
@@ -394,10 +394,7 @@ extension JSONSkimmer {
                 if byte < 0x20 {
                     throw SyntaxError(offset: index, reason: "control character in string (must be escaped)")
                 }
-                if byte < 0x80 {
-                    index += 1
-                    continue
-                }
+                // What else ends a plain run starts a multi-byte sequence.
                 try skipUTF8Sequence()
             }
             throw SyntaxError(offset: index, reason: "unterminated string")
