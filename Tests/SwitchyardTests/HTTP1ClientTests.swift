@@ -30,8 +30,7 @@ import Glibc
             }
             #expect(sim.requestCount == 20)
             #expect(sim.openConnections == 1)
-            let pools = await client.statistics()
-            #expect(pools.map(\.statistics.live).reduce(0, +) == 1)
+            #expect(client.statistics.total == 1)
             await client.shutdown()
             #expect(await http1Eventually { sim.openConnections == 0 })
         }
@@ -73,12 +72,9 @@ import Glibc
                 #expect(try await caller.send(client: client, count: 5, naming: true))
                 #expect(try await caller.send(client: client, count: 5, naming: false))
             }
-            let pools = await client.statistics()
-            #expect(pools.count == 2)
-            for (_, statistics) in pools {
-                #expect(statistics.live == 1)
-                #expect(statistics.idle == 1)
-            }
+            // One connection per loop: a caller took its own loop's, never the other's.
+            #expect(client.statistics.total == 2)
+            #expect(client.statistics.idle == 2)
             #expect(sim.requestCount == 20)
             await client.shutdown()
         }
@@ -92,7 +88,7 @@ import Glibc
             let response = try await client.execute(http1MessagesHead(), body: http1MessagesBody(), headDeadline: .http1In(.seconds(5)))
             #expect(String(buffer: try await response.body.collect(upTo: 1024)) == "hi")
             #expect(await http1Eventually { server.open == 0 })
-            #expect(await http1Eventually { await client.statistics().map(\.statistics.live).reduce(0, +) == 0 })
+            #expect(await http1Eventually { client.statistics.total == 0 })
         }
         #expect(server.accepted == 3)
         await client.shutdown()
@@ -190,18 +186,37 @@ import Glibc
         }
     }
 
-    @Test func aWaiterWithoutAConnectionTimesOutAtItsHeadDeadline() async throws {
+    @Test func aWaiterWithoutAConnectionGivesUpAtItsQueueDeadlineAsCapacity() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         try await withHTTP1Sim("hang*") { sim, port in
             let client = try makeHTTP1TestClient(port: port, group: group) { $0.maxConnections = 1 }
             let busy = Task { await http1Error { try await client.execute(http1MessagesHead(), body: http1MessagesBody(), headDeadline: .http1In(.seconds(3))) } }
             #expect(await http1Eventually { sim.requestCount == 1 })
             let error = await http1Error { try await client.execute(http1MessagesHead(), body: http1MessagesBody(), headDeadline: .http1In(.milliseconds(200))) }
-            #expect(error == .headTimeoutWaitingForConnection)
+            #expect(error?.kind == .capacity)
+            #expect(client.statistics.capacityRejections == 1)
             busy.cancel()
             #expect(await busy.value?.kind == .cancelled)
             await client.shutdown()
         }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func theWaitForAConnectionIsNotCountedAsFirstByte() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await HTTP1TestServer.start { _, request, _ in .respond(body: "r\(request)", delay: .milliseconds(300)) }
+        let client = try makeHTTP1TestClient(port: server.port, group: group) { $0.maxConnections = 1 }
+        let deadlines = HTTP1Deadlines(queueTimeout: .seconds(5), firstByte: .milliseconds(450))
+        // Both wait 300 ms for their head; the second also waits ~300 ms for the one connection.
+        async let first = client.execute(http1MessagesHead(), body: http1MessagesBody(), deadlines: deadlines)
+        try await Task.sleep(for: .milliseconds(50))
+        let second = try await client.execute(http1MessagesHead(), body: http1MessagesBody(), deadlines: deadlines)
+        #expect(second.status == .ok)
+        #expect(second.queued >= .milliseconds(200))
+        #expect(String(buffer: try await second.body.collect(upTo: 1024)) == "r1")
+        #expect(try await first.status == .ok)
+        await client.shutdown()
+        await server.stop()
         try await group.shutdownGracefully()
     }
 
@@ -283,7 +298,7 @@ import Glibc
             call.cancel()
             #expect(await call.value?.kind == .cancelled)
             #expect(await http1Eventually { sim.openConnections == 0 })
-            #expect(await http1Eventually { await client.statistics().map(\.statistics.live).reduce(0, +) == 0 })
+            #expect(await http1Eventually { client.statistics.total == 0 })
             await client.shutdown()
         }
     }
@@ -355,10 +370,8 @@ import Glibc
                     }
                 }
             }
-            for pool in await client.statistics().map(\.statistics) {
-                #expect(pool.live <= 4)
-                #expect(pool.waiting == 0)
-            }
+            #expect(client.statistics.total <= 8)
+            #expect(client.statistics.waiting == 0)
             let response = try await client.execute(http1MessagesHead(), body: http1MessagesBody(stream: true), headDeadline: .http1In(.seconds(5)))
             #expect(String(buffer: try await response.body.collect(upTo: 1 << 20)).contains("message_stop"))
             await client.shutdown()
@@ -832,5 +845,15 @@ final class HTTP1TestServer: Sendable {
                 encoder.writeAndFlush(NIOAny(ByteBuffer(string: text)), promise: nil)
             }
         }
+    }
+}
+
+extension HTTP1Client {
+    /// One deadline for the wait for a connection, the head and the whole call.
+    func execute(
+        _ head: HTTPRequestHead, body: ByteBuffer, headDeadline: NIODeadline, on eventLoop: (any EventLoop)? = nil
+    ) async throws(HTTP1ClientError) -> HTTP1ClientResponse {
+        let left = headDeadline - .now()
+        return try await execute(head, body: body, deadlines: HTTP1Deadlines(queueTimeout: left, firstByte: left, budget: headDeadline), on: eventLoop)
     }
 }

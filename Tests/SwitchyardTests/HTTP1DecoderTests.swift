@@ -273,12 +273,23 @@ struct UpstreamResponseDecoderTests {
             (Self.response("HTTP/1.1 2000 OK\nContent-Length: 3", body: "abc"), [.POST]),
             (Self.response("HTTP/1.1 200 OK\nX-A:\tb\nContent-Length: 3", body: "abc"), [.POST]),
             (Array("HTTP/1.1 200 OK\nContent-Length: 3\n\nabc".utf8), [.POST]),
-            (Self.answer, []),
         ]
         for (bytes, methods) in other {
             #expect(await Self.expectSameAtEveryCut(bytes, answering: methods).contains(true), "\(String(decoding: bytes, as: UTF8.self))")
             #expect(await Self.expectSameAtEveryCut(Self.answer + bytes, answering: [.POST] + methods, from: Self.answer.count - 4).contains(true))
         }
+    }
+
+    /// An answer when no request waits for one: NIO's decoder refuses it once its head is read;
+    /// Switchyard's refuses its first byte, so no part of it is ever read as an answer.
+    @Test func bytesNobodyAskedForAreRefusedAtTheirFirstByte() {
+        for bytes in [Self.answer, Array("HTTP/1.1 2".utf8), Array("x".utf8)] {
+            let ours = DecoderDifferential.run([bytes], .responses(to: []), ours: true, limits: CallerRequestDecoderTests.limits).events
+            #expect(ours.first == "error \(UpstreamResponseSide.strayBytes)", "\(ours)")
+            #expect(!ours.contains { $0.hasPrefix("head") || $0.hasPrefix("body") })
+        }
+        let nio = DecoderDifferential.run([Self.answer], .responses(to: []), ours: false, limits: CallerRequestDecoderTests.limits).events
+        #expect(nio.first?.hasPrefix("error") == true)
     }
 
     /// The upstream closes inside an answer: the same error as NIO's decoder, then the close.

@@ -17,107 +17,172 @@ import Testing
         HTTPResponseHead(version: version, status: status, headers: headers)
     }
 
+    static func fresh() -> Machine {
+        Machine(connectStarted: start, connectDeadline: at(1_000), timeouts: timeouts)
+    }
+
     /// A plain-TCP connection, established and idle.
     static func idleMachine() -> Machine {
-        var machine = Machine(connectDeadline: at(1_000), timeouts: timeouts)
-        #expect(machine.channelActive(isTLS: false, now: at(10)) == .connectionReady)
+        var machine = fresh()
+        #expect(machine.channelActive(waitsForHandshake: false, now: at(10)) == .connectionReady)
         return machine
     }
 
+    /// One whole keep-alive exchange at `at`…`at+10` ms, back to idle.
+    static func exchange(_ machine: inout Machine, at start: Int64) {
+        _ = machine.startRequest(headDeadline: at(start + 5_000), keepAlive: true, now: at(start))
+        _ = machine.responseHead(head(), now: at(start + 5))
+        _ = machine.responseEnd(now: at(start + 10))
+        #expect(machine.channelReadComplete(now: at(start + 10), pendingBytes: false) == .release(keepAliveTimeout: nil))
+    }
+
     @Test func aPlainConnectionIsReadyWhenActive() {
-        var machine = Machine(connectDeadline: Self.at(1_000), timeouts: Self.timeouts)
+        var machine = Self.fresh()
         #expect(!machine.isEstablished)
         // The TCP connect has the bootstrap's timeout.
         #expect(machine.nextDeadline == nil)
-        #expect(machine.channelActive(isTLS: false, now: Self.at(10)) == .connectionReady)
+        #expect(machine.channelActive(waitsForHandshake: false, now: Self.at(10)) == .connectionReady)
         #expect(machine.isEstablished)
         #expect(machine.isIdle)
         #expect(machine.nextDeadline == Self.at(10) + .seconds(60))
     }
 
     @Test func aTLSConnectionIsReadyAfterTheHandshake() {
-        var machine = Machine(connectDeadline: Self.at(1_000), timeouts: Self.timeouts)
-        #expect(machine.channelActive(isTLS: true, now: Self.at(10)) == .read)
+        var machine = Self.fresh()
+        #expect(machine.channelActive(waitsForHandshake: true, now: Self.at(10)) == .read)
         #expect(!machine.isEstablished)
-        #expect(machine.tlsHandshakeCompleted(now: Self.at(20)) == .connectionReady)
+        #expect(machine.handshakeCompleted(now: Self.at(20)) == .connectionReady)
         #expect(machine.isIdle)
     }
 
     @Test func aHandshakeNotDoneByTheConnectDeadlineFailsTheConnect() {
-        var machine = Machine(connectDeadline: Self.at(1_000), timeouts: Self.timeouts)
-        _ = machine.channelActive(isTLS: true, now: Self.at(10))
+        var machine = Self.fresh()
+        _ = machine.channelActive(waitsForHandshake: true, now: Self.at(10))
         #expect(machine.nextDeadline == Self.at(1_000))
         #expect(machine.timerFired(now: Self.at(999)) == .none)
         #expect(machine.timerFired(now: Self.at(1_000)) == .connectFailed(.connectTimeout))
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.channelInactive(now: Self.at(1_001)) == .none)
     }
 
     @Test func aTLSErrorDuringTheHandshakeIsAConnectFailure() {
-        var machine = Machine(connectDeadline: Self.at(1_000), timeouts: Self.timeouts)
-        _ = machine.channelActive(isTLS: true, now: Self.at(10))
+        var machine = Self.fresh()
+        _ = machine.channelActive(waitsForHandshake: true, now: Self.at(10))
         let error = HTTP1ClientError(.tls, "certificate verify failed")
-        #expect(machine.errorCaught(error) == .connectFailed(error))
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.errorCaught(error, now: Self.at(11)) == .connectFailed(error))
+        #expect(machine.channelInactive(now: Self.at(12)) == .none)
     }
 
     @Test func aClosedHandshakeIsAConnectFailure() {
-        var machine = Machine(connectDeadline: Self.at(1_000), timeouts: Self.timeouts)
-        _ = machine.channelActive(isTLS: true, now: Self.at(10))
-        #expect(machine.channelInactive() == .connectFailed(.closedDuringTLSHandshake))
+        var machine = Self.fresh()
+        _ = machine.channelActive(waitsForHandshake: true, now: Self.at(10))
+        #expect(machine.channelInactive(now: Self.at(11)) == .connectFailed(.closedDuringTLSHandshake))
     }
 
-    @Test func aKeepAliveExchangeReturnsTheConnectionToThePool() {
+    @Test func aKeepAliveExchangeReturnsTheConnectionToThePoolOnceItsReadIsDone() {
         var machine = Self.idleMachine()
-        #expect(machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true) == .sendRequest)
+        #expect(machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15)) == .sendRequest)
         #expect(machine.nextDeadline == Self.at(5_000))
-        #expect(machine.channelReadComplete(now: Self.at(20)) == .read)
+        #expect(machine.channelReadComplete(now: Self.at(20), pendingBytes: false) == .read)
         let head = Self.head()
         #expect(machine.responseHead(head, now: Self.at(30)) == .forwardHead(head))
         #expect(machine.nextDeadline == Self.at(30) + .seconds(2))
         let part = ByteBuffer(string: "{}")
         #expect(machine.responseBodyPart(part) == .forwardBodyPart(part))
-        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(reuse: true))
+        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(keepAlive: true))
+        // Not idle yet: the read that brought the end may bring more.
+        #expect(!machine.isIdle)
+        #expect(machine.channelReadComplete(now: Self.at(41), pendingBytes: false) == .release(keepAliveTimeout: nil))
         #expect(machine.isIdle)
-        #expect(machine.channelReadComplete(now: Self.at(41)) == .read)
-        #expect(machine.nextDeadline == Self.at(40) + .seconds(60))
+        #expect(machine.channelReadComplete(now: Self.at(42), pendingBytes: false) == .read)
+        #expect(machine.nextDeadline == Self.at(41) + .seconds(60))
+    }
+
+    @Test func anExtraAnswerAfterTheEndClosesTheConnection() {
+        for extra in ["head", "body", "end"] {
+            var machine = Self.idleMachine()
+            _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+            _ = machine.responseHead(Self.head(), now: Self.at(30))
+            #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(keepAlive: true))
+            let action =
+                switch extra {
+                case "head": machine.responseHead(Self.head(), now: Self.at(40))
+                case "body": machine.responseBodyPart(ByteBuffer(string: "x"))
+                default: machine.responseEnd(now: Self.at(40))
+                }
+            #expect(action == .close, "\(extra)")
+            #expect(machine.channelReadComplete(now: Self.at(41), pendingBytes: false) == .none)
+        }
+    }
+
+    @Test func bytesLeftInTheDecoderAfterTheEndCloseTheConnection() {
+        var machine = Self.idleMachine()
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+        _ = machine.responseHead(Self.head(), now: Self.at(30))
+        _ = machine.responseEnd(now: Self.at(40))
+        #expect(machine.channelReadComplete(now: Self.at(41), pendingBytes: true) == .close)
+    }
+
+    @Test func anErrorOrACloseRightAfterTheEndLosesNothing() {
+        var erring = Self.idleMachine()
+        _ = erring.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+        _ = erring.responseHead(Self.head(), now: Self.at(30))
+        _ = erring.responseEnd(now: Self.at(40))
+        #expect(erring.errorCaught(HTTP1ClientError(.invalidResponse, "unsolicited response"), now: Self.at(40)) == .close)
+
+        var closing = Self.idleMachine()
+        _ = closing.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+        _ = closing.responseHead(Self.head(), now: Self.at(30))
+        _ = closing.responseEnd(now: Self.at(40))
+        #expect(closing.channelInactive(now: Self.at(40)) == .close)
+    }
+
+    @Test func theUpstreamsKeepAliveTimeoutGoesWithTheRelease() {
+        var machine = Self.idleMachine()
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+        _ = machine.responseHead(Self.head(headers: ["Keep-Alive": "timeout=5, max=100"]), now: Self.at(30))
+        _ = machine.responseEnd(now: Self.at(40))
+        #expect(machine.channelReadComplete(now: Self.at(41), pendingBytes: false) == .release(keepAliveTimeout: .seconds(5)))
+        #expect(Machine.keepAliveTimeout(in: ["keep-alive": "max=5"]) == nil)
+        #expect(Machine.keepAliveTimeout(in: ["keep-alive": "timeout=0"]) == nil)
+        #expect(Machine.keepAliveTimeout(in: ["keep-alive": " Timeout = 75 "]) == .seconds(75))
     }
 
     @Test func connectionCloseFromTheUpstreamIsNotReused() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = machine.responseHead(Self.head(headers: ["connection": "close"]), now: Self.at(30))
-        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(reuse: false))
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(keepAlive: false))
+        #expect(machine.channelInactive(now: Self.at(41)) == .none)
     }
 
     @Test func anHTTP10AnswerIsNotReused() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = machine.responseHead(Self.head(version: .http1_0), now: Self.at(30))
-        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(reuse: false))
+        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(keepAlive: false))
     }
 
     @Test func connectionCloseFromTheCallerIsNotReused() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: false)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: false, now: Self.at(15))
         _ = machine.responseHead(Self.head(), now: Self.at(30))
-        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(reuse: false))
+        #expect(machine.responseEnd(now: Self.at(40)) == .forwardEnd(keepAlive: false))
     }
 
     @Test func noHeadByTheDeadlineIsAHeadTimeout() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         #expect(machine.timerFired(now: Self.at(4_999)) == .none)
         #expect(machine.timerFired(now: Self.at(5_000)) == .failRequest(.headTimeout, retry: false))
         #expect(machine.nextDeadline == nil)
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.channelInactive(now: Self.at(5_001)) == .none)
     }
 
     @Test func silenceInTheBodyIsAnIdleTimeout() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = machine.responseHead(Self.head(), now: Self.at(100))
-        _ = machine.channelReadComplete(now: Self.at(1_000))
+        _ = machine.channelReadComplete(now: Self.at(1_000), pendingBytes: false)
         #expect(machine.timerFired(now: Self.at(2_100)) == .none)
         #expect(machine.nextDeadline == Self.at(3_000))
         #expect(machine.timerFired(now: Self.at(3_000)) == .failRequest(.idleTimeout, retry: false))
@@ -125,10 +190,10 @@ import Testing
 
     @Test func aFullCallerBufferStopsReadingAndTheIdleClock() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = machine.responseHead(Self.head(), now: Self.at(100))
         machine.bodyBufferFull()
-        #expect(machine.channelReadComplete(now: Self.at(200)) == .none)
+        #expect(machine.channelReadComplete(now: Self.at(200), pendingBytes: false) == .none)
         #expect(machine.nextDeadline == nil)
         #expect(machine.timerFired(now: Self.at(60_000)) == .none)
         #expect(machine.demandMore(now: Self.at(60_000)) == .read)
@@ -140,83 +205,113 @@ import Testing
         var machine = Self.idleMachine()
         #expect(machine.timerFired(now: Self.at(10) + .seconds(59)) == .none)
         #expect(machine.timerFired(now: Self.at(10) + .seconds(60)) == .close)
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.channelInactive(now: Self.at(10) + .seconds(61)) == .none)
     }
 
     @Test func anUpstreamClosingAnIdleConnectionIsReported() {
         var machine = Self.idleMachine()
-        #expect(machine.channelInactive() == .connectionClosed)
-        #expect(machine.channelInactive() == .none)
+        #expect(machine.channelInactive(now: Self.at(20)) == .connectionClosed)
+        #expect(machine.channelInactive(now: Self.at(21)) == .none)
     }
 
     @Test func aCloseBeforeTheHeadOnAFreshConnectionIsNotRetried() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
-        #expect(machine.channelInactive() == .failRequest(.closedBeforeHead, retry: false))
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
+        #expect(machine.channelInactive(now: Self.at(16)) == .failRequest(.closedBeforeHead, retry: false))
     }
 
-    @Test func aCloseBeforeTheHeadOnAReusedConnectionIsRetried() {
+    @Test func aCloseRightAfterTheWriteOnAReusedConnectionIsTheKeepAliveRaceAndRetried() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
-        _ = machine.responseHead(Self.head(), now: Self.at(30))
-        _ = machine.responseEnd(now: Self.at(40))
-        _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true)
-        #expect(machine.channelInactive() == .failRequest(.closedBeforeHead, retry: true))
+        Self.exchange(&machine, at: 20)
+        _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+        #expect(machine.channelInactive(now: Self.at(101)) == .failRequest(.closedBeforeHead, retry: true))
+    }
+
+    @Test func aCloseLongAfterTheWriteIsAnOrdinaryFailureNotASilentResend() {
+        // The upstream read the request and worked on it: resending it would run it twice.
+        var closed = Self.idleMachine()
+        Self.exchange(&closed, at: 20)
+        _ = closed.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+        #expect(closed.channelInactive(now: Self.at(1_100)) == .failRequest(.closedBeforeHead, retry: false))
+
+        var reset = Self.idleMachine()
+        Self.exchange(&reset, at: 20)
+        _ = reset.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+        let error = HTTP1ClientError(.reset, "ECONNRESET")
+        #expect(reset.errorCaught(error, now: Self.at(400)) == .failRequest(error, retry: false))
+    }
+
+    @Test func aCloseAfterTheAnswerBeganIsNeverRetried() {
+        var machine = Self.idleMachine()
+        Self.exchange(&machine, at: 20)
+        _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+        #expect(machine.channelInactive(now: Self.at(101), answerBegan: true) == .failRequest(.closedBeforeHead, retry: false))
+    }
+
+    @Test func theReplayWindowFollowsTheConnectTimeWithinItsBounds() {
+        var quick = Self.fresh()
+        _ = quick.channelActive(waitsForHandshake: false, now: Self.at(1))
+        #expect(quick.replayWindow == .milliseconds(20))
+        var slow = Self.fresh()
+        _ = slow.channelActive(waitsForHandshake: true, now: Self.at(10))
+        _ = slow.handshakeCompleted(now: Self.at(150))
+        #expect(slow.replayWindow == .milliseconds(300))
+        var verySlow = Self.fresh()
+        _ = verySlow.channelActive(waitsForHandshake: true, now: Self.at(10))
+        _ = verySlow.handshakeCompleted(now: Self.at(900))
+        #expect(verySlow.replayWindow == .seconds(1))
     }
 
     @Test func aResetBeforeTheHeadOnAReusedConnectionIsRetriedButNotAParseError() {
         for (error, retry) in [(HTTP1ClientError(.reset, "ECONNRESET"), true), (HTTP1ClientError(.invalidResponse, "bad status line"), false)] {
             var machine = Self.idleMachine()
-            _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
-            _ = machine.responseHead(Self.head(), now: Self.at(30))
-            _ = machine.responseEnd(now: Self.at(40))
-            _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true)
-            #expect(machine.errorCaught(error) == .failRequest(error, retry: retry))
-            #expect(machine.channelInactive() == .none)
+            Self.exchange(&machine, at: 20)
+            _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+            #expect(machine.errorCaught(error, now: Self.at(102)) == .failRequest(error, retry: retry))
+            #expect(machine.channelInactive(now: Self.at(103)) == .none)
         }
     }
 
     @Test func aCloseInTheBodyIsAResetAndNeverRetried() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
-        _ = machine.responseHead(Self.head(), now: Self.at(30))
-        _ = machine.responseEnd(now: Self.at(40))
-        _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true)
-        _ = machine.responseHead(Self.head(), now: Self.at(50))
-        #expect(machine.channelInactive() == .failRequest(.closedInBody, retry: false))
+        Self.exchange(&machine, at: 20)
+        _ = machine.startRequest(headDeadline: Self.at(6_000), keepAlive: true, now: Self.at(100))
+        _ = machine.responseHead(Self.head(), now: Self.at(101))
+        #expect(machine.channelInactive(now: Self.at(102)) == .failRequest(.closedInBody, retry: false))
     }
 
     @Test func anAbandonedRequestClosesTheConnection() {
         var waiting = Self.idleMachine()
-        _ = waiting.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = waiting.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         #expect(waiting.requestAbandoned() == .failRequest(.cancelled, retry: false))
 
         var streaming = Self.idleMachine()
-        _ = streaming.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = streaming.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = streaming.responseHead(Self.head(), now: Self.at(30))
         #expect(streaming.requestAbandoned() == .failRequest(.cancelled, retry: false))
         #expect(streaming.responseEnd(now: Self.at(40)) == .none)
-        #expect(streaming.channelInactive() == .none)
+        #expect(streaming.channelInactive(now: Self.at(41)) == .none)
     }
 
     @Test func anAbandonAfterTheEndChangesNothing() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         _ = machine.responseHead(Self.head(), now: Self.at(30))
         _ = machine.responseEnd(now: Self.at(40))
         #expect(machine.requestAbandoned() == .none)
+        #expect(machine.channelReadComplete(now: Self.at(41), pendingBytes: false) == .release(keepAliveTimeout: nil))
         #expect(machine.isIdle)
     }
 
     @Test func switchingProtocolsIsRefused() {
         var machine = Self.idleMachine()
-        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = machine.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         #expect(machine.responseHead(Self.head(.switchingProtocols), now: Self.at(30)) == .failRequest(.unexpectedUpgrade, retry: false))
     }
 
     @Test func shutdownFailsTheRequestUnderWayAndClosesIdleOnes() {
         var busy = Self.idleMachine()
-        _ = busy.startRequest(headDeadline: Self.at(5_000), keepAlive: true)
+        _ = busy.startRequest(headDeadline: Self.at(5_000), keepAlive: true, now: Self.at(15))
         #expect(busy.shutdown() == .failRequest(.shutdown, retry: false))
         var idle = Self.idleMachine()
         #expect(idle.shutdown() == .close)
@@ -225,7 +320,7 @@ import Testing
 
     @Test func anErrorOnAnIdleConnectionClosesIt() {
         var machine = Self.idleMachine()
-        #expect(machine.errorCaught(HTTP1ClientError(.invalidResponse, "unsolicited response")) == .close)
+        #expect(machine.errorCaught(HTTP1ClientError(.invalidResponse, "unsolicited response"), now: Self.at(20)) == .close)
     }
 
     // MARK: Body buffer

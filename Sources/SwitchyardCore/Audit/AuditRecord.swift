@@ -44,6 +44,9 @@ public struct AttemptRecord: Sendable {
     public var retryAfterMs: Int64?
     /// Wait before this attempt.
     public var backoffMs: Int64?
+    /// How long the attempt waited for a free upstream connection (written when it waited at
+    /// least 1 ms, and always for `error: capacity`).
+    public var queuedMs: Int64?
     /// The platform's own error name and HTTP status, when they differ from the Anthropic ones.
     public var platformError: String?
     public var platformStatus: Int?
@@ -73,6 +76,7 @@ public struct AttemptRecord: Sendable {
         } else {
             text += error ?? "failed"
             if let errorType { text += " \(errorType)" }
+            if error == TransportFailure.capacity.rawValue, let queuedMs { text += " (waited \(queuedMs) ms for a connection)" }
         }
         if let platformError { text += " [\(platformError)]" }
         if let upstreamRequestID { text += " (\(upstreamRequestID))" }
@@ -176,6 +180,7 @@ public struct RequestAuditRecord: Sendable {
             json.field("ttfb_ms", attempt.ttfbMs)
             json.field("retry_after_ms", attempt.retryAfterMs)
             json.field("backoff_ms", attempt.backoffMs)
+            json.field("queued_ms", attempt.queuedMs)
             json.field("platform_error", attempt.platformError)
             json.field("platform_status", attempt.platformStatus)
             json.field("detail", attempt.detail)

@@ -37,11 +37,12 @@ struct BatchExecution {
         let startedAt = runtime.clock.now()
         let requestID = RequestID.generate()
         var record = RequestAuditRecord(timestampMs: runtime.wallClock(), requestID: requestID, api: "messages")
+        record.client = request.client
         record.batchID = request.key.batchID
         record.customID = request.key.customID
         record.route = route.name
         record.requestedModel = body.model
-        let proxyRequest = ProxyRequest(requestID: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
+        let proxyRequest = ProxyRequest(requestID: requestID, idempotencyKey: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
         let exchange = ProxyExchange(
             runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt,
             requestTimeout: table.config.server.requestTimeout, probeGrace: probeGrace

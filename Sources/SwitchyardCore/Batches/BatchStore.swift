@@ -207,8 +207,14 @@ public struct LeasedBatchRequest: Sendable, Equatable {
     public var upstreamBatchID: String?
     /// The batch's `expires_at`.
     public var expiresAtMs: Int64
+    /// The `clients:` name of the caller that created the batch; nil when callers are not
+    /// authenticated.
+    public var client: String?
 
-    public init(key: BatchRequestKey, route: String, params: [UInt8], attempts: Int, upstreamBatchID: String?, expiresAtMs: Int64) {
+    public init(
+        key: BatchRequestKey, route: String, params: [UInt8], attempts: Int, upstreamBatchID: String?, expiresAtMs: Int64, client: String? = nil
+    ) {
+        self.client = client
         self.key = key
         self.route = route
         self.params = params

@@ -229,7 +229,7 @@ final class UpstreamBatches: Sendable {
         // The key usually goes as the client's preset line; only one no line can carry is added here.
         if case .providerKey(let key) = (endpoint.provider as? AnthropicProvider)?.credential { headers.add(name: "x-api-key", value: key) }
         var request = UpstreamRequest(
-            pathAndQuery: path, headers: headers, body: body ?? ByteBuffer(), isStreaming: false, headDeadline: .now() + .seconds(60)
+            pathAndQuery: path, headers: headers, body: body ?? ByteBuffer(), isStreaming: false, budget: .now() + .seconds(60)
         )
         request.method = method
         let response = try await endpoint.client.send(request)

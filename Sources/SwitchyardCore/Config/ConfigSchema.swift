@@ -72,7 +72,7 @@ final class ConfigSchema {
         if entries.isEmpty, case .mapping = node {
             reader.report("at least one provider is required", at: node, path: "providers")
         }
-        let common = ["type", "base_url", "timeouts", "max_connections"]
+        let common = ["type", "base_url", "timeouts", "max_connections", "queue_timeout", "tls", "proxy", "proxy_auth_env"]
         for (name, _, value) in entries {
             let path = "providers.\(name)"
             // The keys a provider may have depend on its type: read the type first.
@@ -101,7 +101,11 @@ final class ConfigSchema {
                 if let value = positiveDuration(timeoutFields, "first_byte") { timeouts.firstByte = value }
                 if let value = positiveDuration(timeoutFields, "idle") { timeouts.idle = value }
             }
-            let maxConnections = fields["max_connections"].flatMap { reader.int($0, path: fields.path("max_connections"), min: 1, max: 100_000) } ?? 64
+            let maxConnections =
+                fields["max_connections"].flatMap { reader.int($0, path: fields.path("max_connections"), min: 1, max: 100_000) }
+                ?? ProviderSpec.defaultMaxConnections
+            let queueTimeout = positiveDuration(fields, "queue_timeout") ?? ProviderSpec.defaultQueueTimeout
+            let trust = readTrust(fields)
             guard let kind else { continue }
             let context = ProviderConfigContext(
                 reader: reader, providerName: name, environment: environment, mode: mode,
@@ -109,10 +113,12 @@ final class ConfigSchema {
                 notePassThrough: { [unowned self] in passThroughProviders.append((name, value)) }
             )
             guard let settings = kind.readSettings(fields, context: context) else { continue }
+            let url = baseURL ?? settings.defaultBaseURL
+            let proxy = readProxy(fields, upstream: url)
             providers.append(
                 ProviderSpec(
-                    name: name, platform: kind.platform, baseURL: baseURL ?? settings.defaultBaseURL, timeouts: timeouts,
-                    maxConnections: maxConnections, settings: settings
+                    name: name, platform: kind.platform, baseURL: url, timeouts: timeouts, maxConnections: maxConnections,
+                    queueTimeout: queueTimeout, trust: trust, proxy: proxy, proxyEnvironment: ProxyEnvironment(environment), settings: settings
                 )
             )
         }
@@ -477,11 +483,11 @@ final class ConfigSchema {
 
     // MARK: Helpers
 
-    private func duration(_ fields: ConfigReader.Fields, _ key: String) -> Duration? {
+    func duration(_ fields: ConfigReader.Fields, _ key: String) -> Duration? {
         fields[key].flatMap { reader.parsed($0, path: fields.path(key), ConfigValues.duration) }
     }
 
-    private func positiveDuration(_ fields: ConfigReader.Fields, _ key: String) -> Duration? {
+    func positiveDuration(_ fields: ConfigReader.Fields, _ key: String) -> Duration? {
         guard let value = duration(fields, key) else { return nil }
         guard value > .zero else {
             reader.report("must be longer than zero", at: fields[key], path: fields.path(key))

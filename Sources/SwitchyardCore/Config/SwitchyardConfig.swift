@@ -60,14 +60,43 @@ public struct ProviderSpec: Sendable {
     /// `base_url`, or the platform's default for the provider's region.
     public var baseURL: UpstreamURL
     public var timeouts: UpstreamTimeouts
+    /// Connections to the upstream in all, across event loops (Envoy's default).
     public var maxConnections: Int
+    /// How long a request waits for a free connection before the attempt ends as `capacity`.
+    public var queueTimeout: Duration
+    public var trust: UpstreamTrust
+    /// The proxy the upstream is reached through; nil: directly.
+    public var proxy: UpstreamProxy?
+    /// The environment's proxy settings, which credential endpoints follow when `proxy` is not set.
+    public var proxyEnvironment: ProxyEnvironment
     /// The platform's own keys (API key, region, project, credential source, ...).
     public var settings: any PlatformSettings
+
+    public static let defaultMaxConnections = 1024
+    public static let defaultQueueTimeout = Duration.seconds(5)
+
+    public init(
+        name: String, platform: Platform, baseURL: UpstreamURL, timeouts: UpstreamTimeouts, maxConnections: Int = ProviderSpec.defaultMaxConnections,
+        queueTimeout: Duration = ProviderSpec.defaultQueueTimeout, trust: UpstreamTrust = .system, proxy: UpstreamProxy? = nil,
+        proxyEnvironment: ProxyEnvironment = ProxyEnvironment([:]), settings: any PlatformSettings
+    ) {
+        self.name = name
+        self.platform = platform
+        self.baseURL = baseURL
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
+        self.queueTimeout = queueTimeout
+        self.trust = trust
+        self.proxy = proxy
+        self.proxyEnvironment = proxyEnvironment
+        self.settings = settings
+    }
 
     /// Everything whose change makes a reload rebuild the provider's client and credentials.
     var fingerprint: String {
         let t = timeouts
-        return "\(platform)|\(baseURL)|\(t.connect)|\(t.firstByte)|\(t.idle)|\(maxConnections)|\(settings.fingerprint)"
+        let egress = "\(queueTimeout)|\(trust)|\(String(describing: proxy))|\(proxyEnvironment.fingerprint)"
+        return "\(platform)|\(baseURL)|\(t.connect)|\(t.firstByte)|\(t.idle)|\(maxConnections)|\(egress)|\(settings.fingerprint)"
     }
 }
 

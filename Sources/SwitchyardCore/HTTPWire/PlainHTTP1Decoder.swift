@@ -30,6 +30,10 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let refusal = side.bytesArrived() {
+            context.fireErrorCaught(refusal)
+            return
+        }
         if handedOver { return context.fireChannelRead(data) }
         var bytes = unwrapInboundIn(data)
         if decoding {
@@ -62,6 +66,12 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
                 context.fireChannelRead(side.body(buffer.readSlice(length: length)!))
                 if bodyLeft == 0 { context.fireChannelRead(side.end) }
                 continue
+            }
+            if let refusal = side.bytesArrived() {
+                // The message before ended and nothing else is due: these bytes are nobody's.
+                buffer.clear()
+                context.fireErrorCaught(refusal)
+                return
             }
             switch side.head(buffer) {
             case .head(let head, let length, let bodyLength):
@@ -128,6 +138,8 @@ protocol PlainHTTP1Side: AnyObject {
     var end: NIOAny { get }
     /// NIO's decoder for the rest of the connection, told what it needs to know.
     func handOver() -> any ChannelHandler
+    /// Bytes arrived; an error when none may now (they are not read).
+    func bytesArrived() -> HTTP1ClientError?
 }
 
 /// The caller side: requests.
@@ -159,6 +171,8 @@ final class CallerRequestSide: PlainHTTP1Side {
     func handOver() -> any ChannelHandler {
         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
     }
+
+    func bytesArrived() -> HTTP1ClientError? { nil }
 }
 
 extension PlainHTTP1Decoder {

@@ -69,6 +69,19 @@ public final class RouterMetrics: Sendable {
             name: "switchyard_upstream_ttfb_seconds", help: "Time to the upstream's response head, by model.", labels: ["model"]
         )
 
+        static let upstreamConnections = Family(
+            name: "switchyard_upstream_connections", help: "Upstream connections, by provider and state (active: carrying a request; idle: pooled).",
+            labels: ["provider", "state"]
+        )
+        static let upstreamQueueDepth = Family(
+            name: "switchyard_upstream_queue_depth", help: "Requests waiting for a free upstream connection, by provider.", labels: ["provider"]
+        )
+        static let capacityRejections = Family(
+            name: "switchyard_capacity_rejections_total",
+            help: "Attempts that found no upstream connection free within queue_timeout (max_connections reached), by provider.",
+            labels: ["provider"]
+        )
+
         var descriptor: MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
 
         func labelPairs(_ key: Key) -> [(String, String)] {
@@ -225,6 +238,18 @@ public final class RouterMetrics: Sendable {
         var kinds: [Int] { (0..<4).filter { mask & (1 << $0) != 0 } }
     }
 
+    /// The pools' connections and queues, read when /metrics is scraped.
+    public func setUpstreamPool(provider: String, active: Int, idle: Int, waiting: Int) {
+        gauge(.upstreamConnections, provider, "active").set(Double(active))
+        gauge(.upstreamConnections, provider, "idle").set(Double(idle))
+        gauge(.upstreamQueueDepth, provider).set(Double(waiting))
+    }
+
+    private func countCapacity(_ attempt: AttemptRecord) {
+        guard attempt.error == TransportFailure.capacity.rawValue else { return }
+        counter(.capacityRejections, attempt.provider ?? "none").increment()
+    }
+
     private static func result(_ attempt: AttemptRecord) -> String {
         attempt.status.map(String.init) ?? attempt.error ?? "error"
     }
@@ -250,6 +275,7 @@ public final class RouterMetrics: Sendable {
             )
         }
         series.requests.increment()
+        countCapacity(attempt)
         series.duration?.record(.milliseconds(record.durationMs))
         series.attempts.increment()
         series.platformAttempts.increment()
@@ -266,6 +292,7 @@ public final class RouterMetrics: Sendable {
         var previous: String?
         for attempt in record.attempts {
             let result = Self.result(attempt)
+            countCapacity(attempt)
             counter(.attempts, attempt.model, result).increment()
             counter(.platformAttempts, attempt.platform ?? "none", result).increment()
             if let ttfb = attempt.ttfbMs {
@@ -325,8 +352,8 @@ public final class RouterMetrics: Sendable {
         return counters.series(key) { registry.makeCounter(descriptor: family.descriptor, labels: family.labelPairs(key)) }
     }
 
-    private func gauge(_ family: Family, _ v0: String) -> Gauge {
-        let key = Key(family: family.name, v0: v0)
+    private func gauge(_ family: Family, _ v0: String, _ v1: String = "") -> Gauge {
+        let key = Key(family: family.name, v0: v0, v1: v1)
         return gauges.series(key) { registry.makeGauge(descriptor: family.descriptor, labels: family.labelPairs(key)) }
     }
 

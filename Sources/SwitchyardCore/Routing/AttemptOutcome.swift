@@ -51,6 +51,9 @@ public enum TransportFailure: String, Sendable, Equatable {
     case tls
     case reset
     case timeout
+    /// No connection to the upstream was free within `queue_timeout`: the router's own limit,
+    /// not the upstream's failure.
+    case capacity
 }
 
 /// The routing verdict on one attempt: the attempt-outcome table of PRODUCT.md section 4.
@@ -92,6 +95,9 @@ public struct AttemptVerdict: Sendable, Equatable {
                 verdict.rateLimitFor = nil
             }
             return verdict
+        case .transport(.capacity):
+            // Local saturation: another model at once, and nothing against this one's health.
+            return AttemptVerdict(next: .nextModel, breaker: .neutral)
         case .transport(let failure):
             return AttemptVerdict(next: .retrySameModel, breaker: .failure(cause: failure.rawValue))
         case .auth:

@@ -27,7 +27,7 @@ struct HTTPFront: Sendable {
             }
             try await writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer, requestID: requestID(for: request))
         case (.get, "/metrics"):
-            let body = ByteBuffer(bytes: runtime.metrics.render())
+            let body = ByteBuffer(bytes: runtime.renderMetrics())
             let headers: HTTPHeaders = ["content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": String(body.readableBytes)]
             try await writer.writeAnswer(status: 200, headers: headers, body: body)
         case (.get, "/healthz"), (.head, "/healthz"):
@@ -101,7 +101,10 @@ struct HTTPFront: Sendable {
             if let client, !client.mayUse(route: route.name) {
                 throw RouterError.permission("client '\(client.name)' may not use route '\(route.name)'")
             }
-            var proxyRequest = ProxyRequest(requestID: requestID, api: api, body: body, inboundHeaders: inbound.headers, query: inbound.query)
+            var proxyRequest = ProxyRequest(
+                requestID: requestID, idempotencyKey: HeaderPolicy.idempotencyKey(in: inbound.headers, fallback: requestID), api: api, body: body,
+                inboundHeaders: inbound.headers, query: inbound.query
+            )
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = ProxyExchange(
                 runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt,

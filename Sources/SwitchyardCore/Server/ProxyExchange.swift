@@ -30,6 +30,8 @@ public enum UpstreamAPI: Sendable, CaseIterable {
 /// A validated caller request, ready to be routed.
 struct ProxyRequest: Sendable {
     var requestID: String
+    /// Sent upstream as `idempotency-key` on every attempt: the caller's own, or the request id.
+    var idempotencyKey: String
     var api: UpstreamAPI
     var body: InboundBody
     var inboundHeaders: HTTPHeaders
@@ -198,27 +200,32 @@ final class ProxyExchange {
         let provider = endpoint.provider
         let started = runtime.clock.now()
         let stream = callBody.stream
-        // The first-byte budget covers getting a credential too (a slow token endpoint).
-        let budget = min(model.provider.timeouts.firstByte, deadline - started)
-        let headDeadline = NIODeadline.now() + .nanoseconds(max(0, budget.nanoseconds))
+        let budget = NIODeadline.now() + .nanoseconds(max(0, (deadline - started).nanoseconds))
+        // Getting a credential (a slow token endpoint) is bounded by `first_byte` too.
+        let credentialDeadline = min(budget, NIODeadline.now() + TimeAmount(model.provider.timeouts.firstByte))
         var upstreamRequest: UpstreamRequest
         do {
             let call = UpstreamCall(api: request.api, body: callBody, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
-            upstreamRequest = try await provider.makeRequest(call, model: model, deadline: headDeadline)
+            upstreamRequest = try await provider.makeRequest(call, model: model, deadline: credentialDeadline)
         } catch {
             attempt.error = "auth"
             attempt.detail = error.description
             return (.auth, nil)
         }
-        upstreamRequest.headDeadline = headDeadline
+        upstreamRequest.budget = budget
+        // The same key on every attempt of the request: an upstream that honours it runs the
+        // request once however often it is sent.
+        upstreamRequest.headers.add(name: HeaderPolicy.idempotencyKeyName, value: request.idempotencyKey)
         let response: UpstreamResponse
         do {
             response = try await endpoint.client.send(consume upstreamRequest)
         } catch {
             attempt.error = error.failure.rawValue
             attempt.detail = error.detail
+            if let queued = error.queued { attempt.queuedMs = queued.milliseconds }
             return (.transport(error.failure), nil)
         }
+        if response.queued >= .milliseconds(1) { attempt.queuedMs = response.queued.milliseconds }
         attempt.ttfbMs = (runtime.clock.now() - started).milliseconds
         attempt.upstreamRequestID = provider.requestID(in: response.headers)
         let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }
@@ -383,6 +390,10 @@ final class ProxyExchange {
             let refusal = "the \(platform)platform refused Switchyard's credentials for provider '\(refused.provider ?? refused.model)' "
                 + "(\(refused.platformError.map { "\($0), " } ?? "")HTTP \(platformStatus)); "
             routerError = RouterError(status: status, type: type, message: refusal + message, outcome: .upstreamError)
+        } else if attempts.allSatisfy({ $0.status == nil }), attempts.contains(where: { $0.error == TransportFailure.capacity.rawValue }) {
+            // No upstream answered and the router's own connection limit stood in the way: the
+            // caller may come back shortly, which is not so after an upstream's failure.
+            return error(RouterError.capacityExhausted(route: route.name, detail: message))
         } else if let answered = attempts.last(where: { ($0.status ?? 0) >= 300 }), let status = answered.status {
             routerError = RouterError(
                 status: status, type: answered.errorType ?? Self.defaultErrorType(status: status), message: message, outcome: .upstreamError

@@ -81,6 +81,15 @@ public struct RouterError: Error, Sendable, CustomStringConvertible {
         RouterError(status: 403, type: "permission_error", message: message, outcome: .rejected)
     }
 
+    /// Every model the request could use had all its upstream connections busy for `queue_timeout`:
+    /// Switchyard's own limit, so the caller may retry soon.
+    public static func capacityExhausted(route: String, detail: String) -> RouterError {
+        RouterError(
+            status: 529, type: "overloaded_error", message: "no upstream connection free for route '\(route)': \(detail)", outcome: .noModelAvailable,
+            retryAfter: .seconds(1), shouldRetry: true
+        )
+    }
+
     /// Nothing admitted the request: the caller may retry after the shortest open period.
     public static func noModelAvailable(route: String, retryAfter: Duration?, detail: String) -> RouterError {
         RouterError(

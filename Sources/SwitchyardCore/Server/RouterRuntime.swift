@@ -135,6 +135,15 @@ public final class RouterRuntime: Sendable {
         try? await credentialHTTP.shutdown()
     }
 
+    /// The metrics text, with the upstream pools' gauges read now.
+    public func renderMetrics() -> [UInt8] {
+        for (name, endpoint) in state.value.endpoints {
+            guard let statistics = endpoint.client.statistics else { continue }
+            metrics.setUpstreamPool(provider: name, active: statistics.active, idle: statistics.idle, waiting: statistics.waiting)
+        }
+        return metrics.render()
+    }
+
     /// A request is over: its metrics and its audit line.
     func finish(_ record: RequestAuditRecord) async {
         metrics.requestFinished(record)

@@ -7,6 +7,16 @@ public enum HeaderPolicy {
     static let apiKey = "x-api-key"
     static let requestIDName = "x-request-id"
     static let shouldRetryName = "x-should-retry"
+    static let idempotencyKeyName = "idempotency-key"
+
+    /// The caller's `idempotency-key` when it is one that can go upstream as it is (printable
+    /// ASCII, at most 255 bytes); else `fallback`.
+    static func idempotencyKey(in inbound: HTTPHeaders, fallback: String) -> String {
+        guard let given = inbound.first(name: idempotencyKeyName), !given.isEmpty, given.utf8.count <= 255,
+            given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { return fallback }
+        return given
+    }
 
     /// Where an upstream request's credential comes from.
     public enum Credential: Sendable {

@@ -7,6 +7,14 @@ import NIOSSL
 public struct UpstreamError: Error, Sendable, CustomStringConvertible {
     public var failure: TransportFailure
     public var detail: String
+    /// For `capacity`: how long the request waited for a connection.
+    public var queued: Duration?
+
+    public init(failure: TransportFailure, detail: String, queued: Duration? = nil) {
+        self.failure = failure
+        self.detail = detail
+        self.queued = queued
+    }
 
     public var description: String { "\(failure.rawValue): \(detail)" }
 }
@@ -21,16 +29,16 @@ public struct UpstreamRequest: Sendable {
     public var body: ByteBuffer
     /// Streams read the body as it comes; JSON bodies are read whole.
     public var isStreaming: Bool
-    /// The response head must arrive by then (`first_byte`, capped by the request budget); the
-    /// attempt loop sets it.
-    public var headDeadline: NIODeadline
+    /// The end of the request's whole budget: waiting for a connection (`queue_timeout`) and
+    /// for the head (`first_byte`, from the write) both stop there. The attempt loop sets it.
+    public var budget: NIODeadline
 
-    public init(pathAndQuery: String, headers: HTTPHeaders, body: ByteBuffer, isStreaming: Bool, headDeadline: NIODeadline = .distantFuture) {
+    public init(pathAndQuery: String, headers: HTTPHeaders, body: ByteBuffer, isStreaming: Bool, budget: NIODeadline = .distantFuture) {
         self.pathAndQuery = pathAndQuery
         self.headers = headers
         self.body = body
         self.isStreaming = isStreaming
-        self.headDeadline = headDeadline
+        self.budget = budget
     }
 }
 
@@ -46,6 +54,8 @@ public struct UpstreamResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: UpstreamBody
+    /// How long the request waited for a free connection.
+    public var queued: Duration = .zero
 }
 
 /// The response body of one attempt, chunk by chunk; errors come out already classified.
@@ -119,10 +129,11 @@ public struct UpstreamBody: Sendable, AsyncSequence {
     }
 }
 
-/// One provider's upstream connections: Switchyard's own HTTP/1.1 client (``HTTP1Client``), a
-/// keep-alive pool on each event loop, so an attempt runs on the loop of the caller's connection
-/// with no thread hop. The head must arrive by the request's deadline (`first_byte`); a body may
-/// not go silent longer than `idle`.
+/// One provider's upstream connections: Switchyard's own HTTP/1.1 client (``HTTP1Client``), one
+/// keep-alive pool across the event loops, so an attempt runs on a connection of the caller's
+/// loop with no thread hop. A request waits at most `queue_timeout` for a free connection; the
+/// head must then arrive within `first_byte` of the write; a body may not go silent longer than
+/// `idle`.
 public final class UpstreamClient: Sendable {
     public let provider: ProviderSpec
     private let client: Result<HTTP1Client, HTTP1ClientError>
@@ -140,12 +151,23 @@ public final class UpstreamClient: Sendable {
     ) {
         self.provider = provider
         let url = provider.baseURL
-        let configuration = HTTP1Client.Configuration(
-            host: url.host, port: url.port, tls: url.isTLS, connectTimeout: provider.timeouts.connect, idleTimeout: provider.timeouts.idle,
-            maxConnections: provider.maxConnections
-        )
         // A TLS configuration that cannot load fails every attempt with a clear error, never the process.
-        client = Result { () throws(HTTP1ClientError) -> HTTP1Client in try HTTP1Client(configuration: configuration, eventLoopGroup: eventLoopGroup) }
+        client = Result { () throws(HTTP1ClientError) -> HTTP1Client in
+            var tlsConfiguration: TLSConfiguration?
+            if url.isTLS {
+                do {
+                    tlsConfiguration = try provider.trust.tlsConfiguration()
+                } catch {
+                    throw HTTP1ClientError(.tls, "cannot load the trusted certificates (\(provider.trust.description)): \(error)")
+                }
+            }
+            let configuration = HTTP1Client.Configuration(
+                host: url.host, port: url.port, tls: url.isTLS, connectTimeout: provider.timeouts.connect, idleTimeout: provider.timeouts.idle,
+                maxConnections: provider.maxConnections, tlsConfiguration: tlsConfiguration, serverName: provider.trust.serverName,
+                proxy: provider.proxy?.proxy
+            )
+            return try HTTP1Client(configuration: configuration, eventLoopGroup: eventLoopGroup)
+        }
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
         let host = url.port == (url.isTLS ? 443 : 80) ? hostPart : "\(hostPart):\(url.port)"
         // The URL parser takes no host with a control character or a space: the line encodes.
@@ -162,15 +184,30 @@ public final class UpstreamClient: Sendable {
         case .failure(let error): throw Self.classify(error)
         }
         let head = HTTPRequestHead(version: .http1_1, method: request.method, uri: pathPrefix + request.pathAndQuery, headers: request.headers)
+        let deadlines = HTTP1Deadlines(
+            queueTimeout: TimeAmount(provider.queueTimeout), firstByte: TimeAmount(provider.timeouts.firstByte), budget: request.budget
+        )
+        let started = NIODeadline.now()
         do {
             let response = try await client.execute(
                 head, presetLines: request.headers.contains(name: "host") ? presetLinesWithoutHost : presetLines,
-                body: request.body, headDeadline: request.headDeadline, on: MultiThreadedEventLoopGroup.currentEventLoop
+                body: request.body, deadlines: deadlines, on: MultiThreadedEventLoopGroup.currentEventLoop
             )
-            return UpstreamResponse(status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body))
+            return UpstreamResponse(
+                status: Int(response.status.code), headers: response.headers, body: UpstreamBody(body: response.body),
+                queued: .nanoseconds(response.queued.nanoseconds)
+            )
         } catch {
-            throw Self.classify(error)
+            var failure = Self.classify(error)
+            if failure.failure == .capacity { failure.queued = .nanoseconds((NIODeadline.now() - started).nanoseconds) }
+            throw failure
         }
+    }
+
+    /// The pool's connections and waiters, for metrics; nil when the client could not be made.
+    var statistics: HTTP1PoolStateMachine.Statistics? {
+        if case .success(let client) = client { return client.statistics }
+        return nil
     }
 
     public func shutdown() async {
@@ -183,6 +220,7 @@ public final class UpstreamClient: Sendable {
         case .tls: UpstreamError(failure: .tls, detail: error.detail)
         case .headTimeout: UpstreamError(failure: .timeout, detail: "no response head within first_byte")
         case .idleTimeout: UpstreamError(failure: .timeout, detail: "upstream idle longer than the idle timeout")
+        case .capacity: UpstreamError(failure: .capacity, detail: error.detail)
         case .reset, .invalidResponse, .invalidRequest, .cancelled, .shutdown: UpstreamError(failure: .reset, detail: error.detail)
         }
     }

@@ -23,6 +23,12 @@ final class RouterHarness: Sendable {
     private let batchTask: Task<Void, any Error>?
 
     static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
+    /// For tests with many concurrent callers: as many connections to the router as callers.
+    static let wideClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 4096)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// - Parameters:
     ///   - sims: simulator name → fault script; each gets a port, available to `yaml` as `{{NAME}}`.
@@ -129,7 +135,8 @@ final class RouterHarness: Sendable {
     }
 
     func send(
-        _ method: HTTPMethod = .POST, _ path: String = "/v1/messages", body: String? = nil, headers: [(String, String)] = []
+        _ method: HTTPMethod = .POST, _ path: String = "/v1/messages", body: String? = nil, headers: [(String, String)] = [],
+        client: HTTPClient = RouterHarness.client
     ) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -139,7 +146,7 @@ final class RouterHarness: Sendable {
         }
         request.headers.add(name: "anthropic-version", value: "2023-06-01")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: .seconds(30))
         let collected = try await response.body.collect(upTo: 64 << 20)
         return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: collected))
     }

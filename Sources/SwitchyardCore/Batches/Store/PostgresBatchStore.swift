@@ -254,7 +254,7 @@ public final class PostgresBatchStore: BatchStore, Service {
                     WHERE ob.ended_at IS NULL AND ob.cancel_initiated_at IS NULL AND ob.expires_at > $1
                     ORDER BY ob.seq
                     LIMIT $4)
-                RETURNING b.seq, r.position, r.batch_id, r.custom_id, r.route, r.attempts, r.upstream_batch_id, b.expires_at, r.params
+                RETURNING b.seq, r.position, r.batch_id, r.custom_id, r.route, r.attempts, r.upstream_batch_id, b.expires_at, r.params, b.client
                 """,
                 { binds in
                     binds.append(nowMs)
@@ -265,11 +265,11 @@ public final class PostgresBatchStore: BatchStore, Service {
                     binds.append(pairs.map(\.1))
                 }, logger: self.queryLogger
             ).map { row -> (Int64, Int64, LeasedBatchRequest) in
-                let (seq, position, batchID, customID, route, attempts, upstream, expiresAt, params) =
-                    try row.decode((Int64, Int64, String, String, String, Int64, String?, Int64, ByteBuffer).self)
+                let (seq, position, batchID, customID, route, attempts, upstream, expiresAt, params, client) =
+                    try row.decode((Int64, Int64, String, String, String, Int64, String?, Int64, ByteBuffer, String?).self)
                 return (seq, position, LeasedBatchRequest(
                     key: BatchRequestKey(batchID: batchID, customID: customID), route: route, params: Array(params.readableBytesView),
-                    attempts: Int(attempts), upstreamBatchID: upstream, expiresAtMs: expiresAt))
+                    attempts: Int(attempts), upstreamBatchID: upstream, expiresAtMs: expiresAt, client: client))
             }
         }
         return rows.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map(\.2)

@@ -226,18 +226,19 @@ public final class SQLiteBatchStore: BatchStore {
             let ids = Array(Set(leased.map { $0.text("batch_id") }))
             guard !ids.isEmpty else { return (leased, [SQLiteRow]()) }
             let batches = try await execute(
-                "SELECT id, seq, expires_at FROM batches WHERE id IN (\(Self.placeholders(from: 1, count: ids.count)))",
+                "SELECT id, seq, expires_at, client FROM batches WHERE id IN (\(Self.placeholders(from: 1, count: ids.count)))",
                 ids.map { .text($0) }, doing: "leasing batch requests")
             return (leased, batches)
         }
-        let batchInfo = Dictionary(uniqueKeysWithValues: batches.map { ($0.text("id"), ($0.int64("seq"), $0.int64("expires_at"))) })
+        let batchInfo = Dictionary(
+            uniqueKeysWithValues: batches.map { ($0.text("id"), ($0.int64("seq"), $0.int64("expires_at"), $0.optionalText("client"))) })
         return leased.map { row -> (Int64, Int64, LeasedBatchRequest) in
             let batchID = row.text("batch_id")
-            let (seq, expiresAt) = batchInfo[batchID] ?? (0, 0)
+            let (seq, expiresAt, client) = batchInfo[batchID] ?? (0, 0, nil)
             let request = LeasedBatchRequest(
                 key: BatchRequestKey(batchID: batchID, customID: row.text("custom_id")), route: row.text("route"),
                 params: row.bytes("params"), attempts: Int(row.int64("attempts")), upstreamBatchID: row.optionalText("upstream_batch_id"),
-                expiresAtMs: expiresAt)
+                expiresAtMs: expiresAt, client: client)
             return (seq, row.int64("position"), request)
         }
         .sorted { ($0.0, $0.1) < ($1.0, $1.1) }

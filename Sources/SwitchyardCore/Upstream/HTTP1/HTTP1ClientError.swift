@@ -13,9 +13,12 @@ public struct HTTP1ClientError: Error, Sendable, Hashable, CustomStringConvertib
         case tls
         /// The connection was closed or reset by the upstream before the answer was complete.
         case reset
-        /// No response head before the request's `headDeadline` (waiting for a pooled connection
-        /// included).
+        /// No response head within `first_byte` of the request being written (or before the
+        /// request's budget ran out).
         case headTimeout
+        /// No connection to the upstream was free within `queue_timeout`: `max_connections` are
+        /// all busy. The router's own limit, not the upstream's failure.
+        case capacity
         /// The upstream was silent longer than `idleTimeout` between two body chunks.
         case idleTimeout
         /// The calling task was cancelled.
@@ -41,7 +44,6 @@ public struct HTTP1ClientError: Error, Sendable, Hashable, CustomStringConvertib
     static let cancelled = HTTP1ClientError(.cancelled, "the request was cancelled")
     static let shutdown = HTTP1ClientError(.shutdown, "the HTTP client was shut down")
     static let headTimeout = HTTP1ClientError(.headTimeout, "no response head before the deadline")
-    static let headTimeoutWaitingForConnection = HTTP1ClientError(.headTimeout, "no connection available before the head deadline")
     static let idleTimeout = HTTP1ClientError(.idleTimeout, "the upstream was silent longer than the idle timeout")
     static let closedBeforeHead = HTTP1ClientError(.reset, "connection closed by the upstream before the response head")
     static let closedInBody = HTTP1ClientError(.reset, "connection closed by the upstream before the end of the response body")

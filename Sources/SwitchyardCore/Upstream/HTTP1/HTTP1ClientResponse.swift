@@ -6,6 +6,8 @@ public struct HTTP1ClientResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: HTTP1ResponseBody
+    /// How long the request waited for a free connection.
+    public var queued: TimeAmount
 }
 
 /// The response body, read as it arrives. Read it once, by one reader.

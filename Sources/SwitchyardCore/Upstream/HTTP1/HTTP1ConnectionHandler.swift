@@ -4,84 +4,72 @@ import NIOSSL
 import NIOTLS
 
 /// One upstream connection: carries out what ``HTTP1ConnectionStateMachine`` decides (the shape
-/// of AsyncHTTPClient's `HTTP1ClientChannelHandler`). Lives on its channel's event loop, which is
-/// its pool's.
+/// of AsyncHTTPClient's `HTTP1ClientChannelHandler`). Lives on its channel's event loop; the pool
+/// calls it there.
 ///
-/// Pipeline: `[NIOSSLClientHandler]` → ``PlainHTTP1Decoder`` (and NIO's `HTTPResponseDecoder`
-/// after it, once an answer is not plain) → this. The request goes out as raw bytes from the
-/// decoder's context; the decoder's side is told of each request head directly, so it can pair
-/// the answer with it. The channel's autoRead is off: this handler reads while a response head
-/// is due, while the caller wants more body, and while idle (so a close by the upstream is seen).
+/// Pipeline: `[HTTPConnectTunnel]` `[NIOSSLClientHandler]` → ``PlainHTTP1Decoder`` (and NIO's
+/// `HTTPResponseDecoder` after it, once an answer is not plain) → this. The request goes out as
+/// raw bytes from the decoder's context; the decoder's side is told of each request head
+/// directly, so it can pair the answer with it. The channel's autoRead is off: this handler reads
+/// while a response head is due, while the caller wants more body, and while idle (so a close by
+/// the upstream, or a stray byte, is seen).
 final class HTTP1ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
+    let id: HTTP1PoolStateMachine.ConnectionID
+    let eventLoop: any EventLoop
+    private let pool: HTTP1ConnectionPool
     private var machine: HTTP1ConnectionStateMachine
     private let answers: UpstreamResponseSide
-    private let isTLS: Bool
-    let eventLoop: any EventLoop
+    private let waitsForHandshake: Bool
     private var context: ChannelHandlerContext?
     /// The decoder's context: bytes written from there go straight to TLS or the socket.
     private var writeContext: ChannelHandlerContext?
     /// The request this connection serves.
     private var exchange: HTTP1Exchange?
-    private var registration = Registration.unattached(pending: nil)
+    /// A request whose answer was read whole: its caller gets the end once the connection is
+    /// back in the pool (or closed), so a next request of the same caller finds it idle.
+    private var finished: HTTP1Exchange?
+    private var report = Report.connecting
     private var timer: NIOScheduledCallback?
     private var timerDeadline: NIODeadline?
     private var readPending = false
 
-    /// Where the connection stands with its pool.
-    private enum Registration {
-        /// The pool has not taken the channel yet (the connect future has not completed);
-        /// `pending` is how establishing it ended, if it has.
-        case unattached(pending: Result<Void, HTTP1ClientError>?)
-        /// The pool has the channel and waits for it to be established (TLS handshake).
-        case attached(HTTP1ConnectionPool)
-        /// The pool counts it as a live connection.
-        case registered(HTTP1ConnectionPool)
-        /// The pool has been told it is gone.
+    /// What the pool has been told.
+    private enum Report {
+        case connecting
+        case ready
         case gone
     }
 
-    init(answers: UpstreamResponseSide, isTLS: Bool, eventLoop: any EventLoop, connectDeadline: NIODeadline, timeouts: HTTP1ConnectionStateMachine.Timeouts) {
+    init(
+        id: HTTP1PoolStateMachine.ConnectionID, pool: HTTP1ConnectionPool, answers: UpstreamResponseSide, eventLoop: any EventLoop,
+        connectStarted: NIODeadline, connectDeadline: NIODeadline, timeouts: HTTP1ConnectionStateMachine.Timeouts
+    ) {
+        self.id = id
+        self.pool = pool
         self.answers = answers
-        self.isTLS = isTLS
         self.eventLoop = eventLoop
-        machine = HTTP1ConnectionStateMachine(connectDeadline: connectDeadline, timeouts: timeouts)
+        waitsForHandshake = pool.settings.sslContext != nil || pool.settings.route.tunnel != nil
+        machine = HTTP1ConnectionStateMachine(connectStarted: connectStarted, connectDeadline: connectDeadline, timeouts: timeouts)
     }
 
     // MARK: Called by the pool (on the event loop)
 
-    /// The pool takes the channel once connected; it hears back when the connection is ready (at
-    /// once for plain TCP, after the handshake for TLS) or failed.
-    func attach(to pool: HTTP1ConnectionPool) {
-        guard case .unattached(let pending) = registration else { return }
-        if let pending {
-            settle(pending, in: pool)
-        } else {
-            registration = .attached(pool)
-        }
-    }
-
-    /// The connection is up (or failed) and its pool is known: tell the pool.
-    private func settle(_ result: Result<Void, HTTP1ClientError>, in pool: HTTP1ConnectionPool) {
-        switch result {
-        case .success:
-            registration = .registered(pool)
-            pool.connectionReady(self)
-        case .failure(let error):
-            registration = .gone
-            pool.connectFailed(error)
-        }
-    }
-
     /// Sends `exchange`'s request; false (and nothing sent) when its caller has gone away.
     func execute(_ exchange: HTTP1Exchange) -> Bool {
-        guard exchange.assign(to: self) else { return false }
+        guard report == .ready, machine.isIdle else {
+            // Closed between the pool's choice and this call: the request goes back in line.
+            pool.retryUnsent(exchange)
+            return true
+        }
+        let now = NIODeadline.now()
+        guard let headDeadline = exchange.assign(to: self, now: now) else { return false }
         precondition(self.exchange == nil, "a connection serves one request at a time")
         self.exchange = exchange
         // The decoder pairs each response with a request head it has seen (and refuses others).
         answers.requestSent(exchange.head)
-        run(machine.startRequest(headDeadline: exchange.headDeadline, keepAlive: !exchange.request.closeAfterResponse))
+        run(machine.startRequest(headDeadline: headDeadline, keepAlive: !exchange.request.closeAfterResponse, now: now))
         return true
     }
 
@@ -107,7 +95,7 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         // The pool puts the decoder right before this handler.
         writeContext = try? context.pipeline.syncOperations.context(handlerType: PlainHTTP1Decoder.self)
         if context.channel.isActive {
-            run(machine.channelActive(isTLS: isTLS, now: .now()))
+            run(machine.channelActive(waitsForHandshake: waitsForHandshake, now: .now()))
         }
     }
 
@@ -118,12 +106,12 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        run(machine.channelActive(isTLS: isTLS, now: .now()))
+        run(machine.channelActive(waitsForHandshake: waitsForHandshake, now: .now()))
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        run(machine.channelInactive())
+        run(machine.channelInactive(now: .now(), answerBegan: answers.answerBegan))
         cancelTimer()
         context.fireChannelInactive()
     }
@@ -131,6 +119,7 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            answers.headArrived(head)
             run(machine.responseHead(head, now: .now()))
         case .body(let part):
             run(machine.responseBodyPart(part))
@@ -141,18 +130,19 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         readPending = false
-        run(machine.channelReadComplete(now: .now()))
+        run(machine.channelReadComplete(now: .now(), pendingBytes: answers.hasPendingBytes))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            run(machine.tlsHandshakeCompleted(now: .now()))
+            run(machine.handshakeCompleted(now: .now()))
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        run(machine.errorCaught(HTTP1ClientError.classify(error, established: machine.isEstablished)))
+        let error = HTTP1ClientError.classify(error, established: machine.isEstablished)
+        run(machine.errorCaught(error, now: .now(), answerBegan: answers.answerBegan))
     }
 
     // MARK: Actions
@@ -169,16 +159,20 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         case .connectionReady:
             read()
             updateTimer()
-            established(.success(()))
+            report = .ready
+            pool.connectionReady(self)
 
         case .connectFailed(let error):
             cancelTimer()
             context?.close(promise: nil)
-            established(.failure(error))
+            if report == .connecting {
+                report = .gone
+                pool.connectFailed(id, error: error)
+            }
 
         case .sendRequest:
             guard let exchange, let writeContext else {
-                run(machine.errorCaught(HTTP1ClientError(.reset, "the connection's pipeline has no HTTP decoder")))
+                run(machine.errorCaught(HTTP1ClientError(.reset, "the connection's pipeline has no HTTP decoder"), now: .now()))
                 return
             }
             writeContext.write(NIOAny(exchange.request.bytes), promise: nil)
@@ -203,31 +197,37 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
             case .abandoned: run(machine.requestAbandoned())
             }
 
-        case .forwardEnd(let reuse):
-            let finished = exchange
+        case .forwardEnd(let keepAlive):
+            finished = exchange
             exchange = nil
-            finished?.receiveEnd()
-            if reuse {
-                // An answer that ended with the connection (no length, read to EOF) leaves it
-                // closed: the coming channelInactive reports it.
-                guard context?.channel.isActive == true, case .registered(let pool) = registration else { return }
-                updateTimer()
-                // Last: the pool may hand this connection its next request right away.
-                pool.release(self)
-            } else {
+            answers.answerEnded()
+            guard keepAlive else {
+                deliverEnd()
                 cancelTimer()
                 context?.close(promise: nil)
                 gone()
+                return
             }
+            // Kept alive: the connection goes back to the pool once this read is processed and
+            // nothing else came with it (`release`).
+
+        case .release(let keepAliveTimeout):
+            defer { deliverEnd() }
+            // An answer that ended with the connection (no length, read to EOF) leaves it
+            // closed: the coming channelInactive reports it.
+            guard context?.channel.isActive == true, report == .ready else { return }
+            read()
+            updateTimer()
+            pool.release(self, keepAliveTimeout: keepAliveTimeout)
 
         case .failRequest(let error, let retry):
             let failed = exchange
             exchange = nil
             cancelTimer()
             context?.close(promise: nil)
-            let pool = gone()
+            gone()
             if let failed {
-                if retry, let pool, failed.prepareRetry() {
+                if retry, failed.prepareRetry() {
                     pool.retry(failed)
                 } else {
                     failed.fail(error)
@@ -238,11 +238,18 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
             cancelTimer()
             context?.close(promise: nil)
             gone()
+            deliverEnd()
 
         case .connectionClosed:
             cancelTimer()
-            gone()
+            gone(idleCloseByUpstream: true)
         }
+    }
+
+    private func deliverEnd() {
+        guard let done = finished else { return }
+        finished = nil
+        done.receiveEnd()
     }
 
     private func read() {
@@ -251,35 +258,17 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler {
         context.read()
     }
 
-    private func established(_ result: Result<Void, HTTP1ClientError>) {
-        switch registration {
-        case .unattached(nil):
-            registration = .unattached(pending: result)
-        case .attached(let pool):
-            settle(result, in: pool)
-        case .unattached, .registered, .gone:
+    /// Tells the pool, once, that this connection serves no more.
+    private func gone(idleCloseByUpstream: Bool = false) {
+        switch report {
+        case .ready:
+            report = .gone
+            pool.connectionGone(self, idleCloseByUpstream: idleCloseByUpstream)
+        case .connecting:
+            report = .gone
+            pool.connectFailed(id, error: HTTP1ClientError(.connect, "connection closed before it was established"))
+        case .gone:
             break
-        }
-    }
-
-    /// Tells the pool, once, that this connection serves no more; returns the pool.
-    @discardableResult
-    private func gone() -> HTTP1ConnectionPool? {
-        switch registration {
-        case .registered(let pool):
-            registration = .gone
-            pool.connectionGone(self)
-            return pool
-        case .unattached(.success):
-            // Closed between being established and being taken by the pool.
-            registration = .unattached(pending: .failure(HTTP1ClientError(.connect, "connection closed as soon as it was established")))
-            return nil
-        case .attached(let pool):
-            registration = .gone
-            pool.connectFailed(HTTP1ClientError(.connect, "connection closed before it was established"))
-            return nil
-        case .unattached, .gone:
-            return nil
         }
     }
 

@@ -2,116 +2,247 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
-/// The keep-alive connections to one upstream on one event loop, and the requests waiting for
-/// one. Lives on its event loop: ``HTTP1Client`` keeps it in a `NIOLoopBoundBox`, and every call
-/// into it comes from that loop.
-///
-/// Idle connections are reused last-in first-out (the most recently used is the least likely to
-/// have been closed by the upstream; the oldest age out after `idleConnectionTimeout`). A
-/// request finding none idle waits in line while a connection is opened for it, up to
-/// `maxConnections`; a connection that becomes free goes to the oldest waiter first.
-final class HTTP1ConnectionPool {
+/// The connections to one upstream across every event loop of a group, and the requests waiting
+/// for one: carries out what ``HTTP1PoolStateMachine`` decides. The machine sits behind one
+/// lock; connections live on their own loops and are called there (directly when the caller is
+/// already on that loop, which is the common case: a request takes a connection of its own loop).
+final class HTTP1ConnectionPool: Sendable {
     struct Settings: Sendable {
-        var host: String
-        var port: Int
+        /// Where connections go: the upstream, or the proxy in front of it.
+        var route: HTTP1ConnectRoute
         var sslContext: NIOSSLContext?
         /// Sent as SNI and checked against the certificate; nil for an IP address (then the
         /// certificate is checked against the address).
         var serverHostname: String?
         var connectTimeout: TimeAmount
         var timeouts: HTTP1ConnectionStateMachine.Timeouts
-        /// The limit for this event loop's pool.
+        /// Connections to the upstream in all, across event loops.
         var maxConnections: Int
     }
 
-    let eventLoop: any EventLoop
-    private let settings: Settings
-    /// Established connections waiting for a request; the last is the most recently used.
-    private var idle: [HTTP1ConnectionHandler] = []
-    /// Every established connection, idle or busy.
-    private var live: [ObjectIdentifier: HTTP1ConnectionHandler] = [:]
-    private var connecting = 0
-    private var waiters = CircularBuffer<HTTP1Exchange>()
-    private var waiterTimer: NIOScheduledCallback?
-    private var waiterTimerDeadline: NIODeadline?
-    private var isShutDown = false
+    let settings: Settings
+    let loops: [any EventLoop]
+    private let loopIDs: [ObjectIdentifier]
+    private let state: Mutex<State>
+    private let nextRequestID = Atomic<Int>(0)
 
-    init(eventLoop: any EventLoop, settings: Settings) {
-        self.eventLoop = eventLoop
+    private struct State {
+        var machine: HTTP1PoolStateMachine
+        /// Requests the machine knows, until a connection takes them or they fail.
+        var requests: [HTTP1PoolStateMachine.RequestID: HTTP1Exchange] = [:]
+        /// Established connections, until they are gone.
+        var connections: [HTTP1PoolStateMachine.ConnectionID: NIOLoopBound<HTTP1ConnectionHandler>] = [:]
+        var timer: Scheduled<Void>?
+    }
+
+    /// What the actions of one event name, resolved under the lock.
+    private struct Work {
+        var execute: (HTTP1Exchange, NIOLoopBound<HTTP1ConnectionHandler>, HTTP1PoolStateMachine.ConnectionID)?
+        var connect: [(connection: HTTP1PoolStateMachine.ConnectionID, loop: Int)] = []
+        var fail: [(HTTP1Exchange, HTTP1ClientError)] = []
+        var close: [NIOLoopBound<HTTP1ConnectionHandler>] = []
+    }
+
+    init(settings: Settings, loops: [any EventLoop]) {
         self.settings = settings
+        self.loops = loops
+        loopIDs = loops.map { ObjectIdentifier($0) }
+        state = Mutex(State(machine: HTTP1PoolStateMachine(maxConnections: settings.maxConnections, loopCount: loops.count)))
     }
 
-    /// What the pool holds, for tests and metrics.
-    struct Statistics: Sendable, Equatable {
-        var idle: Int
-        var live: Int
-        var connecting: Int
-        var waiting: Int
+    var statistics: HTTP1PoolStateMachine.Statistics {
+        state.withLock { $0.machine.statistics }
     }
 
-    var statistics: Statistics {
-        Statistics(idle: idle.count, live: live.count, connecting: connecting, waiting: waiters.count)
+    /// The index of `eventLoop` among the pool's loops; a loop of another group maps to one of
+    /// ours (the current thread's when it is one of them).
+    func loopIndex(of eventLoop: (any EventLoop)?) -> Int {
+        if let eventLoop {
+            let id = ObjectIdentifier(eventLoop)
+            for index in loopIDs.indices where loopIDs[index] == id { return index }
+        }
+        if let current = MultiThreadedEventLoopGroup.currentEventLoop {
+            let id = ObjectIdentifier(current)
+            for index in loopIDs.indices where loopIDs[index] == id { return index }
+        }
+        return nextRequestID.load(ordering: .relaxed) % loops.count
     }
 
-    // MARK: Requests
+    func makeRequestID() -> Int {
+        nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    // MARK: Requests (any thread)
 
     func lease(_ exchange: HTTP1Exchange) {
-        guard !isShutDown else {
-            exchange.fail(.shutdown)
-            return
+        let now = NIODeadline.now()
+        let work = apply { state in
+            state.requests[exchange.id] = exchange
+            return state.machine.lease(exchange.id, loop: exchange.loop, deadline: exchange.queueDeadline, now: now)
         }
-        if let connection = idle.popLast() {
-            if !connection.execute(exchange) {
-                // The caller went away before its request could start.
-                idle.append(connection)
-            }
-            return
-        }
-        guard exchange.isWaitingForHead else { return }
-        waiters.append(exchange)
-        armWaiterTimer(for: exchange.headDeadline)
-        connectIfNeeded()
+        perform(work)
     }
 
-    /// A request whose reused connection closed before any answer (the keep-alive race) goes
-    /// again, first in line, on a connection opened for it or one that has just finished an
-    /// answer: never on one that waited idle in the pool, which may be as stale as the one that
-    /// failed.
+    /// A request whose reused connection closed before it could have been processed (the
+    /// keep-alive race) goes again, first in line.
     func retry(_ exchange: HTTP1Exchange) {
-        guard !isShutDown else {
-            exchange.fail(.shutdown)
-            return
+        let work = apply { state in
+            state.requests[exchange.id] = exchange
+            return state.machine.retry(exchange.id, loop: exchange.loop, deadline: exchange.queueDeadline)
         }
-        waiters.prepend(exchange)
-        armWaiterTimer(for: exchange.headDeadline)
-        if live.count + connecting >= settings.maxConnections, !idle.isEmpty {
-            // Make room: the oldest idle connection goes.
-            idle.removeFirst().shutdown()
-        }
-        connectIfNeeded()
+        perform(work)
     }
 
-    func exchangeSignalled(_ exchange: HTTP1Exchange, _ signal: HTTP1Exchange.Signal) {
-        if case .abandon = signal, let index = waiters.firstIndex(where: { $0 === exchange }) {
-            waiters.remove(at: index)
-            return
-        }
-        exchange.connection?.signal(signal, from: exchange)
+    /// A request the pool handed to a connection that closed before the request could be
+    /// written goes back in line, first; it was never sent, so it is not a retry.
+    func retryUnsent(_ exchange: HTTP1Exchange) {
+        retry(exchange)
     }
 
-    // MARK: Connections
+    /// The caller of a waiting request went away.
+    func cancel(_ exchange: HTTP1Exchange) {
+        let work = apply { state in
+            guard state.requests.removeValue(forKey: exchange.id) != nil else { return HTTP1PoolStateMachine.Actions() }
+            return state.machine.cancel(exchange.id)
+        }
+        perform(work)
+    }
 
-    private func connectIfNeeded() {
-        while !isShutDown, waiters.count > connecting, live.count + connecting < settings.maxConnections {
-            connect()
+    // MARK: Connections (on their event loops)
+
+    func connectionReady(_ connection: HTTP1ConnectionHandler) {
+        let now = NIODeadline.now()
+        let work = apply { state in
+            state.connections[connection.id] = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+            return state.machine.connectionReady(connection.id, now: now)
+        }
+        perform(work)
+    }
+
+    func connectFailed(_ id: HTTP1PoolStateMachine.ConnectionID, error: HTTP1ClientError) {
+        perform(apply { $0.machine.connectFailed(id, error: error) })
+    }
+
+    /// The connection read its answer to the end and nothing else is pending.
+    func release(_ connection: HTTP1ConnectionHandler, keepAliveTimeout: TimeAmount?) {
+        let now = NIODeadline.now()
+        perform(apply { $0.machine.released(connection.id, keepAliveTimeout: keepAliveTimeout, now: now) })
+    }
+
+    /// Called, once, by a connection that serves no more.
+    func connectionGone(_ connection: HTTP1ConnectionHandler, idleCloseByUpstream: Bool) {
+        let now = NIODeadline.now()
+        let work = apply { state in
+            state.connections[connection.id] = nil
+            return state.machine.connectionClosed(connection.id, idleCloseByUpstream: idleCloseByUpstream, now: now)
+        }
+        perform(work)
+    }
+
+    // MARK: Shutdown
+
+    /// Fails waiting requests and the requests under way, closes every connection; completes
+    /// when they are closed. Connections still opening close themselves when they report in.
+    func shutdown() async {
+        let work = state.withLock { state -> Work in
+            var work = resolve(state.machine.shutdown(), in: &state)
+            // Requests under way are failed by their connection's shutdown.
+            work.close += state.connections.values
+            state.connections.removeAll()
+            return work
+        }
+        for (exchange, error) in work.fail { exchange.fail(error) }
+        for handler in work.close {
+            let closed = try? await handler.eventLoop.submit { () -> EventLoopFuture<Void>? in
+                handler.value.shutdown()
+                return handler.value.closeFuture
+            }.get()
+            if let closed = closed ?? nil { try? await closed.get() }
         }
     }
 
-    private func connect() {
-        connecting += 1
+    // MARK: Carrying out
+
+    private func apply(_ event: (inout State) -> HTTP1PoolStateMachine.Actions) -> Work {
+        state.withLock { state in
+            let actions = event(&state)
+            return resolve(actions, in: &state)
+        }
+    }
+
+    private func resolve(_ actions: HTTP1PoolStateMachine.Actions, in state: inout State) -> Work {
+        var work = Work()
+        if let (request, connection) = actions.execute, let exchange = state.requests.removeValue(forKey: request),
+            let handler = state.connections[connection]
+        {
+            work.execute = (exchange, handler, connection)
+        }
+        work.connect = actions.connect
+        for (request, failure) in actions.fail {
+            guard let exchange = state.requests.removeValue(forKey: request) else { continue }
+            work.fail.append((exchange, Self.error(for: failure, waited: exchange)))
+        }
+        for connection in actions.close {
+            if let handler = state.connections.removeValue(forKey: connection) { work.close.append(handler) }
+        }
+        switch actions.timer {
+        case .leave:
+            break
+        case .cancel:
+            state.timer?.cancel()
+            state.timer = nil
+        case .arm(let deadline):
+            state.timer?.cancel()
+            state.timer = loops[0].scheduleTask(deadline: deadline) { [self] in
+                perform(apply { $0.machine.timerFired(now: .now()) })
+            }
+        }
+        return work
+    }
+
+    private static func error(for failure: HTTP1PoolStateMachine.Failure, waited exchange: HTTP1Exchange) -> HTTP1ClientError {
+        switch failure {
+        case .capacity:
+            return HTTP1ClientError(.capacity, "no connection to the upstream free within queue_timeout (max_connections reached)")
+        case .connect(let error): return error
+        case .shutdown: return .shutdown
+        }
+    }
+
+    private func perform(_ work: Work) {
+        for (exchange, error) in work.fail { exchange.fail(error) }
+        for handler in work.close {
+            if handler.eventLoop.inEventLoop {
+                handler.value.shutdown()
+            } else {
+                handler.eventLoop.execute { handler.value.shutdown() }
+            }
+        }
+        for (connection, loop) in work.connect { connect(connection, on: loops[loop]) }
+        if let (exchange, handler, connection) = work.execute {
+            if handler.eventLoop.inEventLoop {
+                execute(exchange, on: handler.value, connection)
+            } else {
+                handler.eventLoop.execute { self.execute(exchange, on: handler.value, connection) }
+            }
+        }
+    }
+
+    /// On the connection's loop: sends the request, or, when its caller has gone away meanwhile,
+    /// gives the connection back.
+    private func execute(_ exchange: HTTP1Exchange, on handler: HTTP1ConnectionHandler, _ connection: HTTP1PoolStateMachine.ConnectionID) {
+        if !handler.execute(exchange) {
+            release(handler, keepAliveTimeout: nil)
+        }
+    }
+
+    private func connect(_ id: HTTP1PoolStateMachine.ConnectionID, on eventLoop: any EventLoop) {
         let settings = self.settings
-        let deadline = NIODeadline.now() + settings.connectTimeout
+        let started = NIODeadline.now()
+        let deadline = started + settings.connectTimeout
+        let target = settings.route.connectTarget
         ClientBootstrap(group: eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(ChannelOptions.autoRead, value: false)
@@ -119,135 +250,23 @@ final class HTTP1ConnectionPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    if let sslContext = settings.sslContext {
+                    let answers = UpstreamResponseSide()
+                    // With a tunnel, TLS goes in once the proxy said yes (the handler adds it).
+                    if settings.route.tunnel == nil, let sslContext = settings.sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname))
                     }
-                    let answers = UpstreamResponseSide()
                     try pipeline.addHandler(PlainHTTP1Decoder(side: answers))
                     try pipeline.addHandler(
                         HTTP1ConnectionHandler(
-                            answers: answers, isTLS: settings.sslContext != nil, eventLoop: channel.eventLoop, connectDeadline: deadline,
+                            id: id, pool: self, answers: answers, eventLoop: channel.eventLoop, connectStarted: started, connectDeadline: deadline,
                             timeouts: settings.timeouts
                         )
                     )
                 }
             }
-            .connect(host: settings.host, port: settings.port)
-            .assumeIsolated()
-            .whenComplete { result in
-                switch result {
-                case .success(let channel):
-                    guard let handler = try? channel.pipeline.syncOperations.handler(type: HTTP1ConnectionHandler.self) else {
-                        channel.close(promise: nil)
-                        self.connectFailed(HTTP1ClientError(.connect, "connection handler missing"))
-                        return
-                    }
-                    handler.attach(to: self)
-                case .failure(let error):
-                    self.connectFailed(HTTP1ClientError.classify(error, established: false))
-                }
+            .connect(host: target.host, port: target.port)
+            .whenFailure { error in
+                self.connectFailed(id, error: HTTP1ClientError.classify(error, established: false))
             }
-    }
-
-    /// Called by a connection once established (TCP, and TLS when configured).
-    func connectionReady(_ connection: HTTP1ConnectionHandler) {
-        connecting -= 1
-        live[ObjectIdentifier(connection)] = connection
-        release(connection)
-    }
-
-    /// Called when an attempt failed. The oldest waiter not covered by another attempt fails
-    /// with the error; the others keep waiting for their own attempts or a free connection.
-    func connectFailed(_ error: HTTP1ClientError) {
-        connecting -= 1
-        if !isShutDown, waiters.count > connecting, let waiter = waiters.popFirst() {
-            waiter.fail(error)
-        }
-        connectIfNeeded()
-    }
-
-    /// Called by a connection that has finished a response and can take another.
-    func release(_ connection: HTTP1ConnectionHandler) {
-        if isShutDown {
-            connection.shutdown()
-            return
-        }
-        while let waiter = waiters.popFirst() {
-            if connection.execute(waiter) { return }
-        }
-        idle.append(connection)
-    }
-
-    /// Called, once, by a connection that serves no more (closed, failed, not reusable).
-    func connectionGone(_ connection: HTTP1ConnectionHandler) {
-        live.removeValue(forKey: ObjectIdentifier(connection))
-        if let index = idle.firstIndex(where: { $0 === connection }) {
-            idle.remove(at: index)
-        }
-        connectIfNeeded()
-    }
-
-    // MARK: Waiters' deadlines
-
-    /// One timer for the pool, armed for the earliest head deadline of a waiting request; it
-    /// fails the waiters whose deadline has passed and re-arms for the next.
-    private func armWaiterTimer(for deadline: NIODeadline) {
-        guard deadline != .distantFuture else { return }
-        if let armed = waiterTimerDeadline, armed <= deadline { return }
-        waiterTimer?.cancel()
-        waiterTimerDeadline = deadline
-        waiterTimer = try? eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: WaiterTimer(pool: self))
-    }
-
-    fileprivate func waiterTimerFired() {
-        waiterTimer = nil
-        waiterTimerDeadline = nil
-        guard !waiters.isEmpty else { return }
-        let now = NIODeadline.now()
-        var expired: [HTTP1Exchange] = []
-        var next: NIODeadline?
-        var kept = CircularBuffer<HTTP1Exchange>(initialCapacity: waiters.count)
-        for waiter in waiters {
-            if waiter.headDeadline <= now {
-                expired.append(waiter)
-            } else {
-                kept.append(waiter)
-                if waiter.headDeadline != .distantFuture { next = min(next ?? waiter.headDeadline, waiter.headDeadline) }
-            }
-        }
-        waiters = kept
-        for waiter in expired { waiter.fail(.headTimeoutWaitingForConnection) }
-        if let next { armWaiterTimer(for: next) }
-    }
-
-    private struct WaiterTimer: NIOScheduledCallbackHandler {
-        let pool: HTTP1ConnectionPool
-
-        func handleScheduledCallback(eventLoop: some EventLoop) {
-            pool.waiterTimerFired()
-        }
-    }
-
-    // MARK: Shutdown
-
-    /// Fails waiting requests, fails the requests under way and closes every connection;
-    /// completes when the connections are closed. Attempts still connecting close themselves
-    /// when they complete.
-    func shutdown() -> EventLoopFuture<Void> {
-        isShutDown = true
-        waiterTimer?.cancel()
-        waiterTimer = nil
-        waiterTimerDeadline = nil
-        let waiting = waiters
-        waiters.removeAll()
-        for waiter in waiting { waiter.fail(.shutdown) }
-        let connections = Array(live.values)
-        idle.removeAll()
-        let closed = connections.compactMap(\.closeFuture)
-        for connection in connections { connection.shutdown() }
-        return EventLoopFuture.andAllComplete(closed, on: eventLoop)
     }
 }
-
-@available(*, unavailable)
-extension HTTP1ConnectionPool: Sendable {}

@@ -5,20 +5,24 @@ import Synchronization
 /// One request between its caller and the connection that serves it: the encoded request, the
 /// continuation waiting for the head, the body bytes not yet read, and who waits for what.
 ///
-/// The caller's side (any thread) and the connection's side (the pool's event loop) meet under
-/// one lock, so a body part that is already here is taken without a hop to the event loop.
-/// Signals from the caller to the connection (more body wanted, the caller went away) run on the
-/// event loop: directly when the caller is already there, through `execute` otherwise.
+/// The caller's side (any thread) and the connection's side (its event loop) meet under one
+/// lock, so a body part that is already here is taken without a hop to the event loop. Signals
+/// from the caller to the connection (more body wanted, the caller went away) run on the
+/// connection's loop: directly when the caller is already there, through `execute` otherwise.
 final class HTTP1Exchange: Sendable {
     typealias HeadResult = Result<HTTP1ClientResponse, HTTP1ClientError>
     typealias BodyResult = Result<ByteBuffer?, HTTP1ClientError>
     typealias HeadContinuation = UnsafeContinuation<HeadResult, Never>
     typealias BodyContinuation = UnsafeContinuation<BodyResult, Never>
 
-    let pool: NIOLoopBoundBox<HTTP1ConnectionPool>
+    let id: HTTP1PoolStateMachine.RequestID
+    let pool: HTTP1ConnectionPool
+    /// The index of the caller's event loop in the pool.
+    let loop: Int
     let head: HTTPRequestHead
     let request: HTTP1RequestEncoder.Encoded
-    let headDeadline: NIODeadline
+    let deadlines: HTTP1Deadlines
+    let createdAt: NIODeadline
     private let state: Mutex<State>
 
     private enum Phase {
@@ -39,9 +43,11 @@ final class HTTP1Exchange: Sendable {
         var headWaiter: HeadContinuation?
         var bodyWaiter: BodyContinuation?
         var body = HTTP1BodyBuffer()
-        /// The connection serving the request, while one does (read and written on the event loop).
+        /// The connection serving the request, while one does (read and written on its loop).
         var connection: NIOLoopBound<HTTP1ConnectionHandler>?
         var retried = false
+        /// How long the request waited for a connection, once it has one (or gave up).
+        var queued: TimeAmount?
     }
 
     enum Signal {
@@ -60,13 +66,19 @@ final class HTTP1Exchange: Sendable {
         case abandoned
     }
 
-    init(pool: NIOLoopBoundBox<HTTP1ConnectionPool>, head: HTTPRequestHead, request: HTTP1RequestEncoder.Encoded, headDeadline: NIODeadline) {
+    init(pool: HTTP1ConnectionPool, loop: Int, head: HTTPRequestHead, request: HTTP1RequestEncoder.Encoded, deadlines: HTTP1Deadlines) {
+        self.id = pool.makeRequestID()
         self.pool = pool
+        self.loop = loop
         self.head = head
         self.request = request
-        self.headDeadline = headDeadline
+        self.deadlines = deadlines
+        createdAt = .now()
         state = Mutex(State())
     }
+
+    /// Until when the request may wait for a connection.
+    var queueDeadline: NIODeadline { min(createdAt + deadlines.queueTimeout, deadlines.budget) }
 
     // MARK: The caller's side
 
@@ -81,7 +93,7 @@ final class HTTP1Exchange: Sendable {
                     return true
                 }
                 if submit {
-                    onEventLoop { pool in pool.lease(self) }
+                    pool.lease(self)
                 } else {
                     continuation.resume(returning: .failure(.cancelled))
                 }
@@ -190,42 +202,36 @@ final class HTTP1Exchange: Sendable {
         if abandon { signal(.abandon) }
     }
 
+    /// Tells the connection serving the request, on its loop (no hop when already there); a
+    /// request still waiting for a connection that is abandoned leaves the pool's queue.
     private func signal(_ signal: Signal) {
-        onEventLoop { pool in pool.exchangeSignalled(self, signal) }
-    }
-
-    /// Runs `body` with the pool on its event loop: right away when already there (no hop).
-    private func onEventLoop(_ body: @escaping @Sendable (HTTP1ConnectionPool) -> Void) {
-        let pool = self.pool
-        if pool.eventLoop.inEventLoop {
-            body(pool.value)
+        guard let connection = state.withLock({ $0.connection }) else {
+            if case .abandon = signal { pool.cancel(self) }
+            return
+        }
+        if connection.eventLoop.inEventLoop {
+            connection.value.signal(signal, from: self)
         } else {
-            pool.eventLoop.execute { body(pool.value) }
+            connection.eventLoop.execute { connection.value.signal(signal, from: self) }
         }
     }
 
-    // MARK: The connection's side (on the event loop)
+    // MARK: The connection's side (on its event loop)
 
-    /// A connection takes the request; false when the caller has gone away meanwhile.
-    func assign(to connection: HTTP1ConnectionHandler) -> Bool {
+    /// A connection takes the request: returns the head deadline (`first_byte` from now, within
+    /// the budget), or nil when the caller has gone away meanwhile.
+    func assign(to connection: HTTP1ConnectionHandler, now: NIODeadline) -> NIODeadline? {
         state.withLock { state in
-            guard case .waitingForHead = state.phase else { return false }
-            state.connection = NIOLoopBound(connection, eventLoop: pool.eventLoop)
-            return true
+            guard case .waitingForHead = state.phase else { return nil }
+            state.connection = NIOLoopBound(connection, eventLoop: connection.eventLoop)
+            if state.queued == nil { state.queued = now - createdAt }
+            return min(now + deadlines.firstByte, deadlines.budget)
         }
     }
 
-    /// The connection serving the request (on the event loop).
-    var connection: HTTP1ConnectionHandler? {
-        state.withLock { $0.connection }?.value
-    }
-
-    /// Whether the caller still waits for the head (a queued request that was abandoned is not).
-    var isWaitingForHead: Bool {
-        state.withLock { state in
-            if case .waitingForHead = state.phase { return true }
-            return false
-        }
+    /// How long the request waited for a connection.
+    var queued: TimeAmount {
+        state.withLock { $0.queued } ?? (.now() - createdAt)
     }
 
     /// Gives the head to the caller; false when nobody waits for it any more.
@@ -238,7 +244,7 @@ final class HTTP1Exchange: Sendable {
         }
         guard let waiter else { return false }
         let body = HTTP1ResponseBody(consumer: HTTP1BodyConsumer(exchange: self))
-        waiter.resume(returning: .success(HTTP1ClientResponse(status: head.status, headers: head.headers, body: body)))
+        waiter.resume(returning: .success(HTTP1ClientResponse(status: head.status, headers: head.headers, body: body, queued: queued)))
         return true
     }
 

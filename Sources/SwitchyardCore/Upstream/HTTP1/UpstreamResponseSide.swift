@@ -14,6 +14,15 @@ final class UpstreamResponseSide: PlainHTTP1Side {
     private var decoder: HTTPResponseDecoder?
     /// The last answer head read here (``SimpleHTTPHead`` takes what is the same from it).
     private var previous: HTTPResponseHead?
+    /// Requests sent whose answer has not ended: bytes may arrive only while there is one.
+    private var answersDue = 0
+    /// Bytes arrived since the current request was sent.
+    private(set) var answerBegan = false
+    /// NIO's decoder passed an answer's end and may have read on past it (``HeldBytesWatch``).
+    fileprivate var bytesAfterEnd = false
+    /// Answers NIO's decoder ended, and whether the last one was chunked.
+    fileprivate var answersEnded = 0
+    fileprivate var lastAnswerChunked = false
 
     init(limits: NIOHTTPDecoderLimitConfiguration = .init()) {
         self.limits = limits
@@ -22,6 +31,9 @@ final class UpstreamResponseSide: PlainHTTP1Side {
 
     /// A request went out on this connection: its answer comes next (after those of any before it).
     func requestSent(_ head: HTTPRequestHead) {
+        answersDue += 1
+        answerBegan = false
+        bytesAfterEnd = false
         if let decoder {
             decoder.write(data: .head(head))
         } else {
@@ -49,6 +61,76 @@ final class UpstreamResponseSide: PlainHTTP1Side {
         for request in awaiting { decoder.write(data: .head(request)) }
         awaiting.removeAll()
         self.decoder = decoder
-        return ByteToMessageHandler(decoder)
+        return ByteToMessageHandler(HeldBytesWatch(decoder: decoder, side: self))
+    }
+
+    /// The connection read an answer's head (from either decoder).
+    func headArrived(_ head: HTTPResponseHead) {
+        guard decoder != nil else { return }
+        lastAnswerChunked = head.headers[canonicalForm: "transfer-encoding"].last?.lowercased() == "chunked"
+    }
+
+    /// The connection passed the end of the current answer on to its caller.
+    func answerEnded() {
+        answersDue = max(0, answersDue - 1)
+        answersEnded += 1
+    }
+
+    /// Bytes arrived from the upstream. Between answers none may: they are refused (the
+    /// connection closes) before they can be read as the next request's answer.
+    func bytesArrived() -> HTTP1ClientError? {
+        guard answersDue > 0 else { return Self.strayBytes }
+        answerBegan = true
+        return nil
+    }
+
+    /// Bytes came after the end of the last answer, in the read that brought the end.
+    var hasPendingBytes: Bool { bytesAfterEnd }
+
+    /// Bytes refused between answers.
+    static let strayBytes = HTTP1ClientError(.invalidResponse, "the upstream sent bytes while no request was waiting for an answer")
+}
+
+/// NIO's response decoder, watched for bytes after an answer's end in the pass that ends it.
+///
+/// NIO's decoder reads on past a message's end in the same pass, and keeps in its own state what
+/// it read (a partial status line leaves no trace in the buffer): those bytes would become the
+/// next request's answer. So a pass that ends an answer must end exactly where it does. A chunked
+/// body always ends with an empty line, so a pass whose bytes end otherwise read past it; the
+/// end of any other framing cannot be told from the bytes, and such a connection is not reused.
+private struct HeldBytesWatch: ByteToMessageDecoder {
+    typealias InboundOut = HTTPClientResponsePart
+
+    let decoder: HTTPResponseDecoder
+    let side: UpstreamResponseSide
+
+    mutating func decoderAdded(context: ChannelHandlerContext) {
+        decoder.decoderAdded(context: context)
+    }
+
+    mutating func decoderRemoved(context: ChannelHandlerContext) {
+        decoder.decoderRemoved(context: context)
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let ended = side.answersEnded
+        let endsWithEmptyLine = Self.endsWithEmptyLine(buffer)
+        defer {
+            if side.answersEnded != ended, buffer.readableBytes > 0 || !side.lastAnswerChunked || !endsWithEmptyLine {
+                side.bytesAfterEnd = true
+            }
+        }
+        return try decoder.decode(context: context, buffer: &buffer)
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+
+    private static func endsWithEmptyLine(_ buffer: ByteBuffer) -> Bool {
+        let view = buffer.readableBytesView
+        guard view.count >= 4 else { return false }
+        let end = view.endIndex
+        return view[end - 4] == 13 && view[end - 3] == 10 && view[end - 2] == 13 && view[end - 1] == 10
     }
 }
