@@ -68,7 +68,7 @@ import Testing
         let environment = ["AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT", "AWS_SECRET_ACCESS_KEY": Self.secret, "HOME": "/nonexistent"]
         let source = try AWSCredentialSource.resolve(environment: environment, profile: nil, region: "us-east-1").get()
         try await withCredentialClient { client async throws in
-            let provider = AWSCredentialProvider(source: source, region: "us-east-1", httpClient: client, now: TestUnixTime().now)
+            let provider = AWSCredentialProvider(source: source, region: "us-east-1", egress: .direct(client), now: TestUnixTime().now)
             #expect(try await provider.credentials().accessKeyID == "AKIAENVIRONMENT")
             provider.invalidate()
             #expect(try await provider.credentials().secretAccessKey == Self.secret)
@@ -188,7 +188,7 @@ import Testing
             let source = try AWSCredentialSource.resolve(environment: environment, profile: nil, region: "us-east-1").get()
             #expect(source.description == "aws: web identity (role arn:aws:iam::123456789012:role/switchyard, STS \(server.baseURL))")
             try await withCredentialClient { client async throws in
-                let provider = AWSCredentialProvider(source: source, region: "us-east-1", httpClient: client, now: time.now, logger: logs.logger)
+                let provider = AWSCredentialProvider(source: source, region: "us-east-1", egress: .direct(client), now: time.now, logger: logs.logger)
                 let first = try await provider.credentials()
                 #expect(
                     first
@@ -238,7 +238,7 @@ import Testing
                 roleARN: "arn:aws:iam::123456789012:role/x", tokenFile: tokenFile, sessionName: "mine", stsEndpoint: server.baseURL)
             try await withCredentialClient { client async throws in
                 let provider = AWSCredentialProvider(
-                    source: .webIdentity(identity), region: "us-east-1", httpClient: client, now: TestUnixTime().now, logger: logs.logger)
+                    source: .webIdentity(identity), region: "us-east-1", egress: .direct(client), now: TestUnixTime().now, logger: logs.logger)
                 let error = try #require(await credentialError { try await provider.credentials() })
                 #expect(error.kind == .rejected)
                 #expect(error.source == "aws web identity (STS 127.0.0.1:\(server.port))")
@@ -307,7 +307,7 @@ import Testing
             #expect(source.description == "aws: container credentials endpoint (\(server.baseURL)/v1/credentials)")
             Self.expectNoSecrets([source.description, String(reflecting: source)], secrets: ["pod-identity-token", "ignored-when"])
             try await withCredentialClient { client async throws in
-                let provider = AWSCredentialProvider(source: source, region: "us-east-1", httpClient: client, now: time.now)
+                let provider = AWSCredentialProvider(source: source, region: "us-east-1", egress: .direct(client), now: time.now)
                 #expect(try await provider.credentials().accessKeyID == "ASIAONE")
                 let request = try #require(server.requests.first)
                 #expect(request.method == "GET" && request.uri == "/v1/credentials")
@@ -346,7 +346,7 @@ import Testing
             let endpoint = AWSContainerCredentials(url: server.baseURL + "/v1/credentials", authorization: .none)
             try await withCredentialClient { client async throws in
                 let provider = AWSCredentialProvider(
-                    source: .container(endpoint), region: "us-east-1", httpClient: client, now: time.now, logger: logs.logger)
+                    source: .container(endpoint), region: "us-east-1", egress: .direct(client), now: time.now, logger: logs.logger)
                 #expect(try await provider.credentials().accessKeyID == "ASIAONE")
                 server.setHandler { _ in .json(#"{"code":"InternalError","message":"try later"}"#, status: 500) }
 
@@ -370,7 +370,7 @@ import Testing
         try await TinyHTTPServer.withServer({ _ in .json(#"{"code":"AccessDenied","message":"token not valid"}"#, status: 403) }) { server in
             let endpoint = AWSContainerCredentials(url: server.baseURL + "/v2/credentials/abc", authorization: .token("secret-auth-token"))
             try await withCredentialClient { client async throws in
-                let provider = AWSCredentialProvider(source: .container(endpoint), region: "us-east-1", httpClient: client, now: TestUnixTime().now)
+                let provider = AWSCredentialProvider(source: .container(endpoint), region: "us-east-1", egress: .direct(client), now: TestUnixTime().now)
                 let error = try #require(await credentialError { try await provider.credentials() })
                 #expect(error.kind == .rejected)
                 #expect(error.message.hasPrefix("the endpoint answered 403 AccessDenied: token not valid"))

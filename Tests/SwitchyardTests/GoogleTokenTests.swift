@@ -39,7 +39,7 @@ import _CryptoExtras
         let source = try GoogleCredentialSource.resolve(
             environment: ["GOOGLE_APPLICATION_CREDENTIALS": path], credentialsFileEnv: "GOOGLE_APPLICATION_CREDENTIALS"
         ).get()
-        return GoogleAccessTokenProvider(source: source, httpClient: client, now: time.now, fetchTimeout: fetchTimeout, logger: logs.logger)
+        return GoogleAccessTokenProvider(source: source, egress: .direct(client), now: time.now, fetchTimeout: fetchTimeout, logger: logs.logger)
     }
 
     static func tokenAnswer(_ token: String, expiresIn: Int = 3600) -> TinyHTTPServer.Response {
@@ -227,7 +227,7 @@ import _CryptoExtras
                     environment: ["GCE_METADATA_HOST": "127.0.0.1:\(server.port)"], credentialsFileEnv: nil
                 ).get()
                 #expect(source.description == "gcp: metadata server (127.0.0.1:\(server.port))")
-                let provider = GoogleAccessTokenProvider(source: source, httpClient: client, now: time.now)
+                let provider = GoogleAccessTokenProvider(source: source, egress: .direct(client), now: time.now)
                 #expect(try await provider.accessToken() == "ya29.metadata")
                 let request = try #require(server.requests.first)
                 #expect(request.method == "GET")
@@ -248,7 +248,7 @@ import _CryptoExtras
             try await withCredentialClient { client in
                 let environment = ["GCE_METADATA_HOST": server.baseURL + "/"]
                 let source = try GoogleCredentialSource.resolve(environment: environment, credentialsFileEnv: nil).get()
-                let provider = GoogleAccessTokenProvider(source: source, httpClient: client, now: time.now)
+                let provider = GoogleAccessTokenProvider(source: source, egress: .direct(client), now: time.now)
                 #expect(try await provider.accessToken() == "ya29.url")
                 #expect(server.requests.first?.uri == "/computeMetadata/v1/instance/service-accounts/default/token")
             }

@@ -35,8 +35,11 @@ public enum RoutingTableDescription {
                 "provider \(provider.name): \(provider.platform) at \(provider.baseURL), \(provider.settings.credentialDescription), "
                     + (provider.settings.settingsDescription.map { "\($0), " } ?? "")
                     + "timeouts connect \(t.connect.configNotation) first_byte \(t.firstByte.configNotation) idle \(t.idle.configNotation), "
-                    + "max_connections \(provider.maxConnections)"
+                    + "max_connections \(provider.maxConnections), queue_timeout \(provider.queueTimeout.configNotation)"
             )
+            var egress = [provider.proxy?.description ?? "direct (no proxy)"]
+            if provider.baseURL.isTLS { egress.append("trust: \(provider.trust.description)") }
+            lines.append("  egress: " + egress.joined(separator: ", "))
         }
         lines.append("")
         for route in config.routes {

@@ -70,6 +70,9 @@ public struct UpstreamProxy: Sendable, Equatable {
     /// `providers.NAME.proxy`, or the environment variable (`HTTPS_PROXY`, …).
     public var source: String
 
+    /// Named by the provider's `proxy` key (not by the environment).
+    public var isProviderKey: Bool { source.hasPrefix("providers.") }
+
     /// For `switchyard check`: the proxy without its credentials.
     public var description: String {
         let endpoint = HTTP1ConnectRoute.Endpoint(host: proxy.host, port: proxy.port)

@@ -70,11 +70,18 @@ struct UsableAnswer {
 /// What a provider gets from the router to do its work.
 struct ProviderServices: Sendable {
     /// For token endpoints, STS and metadata servers: not the hot path.
-    var credentialHTTP: HTTPClient
+    var credentialClients: CredentialClients
     var environment: [String: String]
     var logger: Logger
     /// Unix milliseconds.
     var wallClock: @Sendable () -> Int64
+
+    /// How `spec`'s credential endpoints are reached: through the provider's own `proxy` when it
+    /// names one, else by the environment's proxy rules for each endpoint.
+    func credentialEgress(for spec: ProviderSpec) -> CredentialEgress {
+        let own = spec.proxy.flatMap { $0.isProviderKey ? $0.proxy : nil }
+        return CredentialEgress(clients: credentialClients, providerProxy: own, environment: spec.proxyEnvironment)
+    }
 }
 
 /// A platform's error answer read in Anthropic's terms.

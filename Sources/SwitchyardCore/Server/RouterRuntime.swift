@@ -21,7 +21,7 @@ public final class RouterRuntime: Sendable {
     let eventLoopGroup: any EventLoopGroup
 
     /// Token endpoints, STS, container and metadata servers: never the hot path.
-    let credentialHTTP: HTTPClient
+    let credentialClients: CredentialClients
     /// Wakes the batch runner: breaker transitions, new batches, finished batch requests.
     let batchDoorbell = Doorbell()
     /// The batch store once ``BatchService`` opened it; nil while batches are off or opening.
@@ -63,13 +63,9 @@ public final class RouterRuntime: Sendable {
         self.logger = logger
         self.randomSource = random
         self.eventLoopGroup = eventLoopGroup
-        var credentialConfiguration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3), read: .seconds(10)), decompression: .disabled
-        )
-        credentialConfiguration.tracing.tracer = nil
-        credentialHTTP = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: credentialConfiguration)
+        credentialClients = CredentialClients(eventLoopGroup: eventLoopGroup, environment: environment())
         let table = RoutingTable(config: config)
-        let services = ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: wallClock)
+        let services = ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock)
         var endpoints: [String: ProviderEndpoint] = [:]
         for provider in config.providers {
             endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
@@ -87,7 +83,7 @@ public final class RouterRuntime: Sendable {
     }
 
     private var services: ProviderServices {
-        ProviderServices(credentialHTTP: credentialHTTP, environment: environment(), logger: logger, wallClock: wallClock)
+        ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock)
     }
 
     /// The configuration generation new requests use.
@@ -132,7 +128,7 @@ public final class RouterRuntime: Sendable {
     public func shutdown() async {
         let clients = state.value.endpoints.values.map(\.client)
         for client in clients { await client.shutdown() }
-        try? await credentialHTTP.shutdown()
+        await credentialClients.shutdown()
     }
 
     /// The metrics text, with the upstream pools' gauges read now.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An upstream that speaks HTTP/1.1 by hand, on raw sockets, so a test can make it misbehave in
@@ -63,20 +64,27 @@ final class RawUpstream: Sendable {
     var maxOpen: Int { counters.withLock { $0.maxOpen } }
     var requests: [Request] { counters.withLock { $0.requests } }
     var port: Int { listener.withLock { $0?.localAddress?.port ?? 0 } }
-    var baseURL: String { "http://127.0.0.1:\(port)" }
+    let tls: Bool
+    var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)" }
 
-    private init(closeIdleAfter: Duration?, behaviour: @escaping Behaviour) {
+    private init(closeIdleAfter: Duration?, tls: Bool, behaviour: @escaping Behaviour) {
         self.behaviour = behaviour
         self.closeIdleAfter = closeIdleAfter
+        self.tls = tls
     }
 
-    static func start(closeIdleAfter: Duration? = nil, _ behaviour: @escaping Behaviour) async throws -> RawUpstream {
-        let server = RawUpstream(closeIdleAfter: closeIdleAfter, behaviour: behaviour)
+    /// - Parameter tls: the certificate it serves over TLS; nil: plain TCP.
+    static func start(closeIdleAfter: Duration? = nil, tls: TestPKI.Leaf? = nil, _ behaviour: @escaping Behaviour) async throws -> RawUpstream {
+        let server = RawUpstream(closeIdleAfter: closeIdleAfter, tls: tls != nil, behaviour: behaviour)
+        let sslContext = try tls.map { leaf in
+            try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(leaf.certificate)], privateKey: .privateKey(leaf.key)))
+        }
         let bound = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 4096)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try channel.pipeline.syncOperations.addHandler(Connection(server: server))
                 }
             }

@@ -24,7 +24,9 @@ final class BedrockProvider: UpstreamProvider {
         self.settings = settings
         self.wallClock = services.wallClock
         self.credentials = settings.credentials.map {
-            AWSCredentialProvider(source: $0, region: settings.region, httpClient: services.credentialHTTP, now: services.wallClock, logger: services.logger)
+            AWSCredentialProvider(
+                source: $0, region: settings.region, egress: services.credentialEgress(for: spec), now: services.wallClock, logger: services.logger
+            )
         }
         let url = spec.baseURL
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host

@@ -52,10 +52,10 @@ public struct AWSContainerCredentials: Sendable, Equatable {
             || trimmed == "169.254.170.23" || trimmed == "fd00:ec2::23"
     }
 
-    func fetch(client: HTTPClient, deadline: NIODeadline) async throws(CredentialError) -> RefreshingCredential<AWSCredentials>.Expiring {
+    func fetch(egress: CredentialEgress, deadline: NIODeadline) async throws(CredentialError) -> RefreshingCredential<AWSCredentials>.Expiring {
         var headers = [("Accept", "application/json")]
         if let token = try authorizationToken() { headers.append(("Authorization", token)) }
-        let answer = try await CredentialHTTP(client: client, source: source).send(url: url, method: .GET, headers: headers, deadline: deadline)
+        let answer = try await CredentialHTTP(egress: egress, source: source).send(url: url, method: .GET, headers: headers, deadline: deadline)
         let object = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any]
         guard answer.status == 200 else {
             var message = "the endpoint answered \(answer.status)"

@@ -16,13 +16,13 @@ public final class AWSCredentialProvider: Sendable {
 
     /// - Parameters:
     ///   - region: The provider's region, named in logs next to the source.
-    ///   - httpClient: The router's client for credential endpoints (no redirects, short timeouts).
+    ///   - egress: How credential endpoints are reached (the router's clients, the provider's proxy rules).
     ///   - now: Unix milliseconds; decides when temporary credentials are refreshed.
     ///   - fetchTimeout: How long one STS or container-endpoint call may take.
     public init(
         source: AWSCredentialSource,
         region: String,
-        httpClient: HTTPClient,
+        egress: CredentialEgress,
         now: @escaping @Sendable () -> Int64,
         fetchTimeout: Duration = .seconds(10),
         logger: Logger = Logger(label: "switchyard.credentials")
@@ -37,14 +37,14 @@ public final class AWSCredentialProvider: Sendable {
             supply = .refreshing(
                 RefreshingCredential(source: identity.source, fetchTimeout: fetchTimeout, now: now, logger: logger) {
                     deadline throws(CredentialError) in
-                    try await identity.fetch(client: httpClient, now: now(), deadline: deadline)
+                    try await identity.fetch(egress: egress, now: now(), deadline: deadline)
                 }
             )
         case .container(let endpoint):
             supply = .refreshing(
                 RefreshingCredential(source: endpoint.source, fetchTimeout: fetchTimeout, now: now, logger: logger) {
                     deadline throws(CredentialError) in
-                    try await endpoint.fetch(client: httpClient, deadline: deadline)
+                    try await endpoint.fetch(egress: egress, deadline: deadline)
                 }
             )
         }

@@ -31,7 +31,7 @@ public struct AWSWebIdentity: Sendable, Equatable {
     var source: String { "aws web identity (STS \(CredentialHTTP.host(of: stsEndpoint)))" }
 
     func fetch(
-        client: HTTPClient, now: Int64, deadline: NIODeadline
+        egress: CredentialEgress, now: Int64, deadline: NIODeadline
     ) async throws(CredentialError) -> RefreshingCredential<AWSCredentials>.Expiring {
         guard let data = FileManager.default.contents(atPath: tokenFile) else {
             throw CredentialError(
@@ -47,7 +47,7 @@ public struct AWSWebIdentity: Sendable, Equatable {
             ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
             ("RoleSessionName", sessionName ?? "switchyard-\(now / 1000)"), ("WebIdentityToken", token),
         ])
-        let http = CredentialHTTP(client: client, source: source)
+        let http = CredentialHTTP(egress: egress, source: source)
         let answer = try await http.send(
             url: stsEndpoint, method: .POST,
             headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"), ("Accept", "text/xml")],

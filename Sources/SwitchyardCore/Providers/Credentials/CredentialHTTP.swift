@@ -14,7 +14,7 @@ struct CredentialHTTP {
         var body: Data
     }
 
-    let client: HTTPClient
+    let egress: CredentialEgress
     /// The source as errors name it, e.g. `gcp token endpoint oauth2.googleapis.com`.
     let source: String
 
@@ -26,7 +26,7 @@ struct CredentialHTTP {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await client.execute(request, deadline: deadline)
+            let response = try await egress.client(for: url).execute(request, deadline: deadline)
             let bytes = try await response.body.collect(upTo: Self.maxBodyBytes)
             return Answer(status: Int(response.status.code), body: Data(bytes.readableBytesView))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {

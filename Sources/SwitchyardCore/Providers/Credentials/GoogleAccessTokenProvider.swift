@@ -20,18 +20,18 @@ public final class GoogleAccessTokenProvider: Sendable {
     private let cache: RefreshingCredential<String>
 
     /// - Parameters:
-    ///   - httpClient: The router's client for credential endpoints (no redirects, short timeouts).
+    ///   - egress: How credential endpoints are reached (the router's clients, the provider's proxy rules).
     ///   - now: Unix milliseconds; the assertion's `iat` and the token's refresh time come from it.
     ///   - fetchTimeout: How long one exchange with the token endpoint may take.
     public init(
         source: GoogleCredentialSource,
-        httpClient: HTTPClient,
+        egress: CredentialEgress,
         now: @escaping @Sendable () -> Int64,
         fetchTimeout: Duration = .seconds(10),
         logger: Logger = Logger(label: "switchyard.credentials")
     ) {
         self.source = source
-        let endpoint = GoogleTokenEndpoint(source: source, client: httpClient)
+        let endpoint = GoogleTokenEndpoint(source: source, egress: egress)
         cache = RefreshingCredential(source: endpoint.name, fetchTimeout: fetchTimeout, now: now, logger: logger) {
             deadline throws(CredentialError) in
             try await endpoint.fetch(now: now(), deadline: deadline)
@@ -57,7 +57,7 @@ public final class GoogleAccessTokenProvider: Sendable {
 /// One exchange with Google's token endpoint or the metadata server, and the reading of its answer.
 struct GoogleTokenEndpoint: Sendable {
     let source: GoogleCredentialSource
-    let client: HTTPClient
+    let egress: CredentialEgress
 
     /// The source as errors name it: `gcp token endpoint oauth2.googleapis.com`.
     var name: String {
@@ -68,7 +68,7 @@ struct GoogleTokenEndpoint: Sendable {
     }
 
     func fetch(now: Int64, deadline: NIODeadline) async throws(CredentialError) -> RefreshingCredential<String>.Expiring {
-        let http = CredentialHTTP(client: client, source: name)
+        let http = CredentialHTTP(egress: egress, source: name)
         let answer: CredentialHTTP.Answer
         switch source {
         case .serviceAccount(let key, _):

@@ -14,7 +14,7 @@ final class VertexProvider: UpstreamProvider {
     init(spec: ProviderSpec, settings: VertexSettings, services: ProviderServices) {
         self.spec = spec
         self.settings = settings
-        self.tokens = settings.credentials.map { GoogleAccessTokenProvider(source: $0, httpClient: services.credentialHTTP, now: services.wallClock, logger: services.logger) }
+        self.tokens = settings.credentials.map { GoogleAccessTokenProvider(source: $0, egress: services.credentialEgress(for: spec), now: services.wallClock, logger: services.logger) }
     }
 
     func supports(_ api: UpstreamAPI) -> Bool { true }

@@ -251,9 +251,18 @@ final class HTTP1ConnectionPool: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     let answers = UpstreamResponseSide()
-                    // With a tunnel, TLS goes in once the proxy said yes (the handler adds it).
-                    if settings.route.tunnel == nil, let sslContext = settings.sslContext {
-                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname))
+                    if let sslContext = settings.sslContext {
+                        if let tunnel = settings.route.tunnel {
+                            // TLS goes in once the proxy has opened the tunnel (the tunnel adds it).
+                            try pipeline.addHandler(
+                                HTTPConnectTunnel(
+                                    target: settings.route.upstream, authorization: tunnel.authorization, sslContext: sslContext,
+                                    serverHostname: settings.serverHostname
+                                )
+                            )
+                        } else {
+                            try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: settings.serverHostname))
+                        }
                     }
                     try pipeline.addHandler(PlainHTTP1Decoder(side: answers))
                     try pipeline.addHandler(
