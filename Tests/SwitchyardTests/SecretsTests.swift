@@ -25,6 +25,9 @@ struct SecretsTests {
         let wrongKey = Self.secret("sk-ant-wrong-")
         let prompt = "PROMPT-TEXT-\(UUID().uuidString)"
         let completionMarker = "chunk0"
+        // The provider's traffic goes through a proxy that wants a password.
+        let proxyPassword = Self.secret("proxy-pass-")
+        let proxy = try await TestProxy.start(credentials: "egress:\(proxyPassword)")
 
         let sim = UpstreamSimulator(name: "a", script: try FaultScript.parse("ok,500,ok,529,ok,sse-error(4),ok*"))
         let simPort = try await sim.start()
@@ -34,7 +37,7 @@ struct SecretsTests {
             clients:
               - { name: team, key_env: TEAM_KEY }
             providers:
-              a: { type: anthropic, base_url: "http://127.0.0.1:\(simPort)", api_key_env: PROVIDER_KEY }
+              a: { type: anthropic, base_url: "http://127.0.0.1:\(simPort)", api_key_env: PROVIDER_KEY, proxy: "\(proxy.url)", proxy_auth_env: PROXY_AUTH }
             models:
               sonnet: { provider: a, model: claude-sonnet-4-20250514 }
             defaults:
@@ -44,7 +47,8 @@ struct SecretsTests {
             logging: { level: trace }
             """
         let router = try ProcessTests.RouterProcess(
-            config: config, environment: ["PROVIDER_KEY": providerKey, "TEAM_KEY": clientKey, "ADMIN_TOKEN": adminToken]
+            config: config,
+            environment: ["PROVIDER_KEY": providerKey, "TEAM_KEY": clientKey, "ADMIN_TOKEN": adminToken, "PROXY_AUTH": "egress:\(proxyPassword)"]
         )
         defer { if router.process.isRunning { router.process.terminate() } }
         let port = try await router.port()
@@ -81,7 +85,9 @@ struct SecretsTests {
         #expect(received.count >= 6)
         #expect(received.allSatisfy { $0.header("x-api-key") == providerKey }, "the provider key does reach the upstream")
         #expect(!received.contains { $0.headers.contains { $0.1.contains(clientKey) } }, "the client key never does")
+        #expect(proxy.requestLines.count == received.count, "every upstream request went through the proxy")
         await sim.stop()
+        await proxy.stop()
 
         let places = [("stdout (audit)", router.stdout), ("stderr (trace log)", router.stderr), ("/admin/state", state)]
         #expect(router.stdout.contains("\"event\":\"request\""), "the audit log was written")
@@ -89,7 +95,8 @@ struct SecretsTests {
         for (place, text) in places {
             for (what, value) in [
                 ("provider key", providerKey), ("client key", clientKey), ("admin token", adminToken), ("wrong key", wrongKey),
-                ("prompt", prompt), ("completion", completionMarker),
+                ("prompt", prompt), ("completion", completionMarker), ("proxy password", proxyPassword),
+                ("proxy authorization", Data("egress:\(proxyPassword)".utf8).base64EncodedString()),
             ] {
                 #expect(!text.contains(value), "\(what) found in \(place)")
             }

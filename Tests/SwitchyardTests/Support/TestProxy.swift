@@ -57,25 +57,44 @@ final class TestProxy: Sendable {
         let proxy: TestProxy
         var buffer = ByteBuffer()
         var peer: (any Channel)?
-        var decided = false
 
         init(proxy: TestProxy) {
             self.proxy = proxy
         }
 
+        /// Tunnelling (after CONNECT): bytes go through as they are.
+        var tunnel = false
+        /// Forwarding: requests ready to go once the upstream connection is up.
+        var pending: [ByteBuffer] = []
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var bytes = unwrapInboundIn(data)
-            if decided {
+            if tunnel {
                 peer?.writeAndFlush(bytes, promise: nil)
                 return
             }
             buffer.writeBuffer(&bytes)
-            let text = String(buffer: buffer)
-            guard let end = text.range(of: "\r\n\r\n") else { return }
-            decided = true
+            // Every request of a kept-alive connection is read and forwarded on its own.
+            while let request = takeRequest(context: context) {
+                if let peer { peer.writeAndFlush(request, promise: nil) } else { pending.append(request) }
+            }
+        }
+
+        /// The next whole request in `buffer`, in origin form for forwarding; nil when none is
+        /// whole yet (or the connection was tunnelled or refused).
+        private func takeRequest(context: ChannelHandlerContext) -> ByteBuffer? {
+            guard !tunnel, let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+                let end = text.range(of: "\r\n\r\n")
+            else { return nil }
             let head = String(text[..<end.lowerBound])
             let lines = head.components(separatedBy: "\r\n")
             let requestLine = lines.first ?? ""
+            let length = lines.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let headLength = head.utf8.count + 4
+            guard buffer.readableBytes >= headLength + length else { return nil }
+            buffer.moveReaderIndex(forwardBy: headLength)
+            let body = buffer.readSlice(length: length) ?? ByteBuffer()
             let authorization = lines.dropFirst().first { $0.lowercased().hasPrefix("proxy-authorization:") }
                 .map { String($0.dropFirst("proxy-authorization:".count)).trimmingCharacters(in: .whitespaces) }
             proxy.record(requestLine, authorization: authorization)
@@ -83,31 +102,43 @@ final class TestProxy: Sendable {
                 let refusal = "HTTP/1.1 407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm=\"test\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: refusal)), promise: nil)
                 context.close(promise: nil)
-                return
+                buffer.clear()
+                return nil
             }
             let parts = requestLine.split(separator: " ")
-            guard parts.count == 3 else { return context.close(promise: nil) }
+            guard parts.count == 3 else {
+                context.close(promise: nil)
+                return nil
+            }
             if parts[0] == "CONNECT" {
+                tunnel = true
                 let target = parts[1].split(separator: ":")
                 connect(host: String(target[0]), port: Int(target[1]) ?? 443, context: context) { context in
                     context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n")), promise: nil)
                 }
-                buffer = ByteBuffer()
-            } else {
-                // Absolute form: forward the head (origin form, without the proxy's header) and what follows.
-                guard let url = URLComponents(string: String(parts[1])), let host = url.host else { return context.close(promise: nil) }
-                var forwarded = "\(parts[0]) \(url.percentEncodedPath)\(url.percentEncodedQuery.map { "?\($0)" } ?? "") \(parts[2])\r\n"
-                for line in lines.dropFirst() where !line.lowercased().hasPrefix("proxy-authorization:") { forwarded += line + "\r\n" }
-                forwarded += "\r\n"
-                var rest = buffer
-                rest.moveReaderIndex(forwardBy: head.utf8.count + 4)
-                var first = ByteBuffer(string: forwarded)
-                first.writeBuffer(&rest)
-                let pending = first
-                connect(host: host, port: url.port ?? 80, context: context) { _ in self.peer?.writeAndFlush(pending, promise: nil) }
-                buffer = ByteBuffer()
+                return nil
             }
+            guard let url = URLComponents(string: String(parts[1])), let host = url.host else {
+                context.close(promise: nil)
+                return nil
+            }
+            var forwarded = "\(parts[0]) \(url.percentEncodedPath)\(url.percentEncodedQuery.map { "?\($0)" } ?? "") \(parts[2])\r\n"
+            for line in lines.dropFirst() where !line.lowercased().hasPrefix("proxy-authorization:") { forwarded += line + "\r\n" }
+            forwarded += "\r\n"
+            var request = ByteBuffer(string: forwarded)
+            var rest = body
+            request.writeBuffer(&rest)
+            if peer == nil, !connecting {
+                connecting = true
+                connect(host: host, port: url.port ?? 80, context: context) { _ in
+                    for request in self.pending { self.peer?.writeAndFlush(request, promise: nil) }
+                    self.pending.removeAll()
+                }
+            }
+            return request
         }
+
+        var connecting = false
 
         private func connect(host: String, port: Int, context: ChannelHandlerContext, then: @escaping (ChannelHandlerContext) -> Void) {
             let inbound = context.channel
