@@ -264,10 +264,13 @@ struct UpstreamTransportTests {
 
     // MARK: 6. An idle close by the upstream
 
-    @Test func anUpstreamThatClosesIdleConnectionsNeverFailsACaller() async throws {
-        // As a load balancer's idle timeout does: each connection closes 50 ms after its answer.
-        let upstream = try await RawUpstream.start(closeIdleAfter: .milliseconds(50)) { request in
-            [.write(RawUpstream.lengthAnswer(request.marker))]
+    /// As a load balancer's idle timeout does: each connection closes 50 ms after its answer.
+    /// `racing`: the close comes even when a request has just arrived (it crossed the close on the
+    /// wire): the genuine keep-alive race, replayed on a fresh connection.
+    @Test(arguments: [false, true])
+    func anUpstreamThatClosesIdleConnectionsNeverFailsACaller(racing: Bool) async throws {
+        let upstream = try await RawUpstream.start(closeIdleAfter: .milliseconds(50), closeIgnoresArrivals: racing) { request in
+            [.pause(.milliseconds(2)), .write(RawUpstream.lengthAnswer(request.marker))]
         }
         try await RouterHarness.with(sims: [:], yaml: Self.config(primary: upstream.baseURL, retry: "max_attempts: 1, per_model: 1")) { harness in
             try await withThrowingTaskGroup(of: [String].self) { group in

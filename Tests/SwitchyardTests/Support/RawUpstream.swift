@@ -58,6 +58,9 @@ final class RawUpstream: Sendable {
     private let behaviour: Behaviour
     /// Closes every connection this long after its last answer when no new request has begun.
     let closeIdleAfter: Duration?
+    /// The close comes at that time even when a request arrived meanwhile (it is dropped unanswered),
+    /// as when a request crosses the upstream's idle close on the wire.
+    let closeIgnoresArrivals: Bool
 
     var accepted: Int { counters.withLock { $0.accepted } }
     var open: Int { counters.withLock { $0.open } }
@@ -67,15 +70,18 @@ final class RawUpstream: Sendable {
     let tls: Bool
     var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)" }
 
-    private init(closeIdleAfter: Duration?, tls: Bool, behaviour: @escaping Behaviour) {
+    private init(closeIdleAfter: Duration?, closeIgnoresArrivals: Bool, tls: Bool, behaviour: @escaping Behaviour) {
         self.behaviour = behaviour
         self.closeIdleAfter = closeIdleAfter
+        self.closeIgnoresArrivals = closeIgnoresArrivals
         self.tls = tls
     }
 
     /// - Parameter tls: the certificate it serves over TLS; nil: plain TCP.
-    static func start(closeIdleAfter: Duration? = nil, tls: TestPKI.Leaf? = nil, _ behaviour: @escaping Behaviour) async throws -> RawUpstream {
-        let server = RawUpstream(closeIdleAfter: closeIdleAfter, tls: tls != nil, behaviour: behaviour)
+    static func start(
+        closeIdleAfter: Duration? = nil, closeIgnoresArrivals: Bool = false, tls: TestPKI.Leaf? = nil, _ behaviour: @escaping Behaviour
+    ) async throws -> RawUpstream {
+        let server = RawUpstream(closeIdleAfter: closeIdleAfter, closeIgnoresArrivals: closeIgnoresArrivals, tls: tls != nil, behaviour: behaviour)
         let sslContext = try tls.map { leaf in
             try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(leaf.certificate)], privateKey: .privateKey(leaf.key)))
         }
@@ -208,8 +214,10 @@ final class RawUpstream: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             buffer += Array(buffer: unwrapInboundIn(data))
-            idleClose?.cancel()
-            idleClose = nil
+            if !server.closeIgnoresArrivals {
+                idleClose?.cancel()
+                idleClose = nil
+            }
             takeRequest(context: context)
         }
 
@@ -270,6 +278,7 @@ final class RawUpstream: Sendable {
             }
             busy = false
             if let after = server.closeIdleAfter {
+                idleClose?.cancel()
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 idleClose = context.eventLoop.scheduleTask(in: TimeAmount(after)) { bound.value.close(promise: nil) }
             }
