@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stream recovery (PRODUCT.md section 13), measured with upstream-sim on loopback (release build):
+# Stream recovery (README, "Stream recovery"), measured with upstream-sim on loopback (release build):
 #   1. the added time to the next token when a failed stream is finished by a continuation;
 #   2. the memory a held stream costs with stream_recovery on (its text is kept) against off.
 #   bash bench/recovery.sh            # COUNT=300 STREAMS=1000

@@ -5,7 +5,7 @@ import UpstreamSim
 
 @testable import SwitchyardCore
 
-/// The Message Batches API through real HTTP (PRODUCT.md section 12), on a SQLite store: shapes,
+/// The Message Batches API through real HTTP (README, "Non-urgent work: Message Batches"), on a SQLite store: shapes,
 /// validation, paging, cancel, delete, caller errors, and an outage that delays a batch without
 /// failing it — interactive traffic gets the probe first, and with no interactive traffic a batch
 /// request probes after `probe_grace`.

@@ -2,7 +2,7 @@ import Testing
 
 @testable import SwitchyardCore
 
-/// Every row of the attempt-outcome table (PRODUCT.md section 4), as the pure classifier says it.
+/// Every row of the attempt-outcome table (README, "Routing, retries and failover"), as the pure classifier says it.
 @Suite("Attempt outcome table")
 struct OutcomeTableTests {
     func verdict(_ status: Int, retryAfter: Duration? = nil, shouldRetry: Bool? = nil, type: String? = nil) -> AttemptVerdict {

@@ -4,7 +4,7 @@ import UpstreamSim
 
 @testable import SwitchyardCore
 
-/// Stream recovery through real HTTP (PRODUCT.md section 13): a stream cut after its commit
+/// Stream recovery through real HTTP (README, "Stream recovery"): a stream cut after its commit
 /// point is finished by a continuation and the caller sees one well-formed stream; every case
 /// that is not recoverable ends as section 5 says.
 @Suite("Stream recovery", .serialized)

@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// Upstream HTTP clients compared one change at a time (PRODUCT.md section 10, performance round
+// Upstream HTTP clients compared one change at a time (bench/README.md, performance round
 // two): AsyncHTTPClient's async API (the router before), its delegate API with event-loop
 // preferences, one client per loop, a request template, and Switchyard's own HTTP1Client; each
 // posting the same Messages request to the same local server, requests/s and CPU per request.

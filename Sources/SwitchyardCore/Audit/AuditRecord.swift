@@ -10,7 +10,7 @@ public enum RequestOutcome: String, Sendable {
     case rejected
 }
 
-/// What stream recovery (PRODUCT.md section 13) did for a request whose stream failed after its
+/// What stream recovery (README, "Stream recovery") did for a request whose stream failed after its
 /// commit point on a route with `stream_recovery: continue`.
 public enum RecoveryResult: String, Sendable {
     /// A continuation finished the stream.

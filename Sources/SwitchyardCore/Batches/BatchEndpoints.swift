@@ -3,7 +3,7 @@ import HummingbirdCore
 import NIOCore
 import NIOHTTP1
 
-/// The Message Batches API (PRODUCT.md section 12), in Anthropic's exact shapes, so the SDK's
+/// The Message Batches API (README, "Non-urgent work: Message Batches"), in Anthropic's exact shapes, so the SDK's
 /// `client.messages.batches.*` works unmodified. A client (with `clients:` configured) sees,
 /// cancels and reads only its own batches; another's answer 404 as if they did not exist.
 struct BatchEndpoints {

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Runs batch requests (`mode: direct`, PRODUCT.md section 12): each through its route with the
+/// Runs batch requests (`mode: direct`, README, "Non-urgent work: Message Batches"): each through its route with the
 /// same breakers, outcome table and audit as interactive traffic, but patiently and second —
 /// only while a model of the route admits it (a half-open probe slot only after it stood free
 /// for `probe_grace`), at most `concurrency` at a time, retried with backoff up to `max_backoff`

@@ -1,4 +1,4 @@
-/// The `batches:` section (PRODUCT.md section 12). Absent: the Message Batches endpoints answer
+/// The `batches:` section (README, "Non-urgent work: Message Batches"). Absent: the Message Batches endpoints answer
 /// 404 and no store is opened.
 public struct BatchSettings: Sendable, Equatable {
     public enum Mode: String, Sendable {

@@ -1,4 +1,4 @@
-/// Where Message Batches live (PRODUCT.md section 12): a batch and every request in it are
+/// Where Message Batches live (README, "Non-urgent work: Message Batches"): a batch and every request in it are
 /// committed before the create is answered, every request ends with exactly one result, and a
 /// request leased by a process that died is run again. Two implementations: SQLite (the embedded
 /// default, one process owns the file) and PostgreSQL (several replicas share the work).

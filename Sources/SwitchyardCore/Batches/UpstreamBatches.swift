@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// `mode: upstream` (PRODUCT.md section 12): requests go as Message Batches to their route's
+/// `mode: upstream` (README, "Non-urgent work: Message Batches"): requests go as Message Batches to their route's
 /// Anthropic provider (half the price), which is polled with backoff; results are copied into the
 /// store. A refused submission is retried; results `errored` with `api_error` or
 /// `overloaded_error`, and requests the upstream canceled or expired, are marked to run

@@ -240,7 +240,7 @@ public struct RouteSpec: Sendable {
     public var streamRecovery: StreamRecoveryPolicy?
 }
 
-/// `stream_recovery: continue` (PRODUCT.md section 13): a stream that fails after its commit point
+/// `stream_recovery: continue` (README, "Stream recovery"): a stream that fails after its commit point
 /// is finished by a continuation when the partial answer is plain text.
 public struct StreamRecoveryPolicy: Sendable, Equatable {
     /// Continuations per request.

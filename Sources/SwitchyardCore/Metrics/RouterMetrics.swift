@@ -2,7 +2,7 @@ import NIOPosix
 import Prometheus
 import Synchronization
 
-/// The `/metrics` series of PRODUCT.md section 7, on a registry owned by one router (so tests and
+/// The `/metrics` series of ops/RUNBOOK.md, "Metrics", on a registry owned by one router (so tests and
 /// several routers in one process never share counters).
 ///
 /// Request-level series are derived from the finished ``RequestAuditRecord``: the audit line and

@@ -16,7 +16,7 @@ public enum AttemptOutcome: Sendable, Equatable {
     case invalidResponse(reason: String)
 }
 
-/// The rows of the outcome table (PRODUCT.md section 4) a status or platform error falls in.
+/// The rows of the outcome table (README, "Routing, retries and failover") a status or platform error falls in.
 public enum OutcomeRow: Sendable, Equatable {
     /// 2xx.
     case success
@@ -56,7 +56,7 @@ public enum TransportFailure: String, Sendable, Equatable {
     case capacity
 }
 
-/// The routing verdict on one attempt: the attempt-outcome table of PRODUCT.md section 4.
+/// The routing verdict on one attempt: the attempt-outcome table of README, "Routing, retries and failover".
 public struct AttemptVerdict: Sendable, Equatable {
     public enum Next: Sendable, Equatable {
         /// 2xx: the response goes to the caller.

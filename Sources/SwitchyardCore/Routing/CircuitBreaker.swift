@@ -90,7 +90,7 @@ public struct CircuitBreaker: Sendable {
         }
     }
 
-    /// Admission for work that comes second (batch requests, PRODUCT.md section 12): never a probe
+    /// Admission for work that comes second (batch requests, README, "Non-urgent work: Message Batches"): never a probe
     /// on an open breaker, and a free half-open probe slot only once it has stood free for
     /// `grace`, so interactive traffic gets the probe first. A router with only batch work still
     /// probes, `grace` after the open period ends.

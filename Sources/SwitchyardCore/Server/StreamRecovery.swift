@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The continuation half of stream recovery (PRODUCT.md section 13): after a stream failed past
+/// The continuation half of stream recovery (README, "Stream recovery"): after a stream failed past
 /// its commit point, the request's walk through its route goes on with the partial answer as
 /// prefill. The continuation is an attempt like any other — same selection, attempt budget,
 /// backoff, outcome table and audit — except that it never forces a probe.

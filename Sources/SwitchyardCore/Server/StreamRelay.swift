@@ -329,7 +329,7 @@ struct StreamRelay {
         case callerGone
     }
 
-    /// Stream recovery (PRODUCT.md section 13): when the route has it on and the caller so far
+    /// Stream recovery (README, "Stream recovery"): when the route has it on and the caller so far
     /// has plain text, a continuation on the route's next admitting model is spliced in.
     private mutating func recover(from failure: Failure, writer: inout some ResponseBodyWriter) async -> Recovery {
         guard let policy = exchange.route.spec.streamRecovery, let partial else { return .surface }

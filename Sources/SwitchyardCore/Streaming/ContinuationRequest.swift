@@ -1,7 +1,7 @@
 import NIOCore
 
 /// The request that asks a model to carry on a partial answer: the original request plus an
-/// assistant turn holding the text sent so far as prefill (PRODUCT.md section 13).
+/// assistant turn holding the text sent so far as prefill (README, "Stream recovery").
 public struct ContinuationRequest: Sendable, Equatable {
     /// The prefill, one entry per text block of the partial answer.
     public var prefill: [String]

@@ -80,7 +80,7 @@ public struct PartialAnswer: Sendable, Equatable {
     }
 
     /// Output tokens of the partial answer as its upstreams reported them; the spliced
-    /// `message_delta` reports this plus the continuation's own count (the sum, PRODUCT.md
-    /// section 13).
+    /// `message_delta` reports this plus the continuation's own count (the sum: README, "Stream
+    /// recovery").
     public var outputTokens: Int { reportedOutputTokens }
 }

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Splices a continuation's stream into the caller's open stream (PRODUCT.md section 13): no
+/// Splices a continuation's stream into the caller's open stream (README, "Stream recovery"): no
 /// second `message_start`, the interrupted text block continues at its own index, later blocks
 /// are renumbered after the caller's, the whitespace cut from the prefill is dropped from the
 /// start of the continuation, and `message_delta`'s `output_tokens` is the sum of both parts.

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// Which headers cross the proxy, in each direction (PRODUCT.md section 3). Headers stay in
+/// Which headers cross the proxy, in each direction (README, "HTTP API"). Headers stay in
 /// NIO's HTTP/1 form from the caller's connection to the upstream's and back: the proxy path
 /// never converts them to another representation.
 public enum HeaderPolicy {

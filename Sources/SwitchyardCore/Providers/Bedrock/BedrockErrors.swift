@@ -10,7 +10,7 @@ enum BedrockErrors {
         var row: OutcomeRow
     }
 
-    /// The table of PRODUCT.md section 11, plus the two AWS errors its service model adds
+    /// The table of README, "Claude on every platform", plus the two AWS errors its service model adds
     /// (ModelErrorException, 424) which are the model's failures, not the caller's.
     static let table: [String: Mapping] = [
         "ThrottlingException": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),

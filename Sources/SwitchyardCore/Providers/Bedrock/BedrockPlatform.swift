@@ -1,6 +1,6 @@
 import Yams
 
-/// `type: bedrock`: Claude on AWS Bedrock (PRODUCT.md section 11).
+/// `type: bedrock`: Claude on AWS Bedrock (README, "Claude on every platform").
 enum BedrockPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
         guard let settings = spec.settings as? BedrockSettings else { preconditionFailure("provider '\(spec.name)' is not a BedrockPlatform definition") }

@@ -1,6 +1,6 @@
 import Yams
 
-/// `type: vertex`: Claude on Google Vertex AI (PRODUCT.md section 11).
+/// `type: vertex`: Claude on Google Vertex AI (README, "Claude on every platform").
 enum VertexPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
         guard let settings = spec.settings as? VertexSettings else { preconditionFailure("provider '\(spec.name)' is not a VertexPlatform definition") }
