@@ -1,3 +1,5 @@
+import CivilTime
+
 /// A moment to sign at, in whole seconds: SigV4 has one-second resolution. The signer takes it as
 /// an input, so signing needs no clock and AWS's test vectors run against it directly.
 public struct SigV4Timestamp: Sendable, Hashable, Comparable {
@@ -27,9 +29,9 @@ public struct SigV4Timestamp: Sendable, Hashable, Comparable {
     private init?(_ bytes: [UInt8], year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
         guard let y = Self.digits(bytes, year, 4), let mo = Self.digits(bytes, month, 2), let d = Self.digits(bytes, day, 2),
             let h = Self.digits(bytes, hour, 2), let mi = Self.digits(bytes, minute, 2), let s = Self.digits(bytes, second, 2),
-            (1...12).contains(mo), d >= 1, d <= Self.daysInMonth(year: y, month: mo), h < 24, mi < 60, s < 60
+            (1...12).contains(mo), d >= 1, d <= CivilTime.daysInMonth(year: y, month: mo), h < 24, mi < 60, s < 60
         else { return nil }
-        unixSeconds = Self.daysFromCivil(year: y, month: mo, day: d) * 86_400 + h * 3_600 + mi * 60 + s
+        unixSeconds = CivilTime(year: y, month: mo, day: d, hour: h, minute: mi, second: s).unixSeconds
     }
 
     /// "20150830T123600Z"
@@ -58,10 +60,8 @@ public struct SigV4Timestamp: Sendable, Hashable, Comparable {
     }
 
     private var fields: (Int64, Int64, Int64, Int64, Int64, Int64) {
-        let days = unixSeconds >= 0 ? unixSeconds / 86_400 : (unixSeconds - 86_399) / 86_400
-        let secondOfDay = unixSeconds - days * 86_400
-        let (y, m, d) = Self.civilFromDays(days)
-        return (y, m, d, secondOfDay / 3_600, secondOfDay % 3_600 / 60, secondOfDay % 60)
+        let time = CivilTime(unixMilliseconds: unixSeconds * 1000)
+        return (time.year, time.month, time.day, time.hour, time.minute, time.second)
     }
 
     private static func digits(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Int64? {
@@ -82,36 +82,6 @@ public struct SigV4Timestamp: Sendable, Hashable, Comparable {
         } while rest > 0
         out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: max(0, width - digits.count)))
         out.append(contentsOf: digits.reversed())
-    }
-
-    private static func daysInMonth(year: Int64, month: Int64) -> Int64 {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    // Howard Hinnant's days_from_civil / civil_from_days: proleptic Gregorian, no Foundation and no calendar object.
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    private static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

@@ -77,7 +77,7 @@ struct CallerConnectionTests {
     }
 
     /// HEAD answers come from Hummingbird, between whole answers the fast path writes as finished
-    /// bytes past NIO's encoder (``AnswerOutlet``): each keeps its advertised length and no body,
+    /// bytes past NIO's encoder (``ResponseOutlet``): each keeps its advertised length and no body,
     /// and the answers after it still line up.
     @Test func headAnswersCarryNoBodyBetweenFastPathAnswers() async throws {
         try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: TestConfigs.twoModels()) { harness in

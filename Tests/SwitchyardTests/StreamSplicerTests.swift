@@ -4,7 +4,7 @@ import Testing
 @testable import SwitchyardCore
 
 /// The pure half of stream recovery over recorded event sequences: what the caller has
-/// (PartialAnswer), the continuation request (prefill, whitespace), and the splice.
+/// (PartialResponse), the continuation request (prefill, whitespace), and the splice.
 @Suite("Stream splicer")
 struct StreamSplicerTests {
     typealias Event = (name: SSEEventName, data: String)
@@ -25,15 +25,15 @@ struct StreamSplicerTests {
     }
     static let messageStop: Event = (.messageStop, #"{"type":"message_stop"}"#)
 
-    static func partial(_ events: [Event]) -> PartialAnswer {
-        var partial = PartialAnswer()
+    static func partial(_ events: [Event]) -> PartialResponse {
+        var partial = PartialResponse()
         for event in events { partial.observe(name: event.name, data: ByteBuffer(string: event.data)) }
         return partial
     }
 
     /// Runs a continuation through the splicer; returns what the caller gets, as (name, data).
-    static func splice(_ partial: PartialAnswer, _ continuation: [Event]) -> [(name: SSEEventName, data: String)] {
-        var splicer = StreamSplicer(partial: partial, request: ContinuationRequest(partial: partial))
+    static func splice(_ partial: PartialResponse, _ continuation: [Event]) -> [(name: SSEEventName, data: String)] {
+        var splicer = StreamSplicer(partial: partial, request: ResumeRequest(partial: partial))
         var out: [(SSEEventName, String)] = []
         for event in continuation {
             switch splicer.splice(name: event.name, data: ByteBuffer(string: event.data)) {
@@ -85,7 +85,7 @@ struct StreamSplicerTests {
 
     @Test func trailingWhitespaceIsCutFromThePrefillAndDroppedFromTheContinuation() {
         let partial = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "Hello world"), Self.text(0, " \\n")])
-        let request = ContinuationRequest(partial: partial)
+        let request = ResumeRequest(partial: partial)
         #expect(request.prefill == ["Hello world"])
         #expect(request.cutWhitespace == " \n")
         // The continuation repeats the cut whitespace, split across deltas, then goes on.
@@ -103,7 +103,7 @@ struct StreamSplicerTests {
 
     @Test func thePrefillCoversEveryTextBlockAndIsAppendedAsAnAssistantTurn() throws {
         let partial = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "A."), Self.stop(0), Self.blockStart(1), Self.text(1, "B ")])
-        let request = ContinuationRequest(partial: partial)
+        let request = ResumeRequest(partial: partial)
         #expect(request.prefill == ["A.", "B"])
         let original = ByteBuffer(string: #"{"model":"default","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
         let body = try #require(request.body(original: original))
@@ -128,12 +128,12 @@ struct StreamSplicerTests {
         // A failure right after the empty block's start: the continuation is the original request.
         let empty = Self.partial([Self.start(input: 10), Self.blockStart(0)])
         #expect(empty.isRecoverable)
-        #expect(try #require(ContinuationRequest(partial: empty).body(original: original)) == original)
+        #expect(try #require(ResumeRequest(partial: empty).body(original: original)) == original)
         let out = Self.splice(empty, [Self.start(input: 10), Self.blockStart(0), Self.text(0, "Hi"), Self.stop(0)])
         #expect(out.map(\.name) == [.contentBlockDelta, .contentBlockStop], "the open block 0 carries on; no second start")
         // Only whitespace reached the caller: no prefill, and the same whitespace is dropped from the continuation.
         let blank = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "\\n")])
-        let request = ContinuationRequest(partial: blank)
+        let request = ResumeRequest(partial: blank)
         #expect(request.prefill.isEmpty && request.cutWhitespace == "\n")
         #expect(try #require(request.body(original: original)) == original)
         let rest = Self.splice(blank, [Self.start(input: 10), Self.blockStart(0), Self.text(0, "\\nHi")])
@@ -160,7 +160,7 @@ struct StreamSplicerTests {
         // What the caller received after one splice (caller indices), then a second failure.
         let partial = Self.partial([Self.start(input: 10), Self.blockStart(0), Self.text(0, "one "), Self.text(0, "two "), Self.text(0, "three")])
         #expect(partial.text == "one two three")
-        #expect(ContinuationRequest(partial: partial).prefill == ["one two three"])
+        #expect(ResumeRequest(partial: partial).prefill == ["one two three"])
         let out = Self.splice(partial, [Self.start(input: 16), Self.blockStart(0), Self.text(0, " four"), Self.stop(0), Self.delta(output: 2)])
         #expect(out.last?.data.contains(#""output_tokens":3"#) == true, "2 of the continuation + 1 reported by the failed stream")
     }

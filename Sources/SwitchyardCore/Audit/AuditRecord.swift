@@ -1,3 +1,4 @@
+import CivilTime
 /// How a request ended, as the audit log and metrics name it.
 public enum RequestOutcome: String, Sendable {
     case ok
@@ -13,14 +14,14 @@ public enum RequestOutcome: String, Sendable {
 /// What stream recovery (README, "Stream recovery") did for a request whose stream failed after its
 /// commit point on a route with `stream_recovery: continue`.
 public enum RecoveryResult: String, Sendable {
-    /// A continuation finished the stream.
+    /// A resumed stream finished it.
     case recovered
     /// The partial answer held more than text (tool_use, thinking).
     case unrecoverable
-    /// The continuation was refused (a 4xx, such as a model that takes no prefill).
+    /// The resumption was refused (a 4xx, such as a model that takes no prefill).
     case refused
-    /// No model admitted a continuation, or the attempt budget or `request_timeout` was spent,
-    /// or `max_resumes` continuations had already been made.
+    /// No model admitted a resumption, or the attempt budget or `request_timeout` was spent,
+    /// or `max_resumes` resumptions had already been made.
     case unavailable
     /// The caller went away while it was being recovered.
     case cancelled
@@ -50,8 +51,9 @@ public struct AttemptRecord: Sendable {
     /// The platform's own error name and HTTP status, when they differ from the Anthropic ones.
     public var platformError: String?
     public var platformStatus: Int?
-    /// A stream continuation (the original request plus the partial answer as prefill).
-    public var continuation = false
+    /// A stream resumption (the original request plus the partial answer as prefill); written
+    /// as `continuation: true` in the audit line.
+    public var resumesStream = false
     /// The platform itself answered that it refuses Switchyard's own credentials (its 401 or 403),
     /// as opposed to a credential that could not be had (a token endpoint down). Not written
     /// to the audit line, where `error: auth` with a `platform_status` says the same.
@@ -184,7 +186,7 @@ public struct RequestAuditRecord: Sendable {
             json.field("platform_error", attempt.platformError)
             json.field("platform_status", attempt.platformStatus)
             json.field("detail", attempt.detail)
-            if attempt.continuation { json.field("continuation", true) }
+            if attempt.resumesStream { json.field("continuation", true) }
             json.endObject()
         }
         json.endArray()
@@ -275,20 +277,7 @@ public enum ISO8601 {
 
     /// The 24 bytes of `format(milliseconds:)` written at `room`.
     static func write(milliseconds: Int64, into room: UnsafeMutableRawPointer) {
-        let ms = Int(milliseconds %% 1000)
-        let totalSeconds = Int(milliseconds.floorDiv(1000))
-        let days = totalSeconds.floorDiv(86_400)
-        let secondsOfDay = totalSeconds - days * 86_400
-        // Howard Hinnant's days-to-civil algorithm.
-        let z = days + 719_468
-        let era = z.floorDiv(146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let time = CivilTime(unixMilliseconds: milliseconds)
         var offset = 0
         func put(_ byte: UInt8) {
             room.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
@@ -304,34 +293,19 @@ public enum ISO8601 {
                 divisor /= 10
             }
         }
-        put(year, digits: 4)
+        put(Int(time.year), digits: 4)
         put(UInt8(ascii: "-"))
-        put(month, digits: 2)
+        put(Int(time.month), digits: 2)
         put(UInt8(ascii: "-"))
-        put(day, digits: 2)
+        put(Int(time.day), digits: 2)
         put(UInt8(ascii: "T"))
-        put(secondsOfDay / 3600, digits: 2)
+        put(Int(time.hour), digits: 2)
         put(UInt8(ascii: ":"))
-        put(secondsOfDay / 60 % 60, digits: 2)
+        put(Int(time.minute), digits: 2)
         put(UInt8(ascii: ":"))
-        put(secondsOfDay % 60, digits: 2)
+        put(Int(time.second), digits: 2)
         put(UInt8(ascii: "."))
-        put(ms, digits: 3)
+        put(Int(time.millisecond), digits: 3)
         put(UInt8(ascii: "Z"))
-    }
-}
-
-infix operator %%: MultiplicationPrecedence
-
-extension BinaryInteger {
-    /// Modulo that is never negative.
-    static func %% (lhs: Self, rhs: Self) -> Self {
-        let remainder = lhs % rhs
-        return remainder < 0 ? remainder + rhs : remainder
-    }
-
-    func floorDiv(_ divisor: Self) -> Self {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

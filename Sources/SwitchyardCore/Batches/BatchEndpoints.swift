@@ -6,9 +6,9 @@ import NIOHTTP1
 /// The Message Batches API (README, "Non-urgent work: Message Batches"), in Anthropic's exact shapes, so the SDK's
 /// `client.messages.batches.*` works unmodified. A client (with `clients:` configured) sees,
 /// cancels and reads only its own batches; another's answer 404 as if they did not exist.
-struct BatchEndpoints {
+struct BatchEndpoints: Sendable {
     let runtime: RouterRuntime
-    let front: HTTPFront
+    let io: EndpointIO
 
     /// What an endpoint answers, decided before anything is written (the writer is written once).
     private enum Reply {
@@ -17,11 +17,71 @@ struct BatchEndpoints {
         case results(batchID: String, store: any BatchStore)
     }
 
-    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
-        let requestID = front.requestID(for: request)
+    /// What every batch endpoint works with once the caller is let in.
+    private struct Context {
+        var settings: BatchSettings
+        var store: any BatchStore
+        var client: ClientCredential?
+        var table: RoutingTable
+    }
+
+    func create(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            .json(try await create(request.request, settings: context.settings, store: context.store, client: context.client, table: context.table))
+        }
+    }
+
+    func list(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            .json(BatchJSON.page(try await list(request.request, store: context.store, client: context.client), resultsBase: Self.resultsBase(request.request)))
+        }
+    }
+
+    func retrieve(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            .json(BatchJSON.object(try await owned(request.parameters[0], context), resultsBase: Self.resultsBase(request.request)))
+        }
+    }
+
+    func cancel(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            let id = request.parameters[0]
+            _ = try await owned(id, context)
+            guard let batch = try await context.store.cancel(id: id, nowMs: runtime.wallClock()) else { throw Self.notFound(id) }
+            if batch.endedAtMs != nil { await runtime.batchEnded(batch) }
+            runtime.batchDoorbell.ring()
+            return .json(BatchJSON.object(batch, resultsBase: Self.resultsBase(request.request)))
+        }
+    }
+
+    func delete(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            let id = request.parameters[0]
+            _ = try await owned(id, context)
+            switch try await context.store.delete(id: id) {
+            case .deleted: return .json(BatchJSON.deleted(id: id))
+            case .notFound: throw Self.notFound(id)
+            case .notEnded: throw RouterError.invalidRequest("batch \(id) has not ended; cancel it and wait for it to end before deleting it")
+            }
+        }
+    }
+
+    func results(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await serve(request, writer) { context in
+            let batch = try await owned(request.parameters[0], context)
+            guard batch.endedAtMs != nil else {
+                throw RouterError.invalidRequest("batch \(batch.id) has not ended yet; its results are available once processing_status is ended")
+            }
+            return .results(batchID: batch.id, store: context.store)
+        }
+    }
+
+    /// Lets the caller in (batches on, a valid key, the store open), decides the reply, writes it.
+    private func serve(_ request: EndpointRequest, _ writer: consuming ResponseWriter, _ decide: (Context) async throws -> Reply) async throws {
+        let requestID = io.requestID(for: request.request)
         let reply: Reply
         do {
-            reply = try await decide(request)
+            reply = try await decide(try context(for: request.request))
         } catch let error as RouterError {
             reply = .error(error)
         } catch let error as BatchStoreError {
@@ -30,70 +90,34 @@ struct BatchEndpoints {
         }
         switch reply {
         case .json(let body):
-            try await front.writeJSON(status: 200, body: body, to: writer, requestID: requestID)
+            try await io.writeJSON(status: 200, body: body, to: writer, requestID: requestID)
         case .error(let error):
-            try await front.writeError(error, requestID: requestID, to: writer, channel: channel)
+            try await io.writeError(error, requestID: requestID, to: writer, channel: request.channel)
         case .results(let id, let store):
             try await streamResults(of: id, store: store, writer: writer, requestID: requestID)
         }
     }
 
-    private func decide(_ request: Request) async throws -> Reply {
+    private func context(for request: Request) throws -> Context {
         let table = runtime.table
         guard let settings = table.config.batches else {
             throw RouterError.notFound("Message Batches are not enabled on this Switchyard (routes.yaml has no batches: section)")
         }
-        let client = try front.authenticate(request, table: table).get()
+        let client = try io.authenticate(request, table: table).get()
         guard let store = runtime.batchStore.withLock({ $0 }) else {
             throw RouterError(
                 status: 503, type: "api_error", message: "the batch store is not open yet (\(settings.storeDescription))", outcome: .rejected,
                 retryAfter: .seconds(5)
             )
         }
-        // /v1/messages/batches[/{id}[/cancel|/results]]
-        let segments = request.uri.path.split(separator: "/").dropFirst(3).map(String.init)
-        let base = Self.resultsBase(request)
-        switch (request.method, segments.count, segments.last) {
-        case (.post, 0, _):
-            return .json(try await create(request, settings: settings, store: store, client: client, table: table))
-        case (.get, 0, _):
-            return .json(BatchJSON.page(try await list(request, store: store, client: client), resultsBase: base))
-        case (.get, 1, _):
-            return .json(BatchJSON.object(try await owned(segments[0], store: store, client: client), resultsBase: base))
-        case (.post, 2, "cancel"):
-            _ = try await owned(segments[0], store: store, client: client)
-            guard let batch = try await store.cancel(id: segments[0], nowMs: runtime.wallClock()) else { throw Self.notFound(segments[0]) }
-            if batch.endedAtMs != nil { await runtime.batchEnded(batch) }
-            runtime.batchDoorbell.ring()
-            return .json(BatchJSON.object(batch, resultsBase: base))
-        case (.delete, 1, _):
-            _ = try await owned(segments[0], store: store, client: client)
-            switch try await store.delete(id: segments[0]) {
-            case .deleted: return .json(BatchJSON.deleted(id: segments[0]))
-            case .notFound: throw Self.notFound(segments[0])
-            case .notEnded:
-                throw RouterError.invalidRequest("batch \(segments[0]) has not ended; cancel it and wait for it to end before deleting it")
-            }
-        case (.get, 2, "results"):
-            let batch = try await owned(segments[0], store: store, client: client)
-            guard batch.endedAtMs != nil else {
-                throw RouterError.invalidRequest("batch \(batch.id) has not ended yet; its results are available once processing_status is ended")
-            }
-            return .results(batchID: batch.id, store: store)
-        case (_, 0, _), (_, 1, _), (_, 2, "cancel"), (_, 2, "results"):
-            throw RouterError(
-                status: 405, type: "invalid_request_error", message: "method \(request.method) is not allowed on \(request.uri.path)", outcome: .rejected
-            )
-        default:
-            throw RouterError.notFound("no endpoint \(request.method) \(request.uri.path)")
-        }
+        return Context(settings: settings, store: store, client: client, table: table)
     }
 
     /// Validates the whole batch, commits it with every request, and only then answers.
     private func create(
         _ request: Request, settings: BatchSettings, store: any BatchStore, client: ClientCredential?, table: RoutingTable
     ) async throws -> ByteBuffer {
-        let buffer = try await front.readBody(request, limit: BatchCreateBody.maxBytes)
+        let buffer = try await io.readBody(request, limit: BatchCreateBody.maxBytes)
         let parsed = try BatchCreateBody.parse(buffer)
         var requests: [NewBatchRequest] = []
         requests.reserveCapacity(parsed.count)
@@ -159,9 +183,9 @@ struct BatchEndpoints {
     }
 
     /// The batch, when it exists and belongs to this caller.
-    private func owned(_ id: String, store: any BatchStore, client: ClientCredential?) async throws -> BatchRecord {
-        guard BatchCreateBody.isValidBatchID(id), let batch = try await store.batch(id: id) else { throw Self.notFound(id) }
-        if let client, batch.client != client.name { throw Self.notFound(id) }
+    private func owned(_ id: String, _ context: Context) async throws -> BatchRecord {
+        guard BatchCreateBody.isValidBatchID(id), let batch = try await context.store.batch(id: id) else { throw Self.notFound(id) }
+        if let client = context.client, batch.client != client.name { throw Self.notFound(id) }
         return batch
     }
 

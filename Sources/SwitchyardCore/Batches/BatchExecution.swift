@@ -43,29 +43,32 @@ struct BatchExecution {
         record.route = route.name
         record.requestedModel = body.model
         let proxyRequest = ProxyRequest(requestID: requestID, idempotencyKey: requestID, api: .messages, body: body, inboundHeaders: Self.headers, query: nil)
-        let exchange = ProxyExchange(
-            runtime: runtime, route: route, request: proxyRequest, record: record, startedAt: startedAt,
+        let walk = RouteWalk(
+            context: runtime.engine, route: route, request: proxyRequest, record: record, startedAt: startedAt,
             requestTimeout: table.config.server.requestTimeout, probeGrace: probeGrace
         )
         let inFlight = runtime.metrics.requestStarted(route: route.name)
-        let answer = await exchange.run()
-        exchange.record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-        let verdict = self.verdict(answer, outcome: exchange.record.outcome, route: route)
-        switch answer {
-        case .complete(let status, _, _):
-            exchange.record.status = status
-        case .stream, .cancelled:
-            exchange.record.status = 499
-            exchange.record.outcome = .cancelled
+        let outcome = await walk.run()
+        let verdict = self.verdict(outcome, outcome: walk.record.outcome, route: route)
+        switch outcome {
+        case .complete:
+            break
+        case .stream:
+            // Batch requests never stream (their params are checked at create): a stream here is
+            // nobody's to read.
+            await walk.abandonStream()
+            walk.callerLeft(status: 499)
+        case .cancelled:
+            walk.callerLeft(status: 499)
         }
-        if case .retry = verdict { exchange.record.event = "batch.retry" }
+        if case .retry = verdict { walk.markEvent("batch.retry") }
         inFlight.ended()
-        await runtime.finish(exchange.record)
+        await runtime.finish(walk.finished(at: runtime.clock.now()))
         return verdict
     }
 
-    private func verdict(_ answer: ProxyAnswer, outcome: RequestOutcome, route: RoutingTable.Route) -> Verdict {
-        guard case .complete(let status, _, let responseBody) = answer else { return .abandoned }
+    private func verdict(_ walked: RouteWalk.Outcome, outcome: RequestOutcome, route: RoutingTable.Route) -> Verdict {
+        guard case .complete(let status, _, let responseBody) = walked else { return .abandoned }
         switch outcome {
         case .ok:
             return .final(.succeeded, BatchJSON.succeeded(message: responseBody))

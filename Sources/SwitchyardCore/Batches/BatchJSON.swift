@@ -95,7 +95,7 @@ enum BatchJSON {
         if isErrorEnvelope(envelope) {
             bytes.append(contentsOf: envelope.readableBytesView)
         } else {
-            let defaultType = ProxyExchange.defaultErrorType(status: status)
+            let defaultType = AnthropicErrorEnvelope.type(forStatus: status)
             let type = (400..<500).contains(status) && defaultType == "api_error" ? "invalid_request_error" : defaultType
             let error = RouterError(
                 status: status, type: type, message: "the upstream answered \(status) without an error envelope", outcome: .clientError

@@ -142,7 +142,7 @@ final class UpstreamBatches: Sendable {
 
     /// A GET of the upstream batch `id`'s `path`; nil (and the next poll scheduled) unless it
     /// answered 200.
-    private func fetch(_ id: String, path: String, from endpoint: RouterRuntime.ProviderEndpoint) async -> ByteBuffer? {
+    private func fetch(_ id: String, path: String, from endpoint: ProviderEndpoint) async -> ByteBuffer? {
         guard let answer = try? await call(endpoint, method: .GET, path: path, body: nil), answer.status == 200 else {
             reschedule(id)
             return nil
@@ -168,7 +168,7 @@ final class UpstreamBatches: Sendable {
     }
 
     /// Copies an ended upstream batch's results into the store.
-    private func collect(_ id: String, polled: Polled, endpoint: RouterRuntime.ProviderEndpoint) async throws(BatchStoreError) {
+    private func collect(_ id: String, polled: Polled, endpoint: ProviderEndpoint) async throws(BatchStoreError) {
         guard let results = await fetch(id, path: "/v1/messages/batches/\(id)/results", from: endpoint) else { return }
         let byCustomID = Dictionary(polled.keys.map { ($0.customID, $0) }, uniquingKeysWith: { first, _ in first })
         var outcomes: [BatchRequestOutcome] = []
@@ -221,7 +221,7 @@ final class UpstreamBatches: Sendable {
     // MARK: HTTP
 
     private func call(
-        _ endpoint: RouterRuntime.ProviderEndpoint, method: HTTPMethod, path: String, body: ByteBuffer?
+        _ endpoint: ProviderEndpoint, method: HTTPMethod, path: String, body: ByteBuffer?
     ) async throws -> (status: Int, body: ByteBuffer) {
         var headers = HTTPHeaders()
         headers.add(name: "anthropic-version", value: "2023-06-01")

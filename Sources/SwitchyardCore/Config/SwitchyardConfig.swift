@@ -241,7 +241,7 @@ public struct RouteSpec: Sendable {
 }
 
 /// `stream_recovery: continue` (README, "Stream recovery"): a stream that fails after its commit point
-/// is finished by a continuation when the partial answer is plain text.
+/// is finished by a resumed stream when the partial answer is plain text.
 public struct StreamRecoveryPolicy: Sendable, Equatable {
     /// Continuations per request.
     public var maxResumes: Int

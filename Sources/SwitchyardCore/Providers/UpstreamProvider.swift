@@ -42,7 +42,7 @@ protocol UpstreamProvider: Sendable {
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer?
 
     /// A 2xx JSON answer as Anthropic shapes it; nil when it is not a usable answer.
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer?
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse?
 
     /// A 2xx stream's body as Anthropic SSE bytes.
     func streamBody(_ body: UpstreamBody) -> UpstreamBody
@@ -62,7 +62,7 @@ protocol UpstreamProvider: Sendable {
 
 /// A 2xx answer's body as the caller gets it, with the token usage read from it on the way
 /// (`messages` only), so that the body is skimmed once.
-struct UsableAnswer {
+struct UsableResponse {
     var body: ByteBuffer
     var usage: TokenUsage? = nil
 }
@@ -139,19 +139,4 @@ extension UpstreamProvider {
     var presetHeaderLines: PresetHeaderLines { .none }
 
     func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? { nil }
-
-    /// Anthropic's error envelope.
-    static func envelope(type: String, message: String, requestID: String?) -> ByteBuffer {
-        var json = JSONWriter(capacity: 96 + message.utf8.count)
-        json.beginObject()
-        json.field("type", "error")
-        json.key("error")
-        json.beginObject()
-        json.field("type", type)
-        json.field("message", message)
-        json.endObject()
-        json.field("request_id", requestID)
-        json.endObject()
-        return ByteBuffer(bytes: json.bytes)
-    }
 }

@@ -6,8 +6,9 @@ import NIOHTTPTypesHTTP1
 
 /// `/admin/*`: state, drain a model by hand, reload. With `admin_token_env` set, calls need
 /// `Authorization: Bearer <token>`; without it, they are served to loopback callers only.
-struct AdminEndpoints {
+struct AdminEndpoints: Sendable {
     let runtime: RouterRuntime
+    let io: EndpointIO
 
     /// Who made an admin call, for the logs.
     struct Actor {
@@ -17,86 +18,91 @@ struct AdminEndpoints {
         var description: String { "\(name)@\(address)" }
     }
 
-    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, front: HTTPFront) async throws {
-        let requestID = front.requestID(for: request)
-        let actor: Actor
-        switch authorize(request, channel: channel) {
-        case .success(let who): actor = who
-        case .failure(let error):
-            try await front.writeError(error, requestID: requestID, to: writer, channel: channel)
+    func state(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        guard case .success = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
+        try await io.writeJSON(status: 200, body: AdminState.body(runtime: runtime), to: writer)
+    }
+
+    func disable(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await drain(request, writer: writer, disable: true)
+    }
+
+    func enable(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await drain(request, writer: writer, disable: false)
+    }
+
+    /// Drains (`disable`) or undrains a model by hand; audited with who did it.
+    private func drain(_ request: EndpointRequest, writer: consuming ResponseWriter, disable: Bool) async throws {
+        guard case .success(let actor) = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
+        let name = request.parameters[0]
+        guard let model = runtime.table.model(named: name) else {
+            let known = runtime.table.models.map(\.name).joined(separator: ", ")
+            try await io.writeError(
+                .notFound("no model named '\(name.prefix(80))' (models: \(known))"), requestID: io.requestID(for: request.request), to: writer,
+                channel: request.channel
+            )
             return
         }
-        let segments = Array(request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(2).map(String.init))
-        let isModelAction = segments.count == 3 && segments[0] == "models" && (segments[2] == "disable" || segments[2] == "enable")
-        switch (request.method, segments) {
-        case (.get, ["state"]):
-            try await front.writeJSON(status: 200, body: AdminState.body(runtime: runtime), to: writer)
-        case (.post, _) where isModelAction:
-            let name = segments[1]
-            let action = segments[2]
-            guard let model = runtime.table.model(named: name) else {
-                let known = runtime.table.models.map(\.name).joined(separator: ", ")
-                try await front.writeError(.notFound("no model named '\(name)' (models: \(known))"), requestID: requestID, to: writer, channel: channel)
-                return
-            }
-            let disable = action == "disable"
-            model.health.withState { $0.disabledBy = disable ? actor.description : nil }
-            await runtime.audit.append(
-                AuditEvent.lifecycle(
-                    disable ? "admin.model_disabled" : "admin.model_enabled",
-                    fields: [("model", .string(model.name)), ("by", .string(actor.name)), ("address", .string(actor.address))]
-                )
+        model.health.withState { $0.disabledBy = disable ? actor.description : nil }
+        await runtime.audit.append(
+            AuditEvent.lifecycle(
+                disable ? "admin.model_disabled" : "admin.model_enabled",
+                fields: [("model", .string(model.name)), ("by", .string(actor.name)), ("address", .string(actor.address))]
             )
-            runtime.logger.notice("model \(model.name) \(disable ? "disabled" : "enabled") by \(actor.description)")
-            var json = JSONWriter(capacity: 128)
-            json.beginObject()
-            json.field("model", model.name)
-            json.field("disabled", disable)
-            json.field("by", actor.description)
-            json.endObject()
-            try await front.writeJSON(status: 200, body: ByteBuffer(bytes: json.bytes), to: writer)
-        case (.post, ["reload"]):
-            runtime.logger.notice("reload requested by \(actor.description)")
-            let result = await runtime.reload(trigger: "admin by \(actor.description)")
-            var json = JSONWriter(capacity: 512)
-            json.beginObject()
-            let status: Int
-            switch result {
-            case .reloaded(let routes, let kept, let notes):
-                status = 200
-                json.field("status", "reloaded")
-                json.key("routes")
-                json.beginArray()
-                for route in routes { json.string(route) }
-                json.endArray()
-                json.key("breakers_kept")
-                json.beginArray()
-                for name in kept { json.string(name) }
-                json.endArray()
-                json.key("notes")
-                json.beginArray()
-                for note in notes { json.string(note) }
-                json.endArray()
-            case .failed(let problems):
-                status = 422
-                json.field("status", "reload_failed")
-                json.key("errors")
-                json.beginArray()
-                for problem in problems { json.string(problem.description) }
-                json.endArray()
-            case .unavailable(let reason):
-                status = 409
-                json.field("status", "unavailable")
-                json.field("reason", reason)
-            }
-            json.endObject()
-            try await front.writeJSON(status: status, body: ByteBuffer(bytes: json.bytes), to: writer)
-        default:
-            let error = RouterError.notFound(
-                "no admin endpoint \(request.method) \(request.uri.path) (GET /admin/state, POST /admin/models/{name}/disable|enable, POST /admin/reload)"
-            )
-            try await front.writeError(error, requestID: requestID, to: writer, channel: channel)
+        )
+        runtime.logger.notice("model \(model.name) \(disable ? "disabled" : "enabled") by \(actor.description)")
+        var json = JSONWriter(capacity: 128)
+        json.beginObject()
+        json.field("model", model.name)
+        json.field("disabled", disable)
+        json.field("by", actor.description)
+        json.endObject()
+        try await io.writeJSON(status: 200, body: ByteBuffer(bytes: json.bytes), to: writer)
+    }
+
+    func reload(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        guard case .success(let actor) = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
+        runtime.logger.notice("reload requested by \(actor.description)")
+        let result = await runtime.reload(trigger: "admin by \(actor.description)")
+        var json = JSONWriter(capacity: 512)
+        json.beginObject()
+        let status: Int
+        switch result {
+        case .reloaded(let routes, let kept, let notes):
+            status = 200
+            json.field("status", "reloaded")
+            json.key("routes")
+            json.beginArray()
+            for route in routes { json.string(route) }
+            json.endArray()
+            json.key("breakers_kept")
+            json.beginArray()
+            for name in kept { json.string(name) }
+            json.endArray()
+            json.key("notes")
+            json.beginArray()
+            for note in notes { json.string(note) }
+            json.endArray()
+        case .failed(let problems):
+            status = 422
+            json.field("status", "reload_failed")
+            json.key("errors")
+            json.beginArray()
+            for problem in problems { json.string(problem.description) }
+            json.endArray()
+        case .unavailable(let reason):
+            status = 409
+            json.field("status", "unavailable")
+            json.field("reason", reason)
         }
+        json.endObject()
+        try await io.writeJSON(status: status, body: ByteBuffer(bytes: json.bytes), to: writer)
+    }
+
+    /// The refusal of a caller ``authorize(_:channel:)`` did not let in.
+    private func refuse(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        guard case .failure(let error) = authorize(request.request, channel: request.channel) else { return }
+        try await io.writeError(error, requestID: io.requestID(for: request.request), to: writer, channel: request.channel)
     }
 
     private func authorize(_ request: Request, channel: any Channel) -> Result<Actor, RouterError> {

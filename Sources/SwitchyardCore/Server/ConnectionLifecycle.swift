@@ -127,7 +127,7 @@ final class ConnectionLifecycleHandler: ChannelDuplexHandler, RemovableChannelHa
         }
     }
 
-    /// An answer written past this handler as finished bytes (``PipelineAnswerWriter``'s whole
+    /// An answer written past this handler as finished bytes (``PipelineResponseWriter``'s whole
     /// answers on the fast path), counted as if its `.end` had come through here.
     func answeredPast(context: ChannelHandlerContext) {
         perform(lifecycle.answered(now: .now()), context: context)

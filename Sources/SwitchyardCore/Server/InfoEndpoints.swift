@@ -1,4 +1,38 @@
+import HummingbirdCore
 import NIOCore
+import NIOHTTP1
+
+/// `GET /v1/models`, `/healthz`, `/readyz` and `/metrics`.
+struct InfoEndpoints: Sendable {
+    let runtime: RouterRuntime
+    let io: EndpointIO
+    let startedAtMs: Int64
+
+    func models(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        let table = runtime.table
+        let requestID = io.requestID(for: request.request)
+        if case .failure(let error) = io.authenticate(request.request, table: table) {
+            try await io.writeError(error, requestID: requestID, to: writer, channel: request.channel)
+            return
+        }
+        try await io.writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer, requestID: requestID)
+    }
+
+    func health(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        try await io.writeJSON(status: 200, body: ByteBuffer(string: #"{"status":"ok"}"#), to: writer)
+    }
+
+    func readiness(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        let readiness = Readiness.evaluate(table: runtime.table, now: runtime.clock.now())
+        try await io.writeJSON(status: readiness.isReady ? 200 : 503, body: readiness.body, to: writer)
+    }
+
+    func metrics(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+        let body = ByteBuffer(bytes: runtime.renderMetrics())
+        let headers: HTTPHeaders = ["content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": String(body.readableBytes)]
+        try await writer.writeResponse(status: 200, headers: headers, body: body)
+    }
+}
 
 /// `GET /v1/models`: the routes and their aliases, in Anthropic's list format, so that SDK
 /// `models.list()` calls show what callers may put in `model`.

@@ -32,9 +32,9 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``), shared by
     /// the loop's connections.
     private var executor: LoopTaskExecutor?
-    /// Where whole answers go as finished bytes (``AnswerOutlet``); without one (a pipeline lacking
+    /// Where whole answers go as finished bytes (``ResponseOutlet``); without one (a pipeline lacking
     /// NIO's encoder or ``ConnectionLifecycleHandler``) every request goes on to Hummingbird.
-    private var outlet: AnswerOutlet?
+    private var outlet: ResponseOutlet?
     private var state = State.idle
     /// Requests handed on to Hummingbird whose answer has not ended yet: while there is one, a new
     /// request goes on too, so answers leave in the order the requests came.
@@ -52,7 +52,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         executor = LoopTaskExecutor.ofCurrentLoop ?? LoopTaskExecutor(loop: context.eventLoop)
-        outlet = AnswerOutlet.find(from: context)
+        outlet = ResponseOutlet.find(from: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -117,10 +117,10 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var api: UpstreamAPI
         var query: Substring?
 
-        /// nil for anything but an origin-form Messages or count_tokens target.
-        init?(_ uri: String) {
+        /// nil for anything but an origin-form target of one of the table's proxy endpoints.
+        init?(_ uri: String, endpoints: EndpointTable) {
             let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
-            guard let api = UpstreamAPI(path: mark.map { uri[..<$0] } ?? Substring(uri)) else { return nil }
+            guard let api = endpoints.proxyAPI(postPath: mark.map { uri[..<$0] } ?? Substring(uri)) else { return nil }
             self.api = api
             query = mark.map { uri[uri.index(after: $0)...] }
         }
@@ -128,7 +128,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The target and the body's declared length when this request is the fast path's.
     private func eligible(_ head: HTTPRequestHead) -> (Target, Int)? {
-        guard outlet != nil, head.method == .POST, let target = Target(head.uri) else { return nil }
+        guard outlet != nil, head.method == .POST, let target = Target(head.uri, endpoints: front.endpoints) else { return nil }
         let headers = head.headers
         guard !headers.contains(name: "expect"), !headers.contains(name: "transfer-encoding"),
             let length = headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0,
@@ -151,7 +151,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         Task(executorPreference: executor) {
             var failed = false
             do {
-                try await front.proxy(inbound, writer: PipelineAnswerWriter(context: bound, outlet: outlet), channel: channel, canceller: canceller)
+                try await front.proxy(inbound, writer: PipelineResponseWriter(context: bound, outlet: outlet), channel: channel, canceller: canceller)
             } catch {
                 failed = true
             }

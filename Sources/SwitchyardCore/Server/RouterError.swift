@@ -28,17 +28,7 @@ public struct RouterError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(status) \(type): \(message)" }
 
     public func body(requestID: String) -> ByteBuffer {
-        var json = JSONWriter(capacity: 128 + message.utf8.count)
-        json.beginObject()
-        json.field("type", "error")
-        json.key("error")
-        json.beginObject()
-        json.field("type", type)
-        json.field("message", message)
-        json.endObject()
-        json.field("request_id", requestID)
-        json.endObject()
-        return ByteBuffer(bytes: json.bytes)
+        AnthropicErrorEnvelope.body(type: type, message: message, requestID: requestID)
     }
 
     /// The answer's headers, without `content-length` and Switchyard's own: JSON, Anthropic's

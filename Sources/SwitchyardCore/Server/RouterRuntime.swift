@@ -33,14 +33,6 @@ public final class RouterRuntime: Sendable {
         var endpoints: [String: ProviderEndpoint]
     }
 
-    /// A provider's platform adapter and its pooled client, kept across reloads while the
-    /// provider's definition is unchanged (so are its cached credentials).
-    struct ProviderEndpoint: Sendable {
-        var fingerprint: String
-        var provider: any UpstreamProvider
-        var client: UpstreamClient
-    }
-
     /// Responses larger than this (non-streaming) are treated as a broken upstream.
     public let maxUpstreamResponse = 64 << 20
 
@@ -140,6 +132,14 @@ public final class RouterRuntime: Sendable {
         return metrics.render()
     }
 
+    /// What the attempt engine needs of the router.
+    var engine: EngineContext {
+        EngineContext(
+            clock: clock, random: randomSource, logger: logger, maxUpstreamResponse: maxUpstreamResponse,
+            endpoint: { [self] spec in endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) }
+        )
+    }
+
     /// A request is over: its metrics and its audit line.
     func finish(_ record: RequestAuditRecord) async {
         metrics.requestFinished(record)
@@ -180,8 +180,3 @@ public final class RouterRuntime: Sendable {
     }
 }
 
-/// Adapts the injected random source to Swift's generator protocol.
-struct InjectedRandom: RandomNumberGenerator {
-    let source: @Sendable () -> UInt64
-    mutating func next() -> UInt64 { source() }
-}

@@ -62,7 +62,7 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
             // NIO's codec as `configureHTTPServerPipeline` sets it up (no pipelining assistance,
             // error handling or outbound validation), except that the encoder is not paired with
-            // the decoder: answers to HEAD requests are ``HeadAnswerTrimmer``'s to keep bodiless.
+            // the decoder: answers to HEAD requests are ``HeadResponseTrimmer``'s to keep bodiless.
             // Plain requests are read by ``PlainHTTP1Decoder``, which hands the connection to
             // NIO's decoder at the first request that is not.
             try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder(configuration: .init()))
@@ -77,7 +77,7 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             if let fastPath {
                 try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: fastPath, canceller: canceller))
             }
-            try channel.pipeline.syncOperations.addHandler(HeadAnswerTrimmer())
+            try channel.pipeline.syncOperations.addHandler(HeadResponseTrimmer())
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel,

@@ -1,9 +1,9 @@
 import NIOCore
 
-/// Splices a continuation's stream into the caller's open stream (README, "Stream recovery"): no
+/// Splices a resumed stream into the caller's open stream (README, "Stream recovery"): no
 /// second `message_start`, the interrupted text block continues at its own index, later blocks
 /// are renumbered after the caller's, the whitespace cut from the prefill is dropped from the
-/// start of the continuation, and `message_delta`'s `output_tokens` is the sum of both parts.
+/// start of the resumed stream, and `message_delta`'s `output_tokens` is the sum of both parts.
 /// Pure: events in, what the caller gets out.
 public struct StreamSplicer: Sendable {
     public enum Output: Sendable, Equatable {
@@ -15,15 +15,15 @@ public struct StreamSplicer: Sendable {
         case replace(ByteBuffer)
     }
 
-    /// The caller's index for the continuation's block 0.
+    /// The caller's index for the resumed stream's block 0.
     let base: Int
-    /// The continuation's block 0 carries on the caller's open block (its start is dropped).
+    /// The resumed stream's block 0 carries on the caller's open block (its start is dropped).
     let continuesOpenBlock: Bool
-    private let partial: PartialAnswer
+    private let partial: PartialResponse
     private var pendingWhitespace: Substring
     public private(set) var partialOutputTokens: Int
 
-    public init(partial: PartialAnswer, request: ContinuationRequest) {
+    public init(partial: PartialResponse, request: ResumeRequest) {
         self.partial = partial
         if let open = partial.openBlock {
             base = open.index
@@ -71,7 +71,7 @@ public struct StreamSplicer: Sendable {
             if let output = StreamEventFields.nestedInt("usage", "output_tokens", in: data) {
                 patched = StreamEventFields.settingNested("usage", "output_tokens", to: Array(String(output + partialOutputTokens).utf8), in: patched)
             }
-            // The continuation's input holds the prefill; the caller's message reports its own.
+            // The resumed stream's input holds the prefill; the caller's message reports its own.
             if let original = partial.inputTokens, StreamEventFields.nestedInt("usage", "input_tokens", in: patched) != nil {
                 patched = StreamEventFields.settingNested("usage", "input_tokens", to: Array(String(original).utf8), in: patched)
             }

@@ -83,16 +83,16 @@ struct AnthropicProvider: UpstreamProvider {
     func readError(status: Int, headers: HTTPHeaders, body: ByteBuffer, api: UpstreamAPI) -> PlatformError {
         let (type, message) = AnthropicPayload.error(in: body)
         return PlatformError(
-            status: status, type: type ?? ProxyExchange.defaultErrorType(status: status), message: message, row: OutcomeRow(status: status)
+            status: status, type: type ?? AnthropicErrorEnvelope.type(forStatus: status), message: message, row: OutcomeRow(status: status)
         )
     }
 
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? { nil }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse? {
         switch api {
-        case .messages: AnthropicPayload.summary(ofMessage: body).map { UsableAnswer(body: body, usage: $0.usage) }
-        case .countTokens: AnthropicPayload.isJSONObject(body) ? UsableAnswer(body: body) : nil
+        case .messages: AnthropicPayload.summary(ofMessage: body).map { UsableResponse(body: body, usage: $0.usage) }
+        case .countTokens: AnthropicPayload.isJSONObject(body) ? UsableResponse(body: body) : nil
         }
     }
 

@@ -4,26 +4,20 @@ import NIOCore
 /// exception frame's `:exception-type`), not by HTTP status alone: AWS's service model answers
 /// ServiceQuotaExceededException with 400 and ModelTimeoutException with 408.
 enum BedrockErrors {
-    struct Mapping: Sendable, Equatable {
-        var status: Int
-        var type: String
-        var row: OutcomeRow
-    }
-
     /// The table of README, "Claude on every platform", plus the two AWS errors its service model adds
     /// (ModelErrorException, 424) which are the model's failures, not the caller's.
-    static let table: [String: Mapping] = [
-        "ThrottlingException": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),
-        "ServiceQuotaExceededException": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),
-        "ModelNotReadyException": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),
-        "ServiceUnavailableException": Mapping(status: 503, type: "overloaded_error", row: .overloaded),
-        "InternalServerException": Mapping(status: 500, type: "api_error", row: .serverError),
-        "ModelStreamErrorException": Mapping(status: 500, type: "api_error", row: .serverError),
-        "ModelErrorException": Mapping(status: 500, type: "api_error", row: .serverError),
-        "ModelTimeoutException": Mapping(status: 504, type: "timeout_error", row: .serverError),
-        "ValidationException": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
-        "AccessDeniedException": Mapping(status: 403, type: "permission_error", row: .clientError),
-        "ResourceNotFoundException": Mapping(status: 404, type: "not_found_error", row: .clientError),
+    static let table: [String: PlatformErrorMapping] = [
+        "ThrottlingException": PlatformErrorMapping(status: 429, type: "rate_limit_error", row: .rateLimited),
+        "ServiceQuotaExceededException": PlatformErrorMapping(status: 429, type: "rate_limit_error", row: .rateLimited),
+        "ModelNotReadyException": PlatformErrorMapping(status: 429, type: "rate_limit_error", row: .rateLimited),
+        "ServiceUnavailableException": PlatformErrorMapping(status: 503, type: "overloaded_error", row: .overloaded),
+        "InternalServerException": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "ModelStreamErrorException": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "ModelErrorException": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "ModelTimeoutException": PlatformErrorMapping(status: 504, type: "timeout_error", row: .serverError),
+        "ValidationException": PlatformErrorMapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "AccessDeniedException": PlatformErrorMapping(status: 403, type: "permission_error", row: .clientError),
+        "ResourceNotFoundException": PlatformErrorMapping(status: 404, type: "not_found_error", row: .clientError),
     ]
 
     /// AWS's answers to a request whose signature or credentials it did not accept: Switchyard's
@@ -43,7 +37,7 @@ enum BedrockErrors {
         guard let code, !code.isEmpty else {
             // No type at all (a load balancer's page): the status is all there is.
             return PlatformError(
-                status: status, type: ProxyExchange.defaultErrorType(status: status), message: message, row: OutcomeRow(status: status)
+                status: status, type: AnthropicErrorEnvelope.type(forStatus: status), message: message, row: OutcomeRow(status: status)
             )
         }
         if credentialErrors.contains(code) {
@@ -56,7 +50,7 @@ enum BedrockErrors {
             // An exception this table does not know: its HTTP status decides, and the audit keeps its name.
             let row = OutcomeRow(status: status)
             return PlatformError(
-                status: status, type: ProxyExchange.defaultErrorType(status: status), message: message, row: row, platformCode: code
+                status: status, type: AnthropicErrorEnvelope.type(forStatus: status), message: message, row: row, platformCode: code
             )
         }
         var row = mapping.row

@@ -111,18 +111,18 @@ final class BedrockProvider: UpstreamProvider {
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? {
         // Bedrock never relays Anthropic's envelope: its errors (and a gateway's pages) are always rewritten.
         let said = error.platformCode ?? "HTTP \(error.status) without an error type"
-        return Self.envelope(type: error.type, message: error.message ?? "Bedrock answered \(said)", requestID: upstreamRequestID)
+        return AnthropicErrorEnvelope.body(type: error.type, message: error.message ?? "Bedrock answered \(said)", requestID: upstreamRequestID)
     }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse? {
         switch api {
         case .messages:
             // A 200 that is not a message (a gateway page, a truncated body) is no answer.
             guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
-            return UsableAnswer(body: body, usage: summary.usage)
+            return UsableResponse(body: body, usage: summary.usage)
         case .countTokens:
             guard let count = Self.inputTokens(in: body) else { return nil }
-            return UsableAnswer(body: ByteBuffer(string: #"{"input_tokens":\#(count)}"#))
+            return UsableResponse(body: ByteBuffer(string: #"{"input_tokens":\#(count)}"#))
         }
     }
 

@@ -1,3 +1,4 @@
+import CivilTime
 /// Reads the ISO 8601 instants that credential endpoints put in `Expiration`
 /// (`2026-01-02T03:04:05Z`, with optional fractional seconds or a `+hh:mm` offset).
 /// Hand-written: it is one format, and Foundation's formatters are neither cheap nor the same
@@ -50,17 +51,7 @@ enum CredentialTimestamp {
             return nil
         }
         guard index == bytes.count else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        return seconds * 1000 + milliseconds
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        let time = CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: milliseconds)
+        return time.unixMilliseconds - offsetSeconds * 1000
     }
 }

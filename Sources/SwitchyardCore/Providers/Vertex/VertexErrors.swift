@@ -5,28 +5,22 @@ import NIOCore
 /// own shape, `{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED"}}` (sometimes
 /// wrapped in a list), read by its `status`, not by the HTTP code alone.
 enum VertexErrors {
-    struct Mapping: Sendable, Equatable {
-        var status: Int
-        var type: String
-        var row: OutcomeRow
-    }
-
-    static let table: [String: Mapping] = [
-        "RESOURCE_EXHAUSTED": Mapping(status: 429, type: "rate_limit_error", row: .rateLimited),
-        "UNAVAILABLE": Mapping(status: 503, type: "overloaded_error", row: .overloaded),
-        "INTERNAL": Mapping(status: 500, type: "api_error", row: .serverError),
-        "UNKNOWN": Mapping(status: 500, type: "api_error", row: .serverError),
-        "DATA_LOSS": Mapping(status: 500, type: "api_error", row: .serverError),
-        "CANCELLED": Mapping(status: 500, type: "api_error", row: .serverError),
-        "DEADLINE_EXCEEDED": Mapping(status: 504, type: "timeout_error", row: .serverError),
-        "ABORTED": Mapping(status: 409, type: "api_error", row: .retrySameModel),
-        "INVALID_ARGUMENT": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
-        "FAILED_PRECONDITION": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
-        "OUT_OF_RANGE": Mapping(status: 400, type: "invalid_request_error", row: .clientError),
-        "ALREADY_EXISTS": Mapping(status: 409, type: "invalid_request_error", row: .clientError),
-        "PERMISSION_DENIED": Mapping(status: 403, type: "permission_error", row: .clientError),
-        "NOT_FOUND": Mapping(status: 404, type: "not_found_error", row: .clientError),
-        "UNIMPLEMENTED": Mapping(status: 404, type: "not_found_error", row: .clientError),
+    static let table: [String: PlatformErrorMapping] = [
+        "RESOURCE_EXHAUSTED": PlatformErrorMapping(status: 429, type: "rate_limit_error", row: .rateLimited),
+        "UNAVAILABLE": PlatformErrorMapping(status: 503, type: "overloaded_error", row: .overloaded),
+        "INTERNAL": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "UNKNOWN": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "DATA_LOSS": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "CANCELLED": PlatformErrorMapping(status: 500, type: "api_error", row: .serverError),
+        "DEADLINE_EXCEEDED": PlatformErrorMapping(status: 504, type: "timeout_error", row: .serverError),
+        "ABORTED": PlatformErrorMapping(status: 409, type: "api_error", row: .retrySameModel),
+        "INVALID_ARGUMENT": PlatformErrorMapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "FAILED_PRECONDITION": PlatformErrorMapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "OUT_OF_RANGE": PlatformErrorMapping(status: 400, type: "invalid_request_error", row: .clientError),
+        "ALREADY_EXISTS": PlatformErrorMapping(status: 409, type: "invalid_request_error", row: .clientError),
+        "PERMISSION_DENIED": PlatformErrorMapping(status: 403, type: "permission_error", row: .clientError),
+        "NOT_FOUND": PlatformErrorMapping(status: 404, type: "not_found_error", row: .clientError),
+        "UNIMPLEMENTED": PlatformErrorMapping(status: 404, type: "not_found_error", row: .clientError),
     ]
 
     static func read(status: Int, body: ByteBuffer, api: UpstreamAPI) -> PlatformError {
@@ -39,7 +33,7 @@ enum VertexErrors {
             // Google's error without its `status`, a front end's HTML page, an empty body: the
             // HTTP status is all there is, and the caller still gets Anthropic's envelope.
             return PlatformError(
-                status: status, type: ProxyExchange.defaultErrorType(status: status), message: google?.message ?? anthropic.message,
+                status: status, type: AnthropicErrorEnvelope.type(forStatus: status), message: google?.message ?? anthropic.message,
                 row: OutcomeRow(status: status)
             )
         }
@@ -56,7 +50,7 @@ enum VertexErrors {
         }
         guard var mapping = table[code] else {
             return PlatformError(
-                status: status, type: ProxyExchange.defaultErrorType(status: status), message: message, row: OutcomeRow(status: status),
+                status: status, type: AnthropicErrorEnvelope.type(forStatus: status), message: message, row: OutcomeRow(status: status),
                 platformCode: code
             )
         }

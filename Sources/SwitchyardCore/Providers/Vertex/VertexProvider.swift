@@ -59,15 +59,15 @@ final class VertexProvider: UpstreamProvider {
         // The model's own errors arrive in Anthropic's envelope already; everything else is rewritten.
         guard !error.bodyIsEnvelope else { return nil }
         let said = error.platformCode ?? "HTTP \(error.status) without an error status"
-        return Self.envelope(type: error.type, message: error.message ?? "Vertex AI answered \(said)", requestID: upstreamRequestID)
+        return AnthropicErrorEnvelope.body(type: error.type, message: error.message ?? "Vertex AI answered \(said)", requestID: upstreamRequestID)
     }
 
-    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableAnswer? {
+    func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse? {
         switch api {
         case .messages:
             guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
-            return UsableAnswer(body: body, usage: summary.usage)
-        case .countTokens: return AnthropicPayload.isJSONObject(body) ? UsableAnswer(body: body) : nil
+            return UsableResponse(body: body, usage: summary.usage)
+        case .countTokens: return AnthropicPayload.isJSONObject(body) ? UsableResponse(body: body) : nil
         }
     }
 

@@ -97,9 +97,11 @@ struct HTTP1ConnectionStateMachine {
     private let connectStarted: NIODeadline
     private var requestsStarted = 0
     /// How soon after a request was written a close may still be the upstream closing an idle
-    /// connection (the keep-alive race) rather than an answer to the request: about the time a
-    /// round trip took when the connection was made, within 20 ms and 1 s.
-    private(set) var replayWindow: TimeAmount = .milliseconds(20)
+    /// connection (the keep-alive race) rather than an answer to the request: twice what making
+    /// the connection took (a round trip or three), within 100 ms and 1 s. The floor leaves room
+    /// for a busy event loop that sees the close late; an upstream that has read a request and
+    /// fails it that fast has generated nothing worth protecting.
+    private(set) var replayWindow: TimeAmount = .milliseconds(100)
 
     init(connectStarted: NIODeadline, connectDeadline: NIODeadline, timeouts: Timeouts) {
         state = .connecting(deadline: connectDeadline, active: false)
@@ -160,7 +162,7 @@ struct HTTP1ConnectionStateMachine {
     private mutating func ready(now: NIODeadline) -> Action {
         state = .idle(since: now)
         let handshake = now - connectStarted
-        replayWindow = min(max(handshake * 2, .milliseconds(20)), .seconds(1))
+        replayWindow = min(max(handshake * 2, .milliseconds(100)), .seconds(1))
         return .connectionReady
     }
 

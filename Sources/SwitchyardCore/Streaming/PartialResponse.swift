@@ -2,8 +2,8 @@ import NIOCore
 
 /// What the caller of a stream has received so far, kept only while the route's
 /// `stream_recovery` is on and only as text (never the raw events): enough to ask another model
-/// to continue it, and to splice that continuation into the open stream.
-public struct PartialAnswer: Sendable, Equatable {
+/// to resume it, and to splice the resumed stream into the open one.
+public struct PartialResponse: Sendable, Equatable {
     /// One content block as the caller saw it.
     public struct Block: Sendable, Equatable {
         public var index: Int
@@ -26,10 +26,10 @@ public struct PartialAnswer: Sendable, Equatable {
     public init() {}
 
     /// Plain text so far, or nothing yet (a failure right after `message_start` or an empty
-    /// block's start): the continuation is then the original request itself.
+    /// block's start): the resumption is then the original request itself.
     public var isRecoverable: Bool { unrecoverableReason == nil }
 
-    /// The block the failure interrupted, which a continuation carries on.
+    /// The block the failure interrupted, which a resumed stream carries on.
     public var openBlock: Block? { blocks.last { $0.isOpen } }
 
     /// The index the next new block gets in the caller's stream.
@@ -80,7 +80,7 @@ public struct PartialAnswer: Sendable, Equatable {
     }
 
     /// Output tokens of the partial answer as its upstreams reported them; the spliced
-    /// `message_delta` reports this plus the continuation's own count (the sum: README, "Stream
+    /// `message_delta` reports this plus the resumed stream's own count (the sum: README, "Stream
     /// recovery").
     public var outputTokens: Int { reportedOutputTokens }
 }

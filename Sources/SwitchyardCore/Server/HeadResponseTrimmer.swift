@@ -7,12 +7,12 @@ import NIOHTTP1
 ///
 /// NIO's response encoder does this only when `configureHTTPServerPipeline` pairs it with the
 /// request decoder, and the pairing counts every decoded request — also those the proxy fast path
-/// answers with finished bytes that never pass the encoder (``PipelineAnswerWriter``), after which
+/// answers with finished bytes that never pass the encoder (``PipelineResponseWriter``), after which
 /// its count would answer the next request with the method of an earlier one. So the encoder is
 /// unpaired, and this handler, behind the fast path, sees exactly the requests and answers of
 /// Hummingbird's share: it drops their body parts and keeps the head's framing such that an
 /// encoder that does not know the method writes no body either.
-final class HeadAnswerTrimmer: ChannelDuplexHandler, RemovableChannelHandler {
+final class HeadResponseTrimmer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart

@@ -8,14 +8,14 @@ import NIOHTTPTypesHTTP1
 /// writer on the connection's pipeline (``ProxyFastPath``). Written once: a whole answer, or a
 /// head and then a body writer for a stream. Heads are NIO's HTTP/1 types, which the fast path
 /// writes as they are; Hummingbird's writer converts them.
-protocol AnswerWriter: ~Copyable {
+protocol ProxyResponseWriter: ~Copyable {
     associatedtype BodyWriter: ResponseBodyWriter
-    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws
+    consuming func writeResponse(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws
     consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> BodyWriter
 }
 
-extension ResponseWriter: AnswerWriter {
-    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+extension ResponseWriter: ProxyResponseWriter {
+    consuming func writeResponse(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
         try await write(response: Self.response(status: status, headers: headers), body: ResponseBody(byteBuffer: body))
     }
 
@@ -31,16 +31,16 @@ extension ResponseWriter: AnswerWriter {
 /// Writes an answer straight into the connection's pipeline from the request's task: parts go
 /// out through the fast path handler's context on its event loop (no hop when the task already
 /// runs there, which it does with Swift concurrency on NIO's loops).
-struct PipelineAnswerWriter: AnswerWriter, Sendable {
+struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
     let context: NIOLoopBound<ChannelHandlerContext>
     /// Where a whole answer goes as finished bytes.
-    let outlet: NIOLoopBound<AnswerOutlet>
+    let outlet: NIOLoopBound<ResponseOutlet>
 
-    consuming func writeAnswer(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
+    consuming func writeResponse(status: Int, headers: HTTPHeaders, body: ByteBuffer) async throws {
         let outlet = self.outlet
         @Sendable func write(_: ChannelHandlerContext) -> EventLoopFuture<Void> {
             let outlet = outlet.value
-            let bytes = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
+            let bytes = ResponseOutlet.encode(status: status, headers: headers, body: body, allocator: outlet.pastEncoder.channel.allocator)
             let written = outlet.pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(bytes)))
             outlet.lifecycle.answeredPast(context: outlet.lifecycleContext)
             return written
@@ -67,14 +67,14 @@ struct PipelineAnswerWriter: AnswerWriter, Sendable {
         let context: NIOLoopBound<ChannelHandlerContext>
 
         mutating func write(_ buffer: ByteBuffer) async throws {
-            try await PipelineAnswerWriter.onLoop(context) { context in
+            try await PipelineResponseWriter.onLoop(context) { context in
                 context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))))
             }
         }
 
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
             let trailers = trailingHeaders.map { HTTPHeaders($0) }
-            try await PipelineAnswerWriter.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers))) }
+            try await PipelineResponseWriter.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers))) }
         }
     }
 
@@ -115,21 +115,21 @@ extension EventLoopFuture {
 /// passing the encoder (its head encoding, framing checks and three pipeline writes per answer
 /// were the largest part of the answer's user time: bench/README.md, step 9). The answer is
 /// counted by the connection's ``ConnectionLifecycleHandler`` directly. Answers that stream still
-/// go through the encoder as parts. The encoder is unpaired for this (``HeadAnswerTrimmer``).
-struct AnswerOutlet {
+/// go through the encoder as parts. The encoder is unpaired for this (``HeadResponseTrimmer``).
+struct ResponseOutlet {
     /// The encoder's context: a write on it goes to the handler before the encoder.
     let pastEncoder: ChannelHandlerContext
     let lifecycle: ConnectionLifecycleHandler
     let lifecycleContext: ChannelHandlerContext
 
     /// The outlet of `context`'s pipeline, when it has both handlers.
-    static func find(from context: ChannelHandlerContext) -> AnswerOutlet? {
+    static func find(from context: ChannelHandlerContext) -> ResponseOutlet? {
         let pipeline = context.pipeline.syncOperations
         guard let encoder = try? pipeline.context(handlerType: HTTPResponseEncoder.self),
             let lifecycleContext = try? pipeline.context(handlerType: ConnectionLifecycleHandler.self),
             let lifecycle = lifecycleContext.handler as? ConnectionLifecycleHandler
         else { return nil }
-        return AnswerOutlet(pastEncoder: encoder, lifecycle: lifecycle, lifecycleContext: lifecycleContext)
+        return ResponseOutlet(pastEncoder: encoder, lifecycle: lifecycle, lifecycleContext: lifecycleContext)
     }
 
     /// An HTTP/1.1 answer with a body of known length (the caller's `content-length` is among

@@ -5,9 +5,9 @@ import Testing
 
 @testable import SwitchyardCore
 
-/// The fast path writes a whole answer as bytes of its own making (``AnswerOutlet``): they must be
+/// The fast path writes a whole answer as bytes of its own making (``ResponseOutlet``): they must be
 /// what NIO's response encoder writes for the same head and body.
-@Suite struct AnswerEncodingTests {
+@Suite struct ResponseEncodingTests {
     static func nioBytes(status: Int, headers: HTTPHeaders, body: ByteBuffer) throws -> ByteBuffer {
         let channel = EmbeddedChannel(handler: HTTPResponseEncoder())
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
@@ -39,7 +39,7 @@ import Testing
             ["content-length": "\(body.readableBytes)", "x-long": String(repeating: "v", count: 5000), "anthropic-ratelimit-requests-remaining": "99"],
         ]
         for headers in headerSets {
-            let ours = AnswerOutlet.encode(status: status, headers: headers, body: body, allocator: ByteBufferAllocator())
+            let ours = ResponseOutlet.encode(status: status, headers: headers, body: body, allocator: ByteBufferAllocator())
             let nio = try Self.nioBytes(status: status, headers: headers, body: body)
             #expect(String(buffer: ours) == String(buffer: nio))
         }
@@ -47,7 +47,7 @@ import Testing
 
     @Test func anEmptyBodyEndsAtTheBlankLine() throws {
         let headers: HTTPHeaders = ["content-length": "0", "x-request-id": "sy_1"]
-        let ours = AnswerOutlet.encode(status: 200, headers: headers, body: ByteBuffer(), allocator: ByteBufferAllocator())
+        let ours = ResponseOutlet.encode(status: 200, headers: headers, body: ByteBuffer(), allocator: ByteBufferAllocator())
         #expect(String(buffer: ours) == "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-request-id: sy_1\r\n\r\n")
         #expect(String(buffer: ours) == String(buffer: try Self.nioBytes(status: 200, headers: headers, body: ByteBuffer())))
     }

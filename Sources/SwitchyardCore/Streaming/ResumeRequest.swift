@@ -2,15 +2,15 @@ import NIOCore
 
 /// The request that asks a model to carry on a partial answer: the original request plus an
 /// assistant turn holding the text sent so far as prefill (README, "Stream recovery").
-public struct ContinuationRequest: Sendable, Equatable {
+public struct ResumeRequest: Sendable, Equatable {
     /// The prefill, one entry per text block of the partial answer.
     public var prefill: [String]
     /// Trailing whitespace cut from the prefill (the API refuses a prefill that ends in
-    /// whitespace); the same whitespace is dropped from the start of the continuation, since the
+    /// whitespace); the same whitespace is dropped from the start of the resumed stream, since the
     /// caller already has it.
     public var cutWhitespace: String
 
-    public init(partial: PartialAnswer) {
+    public init(partial: PartialResponse) {
         var texts = partial.blocks.map(\.text)
         var cut = ""
         while let last = texts.last {

@@ -1,0 +1,23 @@
+import Logging
+
+/// What the attempt engine needs from the running router, and nothing else: time and randomness
+/// for its decisions, the providers' clients, and where breaker transitions go.
+struct EngineContext: Sendable {
+    let clock: any RouterClock
+    let random: @Sendable () -> UInt64
+    let logger: Logger
+    /// Non-streaming responses larger than this are a broken upstream.
+    let maxUpstreamResponse: Int
+    /// A provider's platform adapter and client, of the current configuration generation.
+    let endpoint: @Sendable (ProviderSpec) -> ProviderEndpoint?
+    /// Breaker transitions: their audit lines, metrics, logs, and the batch runner's wake-up.
+    let recordTransitions: @Sendable ([ObservedTransition]) async -> Void
+}
+
+/// A provider's platform adapter and its pooled client, kept across reloads while the provider's
+/// definition is unchanged (so are its cached credentials).
+struct ProviderEndpoint: Sendable {
+    var fingerprint: String
+    var provider: any UpstreamProvider
+    var client: UpstreamClient
+}

@@ -1,0 +1,271 @@
+import NIOCore
+import NIOHTTP1
+
+/// One request's walk through its route: selection, attempts, backoff, the stream it commits to,
+/// and the audit record of all of it. The one owner of the request's audit record and of the
+/// breaker ticket of its attempt in flight: what a stream does after its commit point comes back
+/// here as events of ``StreamRelay`` (``RouteWalk+Stream``). Decisions come from the pure types
+/// (``ModelSelector``, ``AttemptVerdict``, ``RetryPlanner``); this type carries them out.
+final class RouteWalk {
+    /// How the walk ended, for the HTTP layer to write.
+    enum Outcome {
+        case complete(status: Int, headers: HTTPHeaders, body: ByteBuffer)
+        /// A stream past its commit point: write the head and `prelude`, then relay the rest with
+        /// ``relay(into:)``.
+        case stream(status: Int, headers: HTTPHeaders, prelude: ByteBuffer)
+        /// The caller went away; nothing can be written.
+        case cancelled
+    }
+
+    let context: EngineContext
+    let route: RoutingTable.Route
+    let request: ProxyRequest
+    let startedAt: MonotonicInstant
+    /// `request_timeout` of the table the request was routed with (a reload does not change it).
+    let requestTimeout: Duration
+    let deadline: MonotonicInstant
+    /// Written by the walk (and its extensions) only; the HTTP layer reports through
+    /// ``responseStarted(at:)``, ``callerLeft(status:)`` and ``finished(at:)``.
+    var record: RequestAuditRecord
+    var random: InjectedRandom
+    /// The attempt budget, shared by the first walk through the route and any stream resumption.
+    var planner: RetryPlanner
+    /// Set for a batch request: it comes second (never forces a probe, waits `probe_grace` for a
+    /// free half-open slot).
+    let probeGrace: Duration?
+    /// The attempt whose stream is being relayed, once the walk committed to one.
+    var streaming: StreamingAttempt?
+
+    /// The attempt a committed stream belongs to: what finishing it needs.
+    struct StreamingAttempt {
+        var model: RoutingTable.Model
+        var ticket: CircuitBreaker.Ticket
+        var index: Int
+        var started: MonotonicInstant
+        var relay: StreamRelay
+        /// Its breaker verdict is recorded already (a resumption was tried after it failed).
+        var finished = false
+        var resumes = 0
+    }
+
+    init(
+        context: EngineContext, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant,
+        requestTimeout: Duration, probeGrace: Duration? = nil
+    ) {
+        self.context = context
+        self.route = route
+        self.request = request
+        self.record = record
+        self.startedAt = startedAt
+        self.requestTimeout = requestTimeout
+        self.probeGrace = probeGrace
+        let deadline = startedAt + requestTimeout
+        self.deadline = deadline
+        random = InjectedRandom(source: context.random)
+        planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
+    }
+
+    func run() async -> Outcome {
+        var preferred: Int?
+        var backoff: Duration?
+        var transitions: [ObservedTransition] = []
+        while true {
+            let now = context.clock.now()
+            guard now < deadline else { return finalError(reason: .deadline) }
+            let selection = ModelSelector.select(
+                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: record.attempts.isEmpty,
+                probeGrace: probeGrace, decisions: &record.decision, transitions: &transitions
+            )
+            if !transitions.isEmpty {
+                await context.recordTransitions(transitions)
+                transitions.removeAll()
+            }
+            guard case .selected(let selected) = selection else {
+                if record.attempts.isEmpty, case .unavailable(let retryAfter) = selection {
+                    return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
+                }
+                return finalError(reason: .exhausted)
+            }
+            planner.willAttempt(modelAt: selected.index)
+            let model = route.models[selected.index]
+            var attempt = AttemptRecord(model: model.name)
+            attempt.backoffMs = backoff?.milliseconds
+            let attemptStart = context.clock.now()
+            let (outcome, delivery) = await perform(model: model, attempt: &attempt)
+            attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+
+            if Task.isCancelled {
+                await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
+                record.attempts.append(attempt)
+                return .cancelled
+            }
+            if case .stream(let status, let headers, let prelude, let committed) = delivery {
+                // Past the commit point: the breaker learns the outcome when the stream ends.
+                record.attempts.append(attempt)
+                served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
+                record.status = status
+                streaming = StreamingAttempt(
+                    model: model, ticket: selected.ticket, index: record.attempts.count - 1, started: attemptStart,
+                    relay: StreamRelay(
+                        stream: committed, provider: context.endpoint(model.provider)?.provider, observesPartial: route.spec.streamRecovery != nil,
+                        prelude: prelude, clock: context.clock, deadline: deadline
+                    )
+                )
+                return .stream(status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), prelude: prelude)
+            }
+
+            let verdict = AttemptVerdict.classify(outcome)
+            attempt.retryAfterMs = verdict.retryAfter?.milliseconds
+            await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
+            record.attempts.append(attempt)
+
+            switch planner.next(after: verdict, now: context.clock.now(), using: &random) {
+            case .stop(.answered):
+                // Consumed, so that the relayed headers are this code's alone and take Switchyard's
+                // in place (a copy of the list otherwise).
+                guard case .complete(let status, let headers, let body, let usage) = consume delivery else { return finalError(reason: .exhausted) }
+                served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
+                if (200..<300).contains(status), request.api == .messages {
+                    record.usage = usage
+                }
+                record.status = status
+                record.outcome = (200..<300).contains(status) ? .ok : .clientError
+                return .complete(status: status, headers: responseHeaders(consume headers, upstreamRequestID: attempt.upstreamRequestID, model: model), body: body)
+            case .stop(let reason):
+                return finalError(reason: reason)
+            case .moveOn:
+                preferred = nil
+                backoff = nil
+            case .retrySameModel(let delay):
+                // The failure just recorded may have opened this model's breaker (or a 429
+                // rate-limited it): then the retry would be skipped anyway, so move on now
+                // rather than wait for nothing.
+                let stillAdmits = model.health.withState { state in
+                    state.disabledBy == nil && state.breaker.wouldAdmit(now: context.clock.now())
+                }
+                guard stillAdmits else {
+                    planner.leaveCurrent()
+                    preferred = nil
+                    backoff = nil
+                    continue
+                }
+                preferred = selected.index
+                backoff = delay
+                do {
+                    try await context.clock.sleep(for: delay)
+                } catch {
+                    return .cancelled
+                }
+            }
+        }
+    }
+
+    // MARK: The record, as the HTTP layer finishes the request
+
+    /// The first byte of the answer went to the caller.
+    func responseStarted(at now: MonotonicInstant) {
+        record.ttfbMs = (now - startedAt).milliseconds
+    }
+
+    /// The answer could not be written: the caller went away.
+    func callerLeft(status: Int? = nil) {
+        if let status { record.status = status }
+        record.outcome = .cancelled
+    }
+
+    /// The request is over: its audit record.
+    func finished(at now: MonotonicInstant) -> RequestAuditRecord {
+        record.durationMs = (now - startedAt).milliseconds
+        return record
+    }
+
+    /// For a batch request: the record's event name (`batch.retry` for a try that does not end it).
+    func markEvent(_ event: String) {
+        record.event = event
+    }
+
+    // MARK: Breakers
+
+    /// Applies an attempt's verdict to the model's shared health.
+    func finishAttempt(
+        model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, effect: BreakerEffect, attempt: AttemptRecord, rateLimitFor: Duration? = nil
+    ) async {
+        let now = context.clock.now()
+        let transition = model.health.withState { state -> CircuitBreaker.Transition? in
+            let transition = state.finish(ticket, effect: effect, now: now)
+            if let rateLimitFor {
+                state.rateLimitedUntil = max(state.rateLimitedUntil ?? now, now + rateLimitFor)
+            }
+            if case .failure = effect {
+                state.lastError = ModelState.LastError(
+                    description: attempt.summary, upstreamRequestID: attempt.upstreamRequestID, wallMilliseconds: WallClock.nowMilliseconds()
+                )
+            }
+            if rateLimitFor != nil {
+                state.lastError = ModelState.LastError(
+                    description: attempt.summary, upstreamRequestID: attempt.upstreamRequestID, wallMilliseconds: WallClock.nowMilliseconds()
+                )
+            }
+            if attempt.status != nil {
+                state.recordLatency(milliseconds: Double(attempt.durationMs))
+            }
+            return transition
+        }
+        if let transition {
+            await context.recordTransitions([ObservedTransition(model: model.name, transition: transition)])
+        }
+    }
+
+    // MARK: Answers
+
+    func served(by model: RoutingTable.Model, selectedIndex: Int, upstreamRequestID: String?) {
+        record.model = model.name
+        record.upstreamModel = model.spec.upstreamModel
+        record.upstreamRequestID = upstreamRequestID
+        record.downgraded = selectedIndex > 0
+    }
+
+    /// The upstream's relayed headers plus `request-id` (the upstream's id, or Switchyard's own when
+    /// the upstream gave none) and Switchyard's headers.
+    func responseHeaders(_ relayed: consuming HTTPHeaders, upstreamRequestID: String?, model: RoutingTable.Model?) -> HTTPHeaders {
+        // Added, not replaced: no provider relays the upstream's own `request-id` header.
+        relayed.add(name: "request-id", value: upstreamRequestID ?? request.requestID)
+        addSwitchyardHeaders(&relayed, model: model)
+        return relayed
+    }
+
+    /// Added, not replaced: relayed headers never hold these names (``HeaderPolicy``).
+    func addSwitchyardHeaders(_ headers: inout HTTPHeaders, model: RoutingTable.Model?) {
+        // One append of a list: `HTTPHeaders.add` checks every name is ASCII, and these are constants.
+        var own = [
+            (HeaderPolicy.requestIDName, request.requestID), (SwitchyardHeaders.route, route.name),
+            (SwitchyardHeaders.attempts, String(record.attempts.count)),
+        ]
+        if let model { own.insert((SwitchyardHeaders.model, model.name), at: 2) }
+        headers.add(contentsOf: HTTPHeaders(own))
+    }
+
+    private func error(_ error: RouterError) -> Outcome {
+        record.status = error.status
+        record.outcome = error.outcome
+        record.message = error.message
+        var headers = error.answerHeaders(requestID: request.requestID)
+        addSwitchyardHeaders(&headers, model: nil)
+        return .complete(status: error.status, headers: headers, body: error.body(requestID: request.requestID))
+    }
+
+    /// Every attempt failed (or the budget ran out): the caller's error, from ``ExhaustedRoute``.
+    private func finalError(reason: RetryPlanner.StopReason) -> Outcome {
+        error(ExhaustedRoute.error(route: route, attempts: record.attempts, decisions: record.decision, reason: reason, requestTimeout: requestTimeout))
+    }
+
+    private func skippedSummary() -> String {
+        ExhaustedRoute.skippedSummary(record.decision, excluding: [])
+    }
+}
+
+/// Adapts the injected random source to Swift's generator protocol.
+struct InjectedRandom: RandomNumberGenerator {
+    let source: @Sendable () -> UInt64
+    mutating func next() -> UInt64 { source() }
+}

@@ -1,0 +1,26 @@
+extension HTTPFront {
+    /// Every endpoint of the router, in one place.
+    static func endpoints(runtime: RouterRuntime, io: EndpointIO, startedAtMs: Int64) -> EndpointTable {
+        let info = InfoEndpoints(runtime: runtime, io: io, startedAtMs: startedAtMs)
+        let batches = BatchEndpoints(runtime: runtime, io: io)
+        let admin = AdminEndpoints(runtime: runtime, io: io)
+        return EndpointTable([
+            .init(method: .post, pattern: "/v1/messages", handler: .proxy(.messages)),
+            .init(method: .post, pattern: "/v1/messages/count_tokens", handler: .proxy(.countTokens)),
+            .init(method: .get, pattern: "/v1/models", handler: .handler(info.models)),
+            .init(method: .get, pattern: "/healthz", handler: .handler(info.health)),
+            .init(method: .get, pattern: "/readyz", handler: .handler(info.readiness)),
+            .init(method: .get, pattern: "/metrics", handler: .handler(info.metrics)),
+            .init(method: .post, pattern: "/v1/messages/batches", handler: .handler(batches.create)),
+            .init(method: .get, pattern: "/v1/messages/batches", handler: .handler(batches.list)),
+            .init(method: .get, pattern: "/v1/messages/batches/{id}", handler: .handler(batches.retrieve)),
+            .init(method: .delete, pattern: "/v1/messages/batches/{id}", handler: .handler(batches.delete)),
+            .init(method: .post, pattern: "/v1/messages/batches/{id}/cancel", handler: .handler(batches.cancel)),
+            .init(method: .get, pattern: "/v1/messages/batches/{id}/results", handler: .handler(batches.results)),
+            .init(method: .get, pattern: "/admin/state", handler: .handler(admin.state)),
+            .init(method: .post, pattern: "/admin/models/{name}/disable", handler: .handler(admin.disable)),
+            .init(method: .post, pattern: "/admin/models/{name}/enable", handler: .handler(admin.enable)),
+            .init(method: .post, pattern: "/admin/reload", handler: .handler(admin.reload)),
+        ])
+    }
+}
