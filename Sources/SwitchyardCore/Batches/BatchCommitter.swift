@@ -116,6 +116,6 @@ final class BatchCommitter: Sendable {
         if !retries.isEmpty {
             ended += try await store.release(retries, owner: owner, nowMs: nowMs)
         }
-        for batch in ended { await runtime.batchEnded(batch) }
+        for batch in ended { await runtime.observability.batchEnded(batch) }
     }
 }

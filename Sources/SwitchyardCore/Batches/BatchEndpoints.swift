@@ -7,7 +7,11 @@ import NIOHTTP1
 /// `client.messages.batches.*` works unmodified. A client (with `clients:` configured) sees,
 /// cancels and reads only its own batches; another's answer 404 as if they did not exist.
 struct BatchEndpoints: Sendable {
-    let runtime: RouterRuntime
+    let configuration: LiveConfiguration
+    let batches: BatchMachinery
+    let observability: Observability
+    /// Unix milliseconds.
+    let wallClock: @Sendable () -> Int64
     let io: EndpointIO
 
     /// What an endpoint answers, decided before anything is written (the writer is written once).
@@ -47,9 +51,9 @@ struct BatchEndpoints: Sendable {
         try await serve(request, writer) { context in
             let id = request.parameters[0]
             _ = try await owned(id, context)
-            guard let batch = try await context.store.cancel(id: id, nowMs: runtime.wallClock()) else { throw Self.notFound(id) }
-            if batch.endedAtMs != nil { await runtime.batchEnded(batch) }
-            runtime.batchDoorbell.ring()
+            guard let batch = try await context.store.cancel(id: id, nowMs: wallClock()) else { throw Self.notFound(id) }
+            if batch.endedAtMs != nil { await observability.batchEnded(batch) }
+            batches.doorbell.ring()
             return .json(BatchJSON.object(batch, resultsBase: Self.resultsBase(request.request)))
         }
     }
@@ -99,12 +103,12 @@ struct BatchEndpoints: Sendable {
     }
 
     private func context(for request: Request) throws -> Context {
-        let table = runtime.table
+        let table = configuration.table
         guard let settings = table.config.batches else {
             throw RouterError.notFound("Message Batches are not enabled on this Switchyard (routes.yaml has no batches: section)")
         }
         let client = try io.authenticate(request, table: table).get()
-        guard let store = runtime.batchStore.withLock({ $0 }) else {
+        guard let store = batches.currentStore else {
             throw RouterError(
                 status: 503, type: "api_error", message: "the batch store is not open yet (\(settings.storeDescription))", outcome: .rejected,
                 retryAfter: .seconds(5)
@@ -150,16 +154,16 @@ struct BatchEndpoints: Sendable {
                 NewBatchRequest(customID: item.customID, route: routeName, params: item.params, upstreamBatchID: direct ? BatchLeaseKind.directMarker : nil)
             )
         }
-        let now = runtime.wallClock()
+        let now = wallClock()
         let batch = NewBatch(id: BatchJSON.newBatchID(), client: client?.name, createdAtMs: now, expiresAtMs: now + settings.expiresAfter.milliseconds)
         try await store.create(batch, requests: requests)
-        await runtime.audit.append(
+        await observability.audit.append(
             AuditEvent.lifecycle(
                 "batch.created",
                 fields: [("batch_id", .string(batch.id)), ("requests", .int(requests.count))] + (client.map { [("client", .string($0.name))] } ?? [])
             )
         )
-        runtime.batchDoorbell.ring()
+        batches.doorbell.ring()
         let record = BatchRecord(
             id: batch.id, client: batch.client, createdAtMs: now, expiresAtMs: batch.expiresAtMs, endedAtMs: nil, cancelInitiatedAtMs: nil,
             counts: BatchRequestCounts(processing: requests.count)

@@ -63,7 +63,7 @@ struct BatchExecution {
         }
         if case .retry = verdict { walk.markEvent("batch.retry") }
         inFlight.ended()
-        await runtime.finish(walk.finished(at: runtime.clock.now()))
+        await runtime.observability.finish(walk.finished(at: runtime.clock.now()))
         return verdict
     }
 

@@ -38,7 +38,7 @@ final class BatchRunner: Sendable {
                 do {
                     let wait = try await step(group: &group)
                     failures = 0
-                    await runtime.batchDoorbell.wait(timeout: wait)
+                    await runtime.batches.doorbell.wait(timeout: wait)
                 } catch {
                     // The store is away: interactive traffic is not affected; batch work waits.
                     failures += 1
@@ -58,7 +58,7 @@ final class BatchRunner: Sendable {
         let nowMs = runtime.wallClock()
         if nowMs - lastExpiry.withLock({ $0 }) >= 1000 {
             lastExpiry.withLock { $0 = nowMs }
-            for batch in try await store.expire(nowMs: nowMs) { await runtime.batchEnded(batch) }
+            for batch in try await store.expire(nowMs: nowMs) { await runtime.observability.batchEnded(batch) }
         }
         let (routes, nextChange) = admittingRoutes(probeGrace: settings.probeGrace)
         let free = settings.concurrency - inFlight.withLock { $0.count }
@@ -74,7 +74,7 @@ final class BatchRunner: Sendable {
             group.addTask {
                 await self.execute(request, settings: settings)
                 self.inFlight.withLock { _ = $0.remove(request.key) }
-                self.runtime.batchDoorbell.ring()
+                self.runtime.batches.doorbell.ring()
             }
         }
         // A full lease means more is due right away.

@@ -24,7 +24,7 @@ public struct BatchService: Service {
         }
         await cancelWhenGracefulShutdown {
             guard let store = await open(settings) else { return }
-            runtime.batchStore.withLock { $0 = store }
+            runtime.batches.store.withLock { $0 = store }
             let runner = BatchRunner(runtime: runtime, store: store, owner: owner)
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -39,7 +39,7 @@ public struct BatchService: Service {
                 }
             }
         }
-        if let store = runtime.batchStore.withLock({ state -> (any BatchStore)? in defer { state = nil }; return state }) {
+        if let store = runtime.batches.store.withLock({ state -> (any BatchStore)? in defer { state = nil }; return state }) {
             runtime.logger.info("batch service: closing the store")
             await store.close()
             runtime.logger.info("batch service: store closed")

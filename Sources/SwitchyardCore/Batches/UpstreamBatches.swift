@@ -49,7 +49,7 @@ final class UpstreamBatches: Sendable {
             } catch {
                 runtime.logger.warning("upstream batches: \(error)")
             }
-            await runtime.batchDoorbell.wait(timeout: .seconds(1))
+            await runtime.batches.doorbell.wait(timeout: .seconds(1))
         }
     }
 
@@ -81,7 +81,7 @@ final class UpstreamBatches: Sendable {
 
     private func submit(_ requests: [LeasedBatchRequest]) async throws(BatchStoreError) {
         guard let first = requests.first, let route = runtime.table.route(named: first.route), let model = Self.anthropicModel(of: route),
-            let endpoint = runtime.endpoint(for: model.provider)
+            let endpoint = runtime.configuration.endpoint(for: model.provider)
         else { return }
         var body = ByteBuffer(string: #"{"requests":["#)
         for (index, request) in requests.enumerated() {
@@ -115,8 +115,8 @@ final class UpstreamBatches: Sendable {
             }
             let settings = runtime.table.config.batches ?? .defaults
             let retries = keys.map { BatchRetry(key: $0, nextAttemptAtMs: nowMs + BatchRunner.backoff(attempt: refusals, max: settings.maxBackoff).milliseconds) }
-            for batch in try await store.release(retries, owner: owner, nowMs: nowMs) { await runtime.batchEnded(batch) }
-            runtime.batchDoorbell.ring()
+            for batch in try await store.release(retries, owner: owner, nowMs: nowMs) { await runtime.observability.batchEnded(batch) }
+            runtime.batches.doorbell.ring()
         }
     }
 
@@ -126,7 +126,7 @@ final class UpstreamBatches: Sendable {
         let nowMs = runtime.wallClock()
         let due = polling.withLock { $0.filter { $0.value.nextPollMs <= nowMs } }
         for (id, polled) in due {
-            guard let endpoint = runtime.endpoint(for: polled.provider),
+            guard let endpoint = runtime.configuration.endpoint(for: polled.provider),
                 let batch = await fetch(id, path: "/v1/messages/batches/\(id)", from: endpoint)
             else { continue }
             if AnthropicPayload.topLevelString("processing_status", in: batch) == "ended" {
@@ -200,14 +200,14 @@ final class UpstreamBatches: Sendable {
         if !outcomes.isEmpty {
             let completion = try await store.complete(outcomes, owner: owner, nowMs: nowMs)
             runtime.metrics.batchResults(outcomes.filter { completion.written.contains($0.key) }.map(\.state))
-            for batch in completion.endedBatches { await runtime.batchEnded(batch) }
+            for batch in completion.endedBatches { await runtime.observability.batchEnded(batch) }
         }
         if !again.isEmpty {
             try await store.setUpstreamBatch(again, upstreamBatchID: BatchLeaseKind.directMarker, owner: owner)
             for batch in try await store.release(again.map { BatchRetry(key: $0, nextAttemptAtMs: nowMs) }, owner: owner, nowMs: nowMs) {
-                await runtime.batchEnded(batch)
+                await runtime.observability.batchEnded(batch)
             }
-            runtime.batchDoorbell.ring()
+            runtime.batches.doorbell.ring()
         }
         polling.withLock { _ = $0.removeValue(forKey: id) }
     }

@@ -7,7 +7,11 @@ import NIOHTTPTypesHTTP1
 /// `/admin/*`: state, drain a model by hand, reload. With `admin_token_env` set, calls need
 /// `Authorization: Bearer <token>`; without it, they are served to loopback callers only.
 struct AdminEndpoints: Sendable {
-    let runtime: RouterRuntime
+    let configuration: LiveConfiguration
+    let observability: Observability
+    let clock: any RouterClock
+    let configPath: String?
+    let reload: @Sendable (_ trigger: String) async -> ReloadResult
     let io: EndpointIO
 
     /// Who made an admin call, for the logs.
@@ -20,7 +24,7 @@ struct AdminEndpoints: Sendable {
 
     func state(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
         guard case .success = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
-        try await io.writeJSON(status: 200, body: AdminState.body(runtime: runtime), to: writer)
+        try await io.writeJSON(status: 200, body: AdminState.body(table: configuration.table, now: clock.now(), configPath: configPath), to: writer)
     }
 
     func disable(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
@@ -35,8 +39,8 @@ struct AdminEndpoints: Sendable {
     private func drain(_ request: EndpointRequest, writer: consuming ResponseWriter, disable: Bool) async throws {
         guard case .success(let actor) = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
         let name = request.parameters[0]
-        guard let model = runtime.table.model(named: name) else {
-            let known = runtime.table.models.map(\.name).joined(separator: ", ")
+        guard let model = configuration.table.model(named: name) else {
+            let known = configuration.table.models.map(\.name).joined(separator: ", ")
             try await io.writeError(
                 .notFound("no model named '\(name.prefix(80))' (models: \(known))"), requestID: io.requestID(for: request.request), to: writer,
                 channel: request.channel
@@ -44,13 +48,13 @@ struct AdminEndpoints: Sendable {
             return
         }
         model.health.withState { $0.disabledBy = disable ? actor.description : nil }
-        await runtime.audit.append(
+        await observability.audit.append(
             AuditEvent.lifecycle(
                 disable ? "admin.model_disabled" : "admin.model_enabled",
                 fields: [("model", .string(model.name)), ("by", .string(actor.name)), ("address", .string(actor.address))]
             )
         )
-        runtime.logger.notice("model \(model.name) \(disable ? "disabled" : "enabled") by \(actor.description)")
+        observability.logger.notice("model \(model.name) \(disable ? "disabled" : "enabled") by \(actor.description)")
         var json = JSONWriter(capacity: 128)
         json.beginObject()
         json.field("model", model.name)
@@ -62,8 +66,8 @@ struct AdminEndpoints: Sendable {
 
     func reload(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
         guard case .success(let actor) = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
-        runtime.logger.notice("reload requested by \(actor.description)")
-        let result = await runtime.reload(trigger: "admin by \(actor.description)")
+        observability.logger.notice("reload requested by \(actor.description)")
+        let result = await reload( "admin by \(actor.description)")
         var json = JSONWriter(capacity: 512)
         json.beginObject()
         let status: Int
@@ -107,15 +111,15 @@ struct AdminEndpoints: Sendable {
 
     private func authorize(_ request: Request, channel: any Channel) -> Result<Actor, RouterError> {
         let address = Self.describe(channel.remoteAddress)
-        if let token = runtime.table.config.server.adminToken {
+        if let token = configuration.table.config.server.adminToken {
             guard let presented = ClientAuthenticator.bearerToken(HTTPHeaders(request.headers)) else {
                 return .failure(.authentication("admin calls need Authorization: Bearer <token>"))
             }
             guard ConstantTime.equal(presented, token) else {
-                runtime.logger.warning("admin call with a wrong token from \(address)")
+                observability.logger.warning("admin call with a wrong token from \(address)")
                 return .failure(.authentication("invalid admin token"))
             }
-            return .success(Actor(name: "token:\(runtime.table.config.server.adminTokenEnv ?? "admin")", address: address))
+            return .success(Actor(name: "token:\(configuration.table.config.server.adminTokenEnv ?? "admin")", address: address))
         }
         guard Self.isLoopback(channel.remoteAddress) else {
             return .failure(.permission("admin calls are served to loopback callers only when no admin token is configured"))

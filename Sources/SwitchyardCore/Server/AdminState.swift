@@ -3,16 +3,14 @@ import NIOCore
 /// `GET /admin/state`: routes, and per model everything on-call needs to decide what to do.
 /// Never a key or a prompt: the last error is the attempt's summary (status, type, request id).
 enum AdminState {
-    static func body(runtime: RouterRuntime) -> ByteBuffer {
-        let table = runtime.table
-        let now = runtime.clock.now()
+    static func body(table: RoutingTable, now: MonotonicInstant, configPath: String?) -> ByteBuffer {
         let wallNow = WallClock.nowMilliseconds()
         func wall(_ instant: MonotonicInstant) -> String {
             ISO8601.format(milliseconds: wallNow + (instant - now).milliseconds)
         }
         var json = JSONWriter(capacity: 1024)
         json.beginObject()
-        json.field("config", runtime.configPath)
+        json.field("config", configPath)
         json.field("ready", Readiness.evaluate(table: table, now: now).isReady)
         json.key("routes")
         json.beginArray()

@@ -1,12 +1,13 @@
 /// Hot reload (SIGHUP, `POST /admin/reload`): a valid file replaces the configuration atomically;
 /// an invalid one changes nothing and is logged with every problem.
-extension RouterRuntime {
-    public enum ReloadResult: Sendable {
-        case reloaded(routes: [String], keptBreakers: [String], notes: [String])
-        case failed(problems: [ConfigProblem])
-        case unavailable(String)
-    }
+/// What a reload did.
+public enum ReloadResult: Sendable {
+    case reloaded(routes: [String], keptBreakers: [String], notes: [String])
+    case failed(problems: [ConfigProblem])
+    case unavailable(String)
+}
 
+extension RouterRuntime {
     @discardableResult
     public func reload(trigger: String) async -> ReloadResult {
         guard let configPath else { return .unavailable("this router was started without a configuration file") }

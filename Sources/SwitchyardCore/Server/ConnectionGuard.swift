@@ -2,62 +2,64 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// Cancels the task serving a connection's current request when the caller goes away, so that the
-/// upstream call stops at once instead of running to completion for nobody.
-public final class DisconnectCanceller: Sendable {
-    private struct TaskBox: @unchecked Sendable {
-        // Only used while the owning task is alive: `register` and `unregister` bracket its use,
-        // and `cancel` runs under the same lock.
-        let task: UnsafeCurrentTask
-    }
-
-    private let state = Mutex<(task: TaskBox?, disconnected: Bool)>((nil, false))
+/// When a caller's connection closes. The tasks serving the connection's requests run in one
+/// structured scope (``SwitchyardHTTP1Channel``) that waits for this and then cancels them, so
+/// the upstream call of a caller who left stops at once instead of running to completion for
+/// nobody.
+public final class ConnectionCloseSignal: Sendable {
+    private let state = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init() {}
 
-    /// Runs `body`; the surrounding task is cancelled if the connection closes meanwhile.
-    public func whileConnected<T>(_ body: () async throws -> T) async rethrows -> T {
-        withUnsafeCurrentTask { task in
-            guard let task else { return }
-            let alreadyGone = state.withLock { state -> Bool in
-                state.task = TaskBox(task: task)
-                return state.disconnected
+    /// Returns once the connection has closed (at once if it has), or when the calling task is
+    /// cancelled.
+    public func closed() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.closed || Task.isCancelled { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if alreadyGone { task.cancel() }
+        } onCancel: {
+            for waiter in state.withLock({ state in defer { state.waiters.removeAll() }; return state.waiters }) { waiter.resume() }
         }
-        defer { state.withLock { $0.task = nil } }
-        return try await body()
     }
 
-    public var isDisconnected: Bool { state.withLock { $0.disconnected } }
+    public var isClosed: Bool { state.withLock { $0.closed } }
 
     func connectionClosed() {
-        state.withLock { state in
-            state.disconnected = true
-            state.task?.task.cancel()
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
         }
+        for waiter in waiters { waiter.resume() }
     }
 }
 
 /// Per-connection protection against slow and vanished callers:
 /// - a request's head and body must arrive within `clientTimeout` of the head;
 /// - a caller that stops reading (the connection stays unwritable) is cut after `clientTimeout`;
-/// - when the connection closes, the request being served is cancelled.
+/// - when the connection closes, its ``ConnectionCloseSignal`` says so (and the requests being
+///   served are cancelled).
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    let canceller: DisconnectCanceller
+    let closeSignal: ConnectionCloseSignal
     private let clientTimeout: TimeAmount
     private var readTimer: Scheduled<Void>?
     /// When the head of a request not yet read to its end arrived.
     private var requestStarted: NIODeadline?
     private var writeTimer: Scheduled<Void>?
 
-    init(canceller: DisconnectCanceller, clientTimeout: TimeAmount) {
-        self.canceller = canceller
+    init(closeSignal: ConnectionCloseSignal, clientTimeout: TimeAmount) {
+        self.closeSignal = closeSignal
         self.clientTimeout = clientTimeout
     }
 
@@ -110,7 +112,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // could fail. HTTP/1.1 callers do not half-close while waiting for an answer, so treat it
         // as the caller leaving.
         if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed {
-            canceller.connectionClosed()
+            closeSignal.connectionClosed()
             context.close(promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
@@ -119,7 +121,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         readTimer?.cancel()
         writeTimer?.cancel()
-        canceller.connectionClosed()
+        closeSignal.connectionClosed()
         context.fireChannelInactive()
     }
 

@@ -6,8 +6,6 @@ import NIOHTTP1
 /// What every endpoint does with its caller: name the request, check its key, read its body
 /// within a limit, and write a JSON answer or an error in Anthropic's envelope.
 struct EndpointIO: Sendable {
-    let runtime: RouterRuntime
-
     // MARK: Reading
 
     /// Reads the body up to `limit`; a larger body is refused without being read further.

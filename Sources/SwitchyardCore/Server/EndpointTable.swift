@@ -8,7 +8,6 @@ struct EndpointRequest: Sendable {
     let request: Request
     let parameters: [String]
     let channel: any Channel
-    let canceller: DisconnectCanceller
 }
 
 typealias EndpointHandler = @Sendable (EndpointRequest, consuming ResponseWriter) async throws -> Void

@@ -1,9 +1,16 @@
 extension HTTPFront {
     /// Every endpoint of the router, in one place.
     static func endpoints(runtime: RouterRuntime, io: EndpointIO, startedAtMs: Int64) -> EndpointTable {
-        let info = InfoEndpoints(runtime: runtime, io: io, startedAtMs: startedAtMs)
-        let batches = BatchEndpoints(runtime: runtime, io: io)
-        let admin = AdminEndpoints(runtime: runtime, io: io)
+        let info = InfoEndpoints(
+            configuration: runtime.configuration, clock: runtime.clock, renderMetrics: { runtime.renderMetrics() }, io: io, startedAtMs: startedAtMs
+        )
+        let batches = BatchEndpoints(
+            configuration: runtime.configuration, batches: runtime.batches, observability: runtime.observability, wallClock: runtime.wallClock, io: io
+        )
+        let admin = AdminEndpoints(
+            configuration: runtime.configuration, observability: runtime.observability, clock: runtime.clock, configPath: runtime.configPath,
+            reload: { trigger in await runtime.reload(trigger: trigger) }, io: io
+        )
         return EndpointTable([
             .init(method: .post, pattern: "/v1/messages", handler: .proxy(.messages)),
             .init(method: .post, pattern: "/v1/messages/count_tokens", handler: .proxy(.countTokens)),

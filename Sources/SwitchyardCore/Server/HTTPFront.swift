@@ -6,19 +6,23 @@ import NIOHTTP1
 import NIOHTTPTypesHTTP1
 
 /// The caller-facing HTTP surface: finds each request's endpoint in the ``EndpointTable`` and
-/// runs it; the proxy endpoints' path (``proxy(_:writer:channel:canceller:)``) is here.
+/// runs it; the proxy endpoints' path (``proxy(_:writer:channel:)``) is here. A request runs in
+/// its connection's scope, which cancels it when the caller goes away.
 struct HTTPFront: Sendable {
-    let runtime: RouterRuntime
-    let io: EndpointIO
+    let configuration: LiveConfiguration
+    let engine: EngineContext
+    let observability: Observability
+    let io = EndpointIO()
     let endpoints: EndpointTable
 
     init(runtime: RouterRuntime, startedAtMs: Int64) {
-        self.runtime = runtime
-        io = EndpointIO(runtime: runtime)
+        configuration = runtime.configuration
+        engine = runtime.engine
+        observability = runtime.observability
         endpoints = Self.endpoints(runtime: runtime, io: io, startedAtMs: startedAtMs)
     }
 
-    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel, canceller: DisconnectCanceller) async throws {
+    func respond(to request: Request, writer: consuming ResponseWriter, channel: any Channel) async throws {
         switch endpoints.match(method: request.method, path: request.uri.path) {
         case .found(let endpoint, let parameters):
             switch endpoint.handler {
@@ -26,9 +30,9 @@ struct HTTPFront: Sendable {
                 let inbound = ProxyInbound(
                     api: api, headers: HTTPHeaders(request.headers), query: request.uri.query.map { Substring($0) }, body: .streamed(request.body)
                 )
-                try await proxy(inbound, writer: writer, channel: channel, canceller: canceller)
+                try await proxy(inbound, writer: writer, channel: channel)
             case .handler(let handler):
-                try await handler(EndpointRequest(request: request, parameters: parameters, channel: channel, canceller: canceller), writer)
+                try await handler(EndpointRequest(request: request, parameters: parameters, channel: channel), writer)
             }
         case .methodNotAllowed(let allowed):
             let error = RouterError(
@@ -61,13 +65,13 @@ struct HTTPFront: Sendable {
     }
 
     func proxy<Writer: ProxyResponseWriter & ~Copyable>(
-        _ inbound: ProxyInbound, writer: consuming Writer, channel: any Channel, canceller: DisconnectCanceller
+        _ inbound: ProxyInbound, writer: consuming Writer, channel: any Channel
     ) async throws {
         let api = inbound.api
-        let startedAt = runtime.clock.now()
+        let startedAt = engine.clock.now()
         let requestID = io.requestID(given: inbound.headers.first(name: HeaderPolicy.requestIDName))
         var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
-        let table = runtime.table
+        let table = configuration.table
         var outcome: RouteWalk.Outcome
         var walk: RouteWalk?
         var inFlight: RouterMetrics.InFlight?
@@ -99,19 +103,19 @@ struct HTTPFront: Sendable {
             )
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = RouteWalk(
-                context: runtime.engine, route: route, request: proxyRequest, record: record, startedAt: startedAt,
+                context: engine, route: route, request: proxyRequest, record: record, startedAt: startedAt,
                 requestTimeout: table.config.server.requestTimeout
             )
             walk = current
-            inFlight = runtime.metrics.requestStarted(route: route.name)
-            outcome = await canceller.whileConnected { await current.run() }
+            inFlight = observability.metrics.requestStarted(route: route.name)
+            outcome = await current.run()
         } catch let error as RouterError {
             record.status = error.status
             record.outcome = error.outcome
             record.message = error.message
             try await io.writeError(error, requestID: requestID, to: writer, channel: channel)
-            record.durationMs = (runtime.clock.now() - startedAt).milliseconds
-            await runtime.finish(record)
+            record.durationMs = (engine.clock.now() - startedAt).milliseconds
+            await observability.finish(record)
             return
         }
 
@@ -123,16 +127,16 @@ struct HTTPFront: Sendable {
             headers.add(name: "content-length", value: String(body.readableBytes))
             do {
                 try await writer.writeResponse(status: status, headers: headers, body: body)
-                walk.responseStarted(at: runtime.clock.now())
+                walk.responseStarted(at: engine.clock.now())
             } catch {
                 walk.callerLeft()
             }
         case .stream(let status, let headers, let prelude):
             do {
                 var bodyWriter = try await writer.writeHead(status: status, headers: headers)
-                walk.responseStarted(at: runtime.clock.now())
+                walk.responseStarted(at: engine.clock.now())
                 try await bodyWriter.write(prelude)
-                _ = await canceller.whileConnected { await walk.relay(into: &bodyWriter) }
+                await walk.relay(into: &bodyWriter)
             } catch {
                 await walk.abandonStream()
             }
@@ -140,7 +144,7 @@ struct HTTPFront: Sendable {
             walk.callerLeft(status: 499)
         }
         inFlight?.ended()
-        await runtime.finish(walk.finished(at: runtime.clock.now()))
+        await observability.finish(walk.finished(at: engine.clock.now()))
     }
 }
 

@@ -4,12 +4,14 @@ import NIOHTTP1
 
 /// `GET /v1/models`, `/healthz`, `/readyz` and `/metrics`.
 struct InfoEndpoints: Sendable {
-    let runtime: RouterRuntime
+    let configuration: LiveConfiguration
+    let clock: any RouterClock
+    let renderMetrics: @Sendable () -> [UInt8]
     let io: EndpointIO
     let startedAtMs: Int64
 
     func models(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
-        let table = runtime.table
+        let table = configuration.table
         let requestID = io.requestID(for: request.request)
         if case .failure(let error) = io.authenticate(request.request, table: table) {
             try await io.writeError(error, requestID: requestID, to: writer, channel: request.channel)
@@ -23,12 +25,12 @@ struct InfoEndpoints: Sendable {
     }
 
     func readiness(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
-        let readiness = Readiness.evaluate(table: runtime.table, now: runtime.clock.now())
+        let readiness = Readiness.evaluate(table: configuration.table, now: clock.now())
         try await io.writeJSON(status: readiness.isReady ? 200 : 503, body: readiness.body, to: writer)
     }
 
     func metrics(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
-        let body = ByteBuffer(bytes: runtime.renderMetrics())
+        let body = ByteBuffer(bytes: renderMetrics())
         let headers: HTTPHeaders = ["content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": String(body.readableBytes)]
         try await writer.writeResponse(status: 200, headers: headers, body: body)
     }

@@ -28,10 +28,8 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let front: HTTPFront
-    private let canceller: DisconnectCanceller
-    /// The connection's loop as the request tasks' executor (``LoopTaskExecutor``), shared by
-    /// the loop's connections.
-    private var executor: LoopTaskExecutor?
+    /// Where this connection's requests are served (by a task of the connection's scope).
+    private let requests: FastPathRequests
     /// Where whole answers go as finished bytes (``ResponseOutlet``); without one (a pipeline lacking
     /// NIO's encoder or ``ConnectionLifecycleHandler``) every request goes on to Hummingbird.
     private var outlet: ResponseOutlet?
@@ -45,13 +43,12 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// Parts went on to Hummingbird since the last read-complete: only then does it need one.
     private var forwarded = false
 
-    init(front: HTTPFront, canceller: DisconnectCanceller) {
+    init(front: HTTPFront, requests: FastPathRequests) {
         self.front = front
-        self.canceller = canceller
+        self.requests = requests
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        executor = LoopTaskExecutor.ofCurrentLoop ?? LoopTaskExecutor(loop: context.eventLoop)
         outlet = ResponseOutlet.find(from: context)
     }
 
@@ -132,7 +129,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let headers = head.headers
         guard !headers.contains(name: "expect"), !headers.contains(name: "transfer-encoding"),
             let length = headers.first(name: "content-length").flatMap({ Int($0) }), length >= 0,
-            length <= front.runtime.table.config.server.maxBody
+            length <= front.configuration.table.config.server.maxBody
         else { return nil }
         return (target, length)
     }
@@ -144,20 +141,19 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let outlet = NIOLoopBound(found, eventLoop: context.eventLoop)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let front = self.front
-        let canceller = self.canceller
         let channel = context.channel
         let closeAfter = head.headers.first(name: "connection")?.lowercased() == "close"
         let inbound = HTTPFront.ProxyInbound(api: target.api, headers: head.headers, query: target.query, body: .whole(body))
-        Task(executorPreference: executor) {
+        requests.submit {
             var failed = false
             do {
-                try await front.proxy(inbound, writer: PipelineResponseWriter(context: bound, outlet: outlet), channel: channel, canceller: canceller)
+                try await front.proxy(inbound, writer: PipelineResponseWriter(context: bound, outlet: outlet), channel: channel)
             } catch {
                 failed = true
             }
             let close = failed || closeAfter
-            // The task runs on the connection's loop (Swift concurrency on NIO's loops), so this
-            // is usually a call, not one more job for the loop.
+            // The serving task runs on the connection's loop, so this is a call, not one more job
+            // for the loop.
             if bound.eventLoop.inEventLoop {
                 handler.value.answered(context: bound.value, close: close)
             } else {

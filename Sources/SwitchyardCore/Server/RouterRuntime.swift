@@ -1,39 +1,28 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
-/// The router's live state: the current configuration generation, one pooled client per
-/// provider, the audit log, and the clock and randomness every decision uses.
+/// The running router, assembled: its live configuration, where it reports, the batch machinery,
+/// and the clock and randomness every decision uses. The composition root: each part is handed
+/// the pieces it needs (the engine an ``EngineContext``, the endpoints the configuration and the
+/// sinks), not this.
 public final class RouterRuntime: Sendable {
     public let clock: any RouterClock
-    public let audit: AuditLog
-    public let metrics = RouterMetrics()
+    public let configuration: LiveConfiguration
+    public let observability: Observability
+    public let batches: BatchMachinery
     /// Where `reload()` reads the configuration from; nil: reload is not available.
     public let configPath: String?
     let environment: @Sendable () -> [String: String]
-    public let logger: Logger
     let randomSource: @Sendable () -> UInt64
     /// Unix milliseconds for credential expiry and request signing (tests move it).
     let wallClock: @Sendable () -> Int64
     let eventLoopGroup: any EventLoopGroup
-
     /// Token endpoints, STS, container and metadata servers: never the hot path.
     let credentialClients: CredentialClients
-    /// Wakes the batch runner: breaker transitions, new batches, finished batch requests.
-    let batchDoorbell = Doorbell()
-    /// The batch store once ``BatchService`` opened it; nil while batches are off or opening.
-    let batchStore = Mutex<(any BatchStore)?>(nil)
-    private let state: ReadMostly<State>
 
-    private struct State {
-        var table: RoutingTable
-        var endpoints: [String: ProviderEndpoint]
-    }
-
-    /// Responses larger than this (non-streaming) are treated as a broken upstream.
+    /// Non-streaming responses larger than this are treated as a broken upstream.
     public let maxUpstreamResponse = 64 << 20
 
     public init(
@@ -51,125 +40,60 @@ public final class RouterRuntime: Sendable {
         self.clock = clock
         self.configPath = configPath
         self.environment = environment
-        self.audit = audit
-        self.logger = logger
         self.randomSource = random
         self.eventLoopGroup = eventLoopGroup
-        credentialClients = CredentialClients(eventLoopGroup: eventLoopGroup, environment: environment())
-        let table = RoutingTable(config: config)
-        let services = ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock)
-        var endpoints: [String: ProviderEndpoint] = [:]
-        for provider in config.providers {
-            endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
-        }
-        state = ReadMostly(State(table: table, endpoints: endpoints))
-        publishBreakerStates(table)
-    }
-
-    private static func endpoint(for spec: ProviderSpec, services: ProviderServices, eventLoopGroup: any EventLoopGroup) -> ProviderEndpoint {
-        let provider = Platforms.makeProvider(spec: spec, services: services)
-        return ProviderEndpoint(
-            fingerprint: spec.fingerprint, provider: provider,
-            client: UpstreamClient(provider: spec, presetLines: provider.presetHeaderLines, eventLoopGroup: eventLoopGroup)
+        observability = Observability(audit: audit, metrics: RouterMetrics(), logger: logger)
+        batches = BatchMachinery()
+        let credentialClients = CredentialClients(eventLoopGroup: eventLoopGroup, environment: environment())
+        self.credentialClients = credentialClients
+        configuration = LiveConfiguration(
+            config: config,
+            services: { ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock) },
+            eventLoopGroup: eventLoopGroup
         )
+        publishBreakerStates(configuration.table)
     }
 
-    private var services: ProviderServices {
-        ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock)
-    }
+    // Read by the command line, the demo and tests.
+    public var table: RoutingTable { configuration.table }
+    public var audit: AuditLog { observability.audit }
+    public var metrics: RouterMetrics { observability.metrics }
+    public var logger: Logger { observability.logger }
 
-    /// The configuration generation new requests use.
-    public var table: RoutingTable { state.value.table }
-
-    func endpoint(for provider: ProviderSpec) -> ProviderEndpoint? {
-        state.value.endpoints[provider.name]
-    }
-
-    /// Installs a new configuration atomically. Requests in flight finish on the table they hold;
-    /// clients of changed or removed providers are shut down once those requests can have ended.
+    /// Installs a new configuration atomically (``LiveConfiguration/install(_:)``).
     public func install(_ config: SwitchyardConfig) {
-        let services = services
-        let retired: [UpstreamClient] = state.update { state in
-            let table = RoutingTable(config: config, previous: state.table)
-            var endpoints: [String: ProviderEndpoint] = [:]
-            var retired: [UpstreamClient] = []
-            for provider in config.providers {
-                if let existing = state.endpoints[provider.name], existing.fingerprint == provider.fingerprint {
-                    endpoints[provider.name] = existing
-                } else {
-                    endpoints[provider.name] = Self.endpoint(for: provider, services: services, eventLoopGroup: eventLoopGroup)
-                    if let existing = state.endpoints[provider.name] { retired.append(existing.client) }
-                }
-            }
-            for (name, existing) in state.endpoints where endpoints[name] == nil {
-                retired.append(existing.client)
-            }
-            state.table = table
-            state.endpoints = endpoints
-            return retired
-        }
-        publishBreakerStates(table)
-        guard !retired.isEmpty else { return }
-        let grace = config.server.requestTimeout
-        Task {
-            try? await Task.sleep(for: grace)
-            for client in retired { await client.shutdown() }
-        }
+        configuration.install(config)
+        publishBreakerStates(configuration.table)
     }
 
     public func shutdown() async {
-        let clients = state.value.endpoints.values.map(\.client)
-        for client in clients { await client.shutdown() }
+        await configuration.shutdown()
         await credentialClients.shutdown()
+    }
+
+    /// What the attempt engine needs of the router.
+    var engine: EngineContext {
+        let configuration = configuration
+        return EngineContext(
+            clock: clock, random: randomSource, logger: logger, maxUpstreamResponse: maxUpstreamResponse,
+            endpoint: { spec in configuration.endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) }
+        )
     }
 
     /// The metrics text, with the upstream pools' gauges read now.
     public func renderMetrics() -> [UInt8] {
-        for (name, endpoint) in state.value.endpoints {
+        for (name, endpoint) in configuration.endpoints {
             guard let statistics = endpoint.client.statistics else { continue }
             metrics.setUpstreamPool(provider: name, active: statistics.active, idle: statistics.idle, waiting: statistics.waiting)
         }
         return metrics.render()
     }
 
-    /// What the attempt engine needs of the router.
-    var engine: EngineContext {
-        EngineContext(
-            clock: clock, random: randomSource, logger: logger, maxUpstreamResponse: maxUpstreamResponse,
-            endpoint: { [self] spec in endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) }
-        )
-    }
-
-    /// A request is over: its metrics and its audit line.
-    func finish(_ record: RequestAuditRecord) async {
-        metrics.requestFinished(record)
-        await audit.append(record)
-    }
-
+    /// Breaker transitions: reported, and the batch runner woken (a route may admit work again).
     func record(_ transitions: [ObservedTransition]) async {
-        if !transitions.isEmpty { batchDoorbell.ring() }
-        for observed in transitions {
-            metrics.breakerTransition(model: observed.model, to: observed.transition.to)
-            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
-            logger.notice(
-                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
-                metadata: ["reason": .string(observed.transition.reason)]
-            )
-        }
-    }
-
-    /// A batch ended (all its requests have a result): its audit line.
-    func batchEnded(_ batch: BatchRecord) async {
-        let counts = batch.counts
-        await audit.append(
-            AuditEvent.lifecycle(
-                "batch.ended",
-                fields: [
-                    ("batch_id", .string(batch.id)), ("client", .string(batch.client ?? "")), ("succeeded", .int(counts.succeeded)),
-                    ("errored", .int(counts.errored)), ("canceled", .int(counts.canceled)), ("expired", .int(counts.expired)),
-                ]
-            )
-        )
+        guard !transitions.isEmpty else { return }
+        batches.doorbell.ring()
+        await observability.record(transitions)
     }
 
     private func publishBreakerStates(_ table: RoutingTable) {
@@ -179,4 +103,3 @@ public final class RouterRuntime: Sendable {
         }
     }
 }
-

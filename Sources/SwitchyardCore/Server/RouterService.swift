@@ -28,14 +28,21 @@ public struct RouterService: Service {
     }
 
     public func run() async throws {
-        // A companion that fails takes the router down with it, as it did as a service of the
-        // group; the graceful-shutdown signal reaches every child task.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for companion in companions {
-                group.addTask { try await companion.run() }
+        let configuration = runtime.configuration
+        try await withThrowingTaskGroup(of: Void.self) { owned in
+            // Clients retired by reloads are shut down by this child, once their grace has
+            // passed; it stops with the router, and the runtime's shutdown takes what is left.
+            owned.addTask { await configuration.runRetirements() }
+            // A companion that fails takes the router down with it, as it did as a service of the
+            // group; the graceful-shutdown signal reaches every child task.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for companion in companions {
+                    group.addTask { try await companion.run() }
+                }
+                group.addTask { try await self.serve() }
+                while let _ = try await group.next() {}
             }
-            group.addTask { try await self.serve() }
-            while let _ = try await group.next() {}
+            owned.cancelAll()
         }
         await runtime.audit.append(AuditEvent.lifecycle("server.stopped"))
         await runtime.shutdown()

@@ -5,29 +5,30 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// The per-request entry point: the request, where to write the answer, the connection it came
-/// on, and the canceller tied to that connection.
-public typealias SwitchyardResponder = @Sendable (Request, consuming ResponseWriter, any Channel, DisconnectCanceller) async throws -> Void
-
 /// Hummingbird's HTTP/1.1 child channel with Switchyard's connection handlers in front: the
 /// request decoder (``PlainHTTP1Decoder``, NIO's for all but plain requests) with Switchyard's
-/// limits; client timeouts and disconnect-driven cancellation
-/// (``ConnectionGuard``); keep-alive idle timeout and graceful quiescing (``ConnectionLifecycle``);
-/// the proxy fast path (``ProxyFastPath``); then Hummingbird's request loop for the rest.
-public struct SwitchyardHTTP1Channel: ServerChildChannel {
-    public struct Value: ServerChildChannelValue {
-        public let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
-        public let canceller: DisconnectCanceller
-        public var channel: any Channel { asyncChannel.channel }
+/// limits; client timeouts and the connection's close signal (``ConnectionGuard``); keep-alive
+/// idle timeout and graceful quiescing (``ConnectionLifecycle``); the proxy fast path
+/// (``ProxyFastPath``); then Hummingbird's request loop for the rest.
+///
+/// Each connection's requests are served in one structured scope: Hummingbird's request loop and
+/// the fast path's requests (``FastPathRequests``) as its child tasks; when the connection closes
+/// the scope cancels them, so a caller that leaves stops its upstream call at once.
+struct SwitchyardHTTP1Channel: ServerChildChannel {
+    struct Value: ServerChildChannelValue {
+        let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+        let closeSignal: ConnectionCloseSignal
+        let fastPathRequests: FastPathRequests
+        var channel: any Channel { asyncChannel.channel }
     }
 
-    public struct Limits: Sendable {
-        public var maxHeaderSize: Int
-        public var maxHeaderCount: Int
-        public var idleTimeout: Duration
-        public var clientTimeout: Duration
+    struct Limits: Sendable {
+        var maxHeaderSize: Int
+        var maxHeaderCount: Int
+        var idleTimeout: Duration
+        var clientTimeout: Duration
 
-        public init(maxHeaderSize: Int, maxHeaderCount: Int = 200, idleTimeout: Duration, clientTimeout: Duration) {
+        init(maxHeaderSize: Int, maxHeaderCount: Int = 200, idleTimeout: Duration, clientTimeout: Duration) {
             self.maxHeaderSize = maxHeaderSize
             self.maxHeaderCount = maxHeaderCount
             self.idleTimeout = idleTimeout
@@ -36,25 +37,14 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
     }
 
     let limits: Limits
-    let responder: SwitchyardResponder
-    let fastPath: HTTPFront?
+    let front: HTTPFront
 
-    public init(limits: Limits, responder: @escaping SwitchyardResponder) {
-        self.limits = limits
-        self.responder = responder
-        self.fastPath = nil
-    }
-
-    /// With the proxy fast path (``ProxyFastPath``) in front of Hummingbird's request loop.
     init(limits: Limits, front: HTTPFront) {
         self.limits = limits
-        self.responder = { request, writer, channel, canceller in
-            try await front.respond(to: request, writer: writer, channel: channel, canceller: canceller)
-        }
-        self.fastPath = front
+        self.front = front
     }
 
-    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             var decoderLimits = NIOHTTPDecoderLimitConfiguration()
             decoderLimits.maxHeaderFieldSize = limits.maxHeaderSize
@@ -69,42 +59,49 @@ public struct SwitchyardHTTP1Channel: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(PlainHTTP1Decoder.callerRequests(limits: decoderLimits))
             // Connection-wide handlers sit before the fast path, in NIO's HTTP/1 types, so that
             // they see every request; the conversion to HTTP types is Hummingbird's alone.
-            let canceller = DisconnectCanceller()
+            let closeSignal = ConnectionCloseSignal()
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionGuard(canceller: canceller, clientTimeout: .nanoseconds(limits.clientTimeout.nanoseconds))
+                ConnectionGuard(closeSignal: closeSignal, clientTimeout: .nanoseconds(limits.clientTimeout.nanoseconds))
             )
             try channel.pipeline.syncOperations.addHandler(ConnectionLifecycleHandler(idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds)))
-            if let fastPath {
-                try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: fastPath, canceller: canceller))
-            }
+            // The connection's loop as its requests' executor, shared by the loop's connections.
+            let requests = FastPathRequests(executor: LoopTaskExecutor.ofCurrentLoop ?? LoopTaskExecutor(loop: channel.eventLoop))
+            try channel.pipeline.syncOperations.addHandler(ProxyFastPath(front: front, requests: requests))
             try channel.pipeline.syncOperations.addHandler(HeadResponseTrimmer())
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(isOutboundHalfClosureEnabled: true)
             )
-            return Value(asyncChannel: asyncChannel, canceller: canceller)
+            return Value(asyncChannel: asyncChannel, closeSignal: closeSignal, fastPathRequests: requests)
         }
     }
 
-    public func handle(value: Value, logger: Logger) async {
-        let connection = Connection(responder: responder, canceller: value.canceller)
-        await connection.handleHTTP(asyncChannel: value.asyncChannel, logger: logger)
+    func handle(value: Value, logger: Logger) async {
+        let connection = Connection(front: front)
+        let requests = value.fastPathRequests
+        await withDiscardingTaskGroup { group in
+            group.addTask { await connection.handleHTTP(asyncChannel: value.asyncChannel, logger: logger) }
+            group.addTask(executorPreference: requests.executor) { await requests.serve() }
+            await value.closeSignal.closed()
+            requests.finish()
+            group.cancelAll()
+        }
     }
 
-    /// Hummingbird's request loop, with a responder bound to this connection's canceller.
+    /// Hummingbird's request loop, answering through the front.
     struct Connection: HTTPChannelHandler {
         typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
         let responder: HTTPChannelHandler.Responder
 
-        init(responder: @escaping SwitchyardResponder, canceller: DisconnectCanceller) {
+        init(front: HTTPFront) {
             self.responder = { request, writer, channel in
-                try await responder(request, writer, channel, canceller)
+                try await front.respond(to: request, writer: writer, channel: channel)
             }
         }
 
         func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-            channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+            channel.eventLoop.makeCompletedFuture(Result<Value, any Error>.failure(ChannelError.operationUnsupported))
         }
 
         func handle(value: Value, logger: Logger) async {

@@ -89,7 +89,7 @@ final class RouterHarness: Sendable {
         let batchTask = loaded.config.batches == nil ? nil : Task { try await BatchService(runtime: runtime).run() }
         if batchTask != nil {
             // Callers may create batches as soon as the store is open.
-            for _ in 0..<2000 where runtime.batchStore.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(5)) }
+            for _ in 0..<2000 where runtime.batches.store.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(5)) }
         }
         return RouterHarness(sims: sims, runtime: runtime, audit: audit, port: port, clock: clock, serverTask: task, batchTask: batchTask)
     }

@@ -1,0 +1,42 @@
+import Logging
+
+/// Where what the router does is written: the audit log (one line per request, per breaker
+/// transition, per lifecycle event), the metrics derived from the same records, and the
+/// operational log. Handed to every part that reports; none of them reads anything back.
+public struct Observability: Sendable {
+    public let audit: AuditLog
+    public let metrics: RouterMetrics
+    public let logger: Logger
+
+    /// A request is over: its metrics and its audit line.
+    func finish(_ record: RequestAuditRecord) async {
+        metrics.requestFinished(record)
+        await audit.append(record)
+    }
+
+    /// Breaker transitions: their audit lines, metrics and log lines.
+    func record(_ transitions: [ObservedTransition]) async {
+        for observed in transitions {
+            metrics.breakerTransition(model: observed.model, to: observed.transition.to)
+            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
+            logger.notice(
+                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
+                metadata: ["reason": .string(observed.transition.reason)]
+            )
+        }
+    }
+
+    /// A batch ended (all its requests have a result): its audit line.
+    func batchEnded(_ batch: BatchRecord) async {
+        let counts = batch.counts
+        await audit.append(
+            AuditEvent.lifecycle(
+                "batch.ended",
+                fields: [
+                    ("batch_id", .string(batch.id)), ("client", .string(batch.client ?? "")), ("succeeded", .int(counts.succeeded)),
+                    ("errored", .int(counts.errored)), ("canceled", .int(counts.canceled)), ("expired", .int(counts.expired)),
+                ]
+            )
+        )
+    }
+}
