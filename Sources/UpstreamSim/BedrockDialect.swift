@@ -40,7 +40,7 @@ struct BedrockDialect: SimDialect {
             if let problem = Self.invalidInvokeBody(body) {
                 return .respond(awsError(status: 400, type: "ValidationException", message: problem))
             }
-            return .messages(model: model, stream: action == "invoke-with-response-stream")
+            return anthropicMessages(model: model, stream: action == "invoke-with-response-stream", body: body)
         case "count-tokens":
             guard let input = SimJSON.object(body)?["input"] as? [String: Any], let invoke = input["invokeModel"] as? [String: Any],
                 let encoded = invoke["body"] as? String, let decoded = Data(base64Encoded: encoded)

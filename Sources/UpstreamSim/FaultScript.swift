@@ -52,7 +52,9 @@ public enum Fault: Sendable, Equatable {
 /// Steps: `ok`, `ok(events=20,interval=50ms)`, any status (`500`, `529`, `429(retry-after=2)`,
 /// `503(should-retry=false)`), `slow(2s)`, `reset`, `hang`, `sse-error(2)`, `sse-error(2,api_error)`,
 /// `cut(4)`, `stall(3)`, `invalid-json`, `not-a-message`, `huge(10MiB)`, `malformed-sse`, `endless-headers`,
-/// `error(NAME,STATUS)`, `untyped(STATUS)`, `html(STATUS)`, `empty(STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`.
+/// `error(NAME,STATUS)`, `untyped(STATUS)`, `html(STATUS)`, `empty(STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`,
+/// and OpenAI's two errors that are not a bare status: `quota` (`error(insufficient_quota,429)`) and
+/// `context-length` (`error(context_length_exceeded,400)`).
 public struct FaultScript: Sendable, Equatable {
     public struct Step: Sendable, Equatable {
         public var fault: Fault
@@ -168,6 +170,9 @@ public struct FaultScript: Sendable, Equatable {
             case "html": return .htmlError(status)
             default: return .emptyError(status)
             }
+        // OpenAI's names: other platforms get them as error(NAME,STATUS), the name as it is.
+        case "quota": return .platformError(name: "insufficient_quota", status: 429)
+        case "context-length": return .platformError(name: "context_length_exceeded", status: 400)
         case "not-a-message": return .notAMessage
         case "stall":
             return .stall(after: positional(0).flatMap { Int($0) } ?? 2)

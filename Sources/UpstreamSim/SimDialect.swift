@@ -10,6 +10,9 @@ public enum SimPlatform: String, Sendable, CaseIterable {
     case bedrock
     /// Google Vertex AI: `…/models/{model}:rawPredict`, OAuth2 bearer tokens, Google errors.
     case vertex
+    /// OpenAI's Chat Completions API (and Azure OpenAI's deployment paths): `data:` chunks ending
+    /// in `[DONE]`, OpenAI's error envelope.
+    case openai
 }
 
 /// What the platform modes check and issue.
@@ -25,10 +28,12 @@ public struct SimPlatformOptions: Sendable {
     /// Vertex: check `Authorization: Bearer`; tokens accepted are those issued here plus these.
     public var checkTokens: Bool
     public var acceptedTokens: Set<String>
+    /// OpenAI: API keys accepted in `Authorization: Bearer` or Azure's `api-key`. Empty: not checked.
+    public var acceptedKeys: Set<String>
 
     public init(
         awsCredentials: [AWSCredentials] = [], region: String = "us-east-1", clockOffsetSeconds: Int64 = 0, issuedLifetimeSeconds: Int64 = 3600,
-        checkTokens: Bool = true, acceptedTokens: Set<String> = []
+        checkTokens: Bool = true, acceptedTokens: Set<String> = [], acceptedKeys: Set<String> = []
     ) {
         self.awsCredentials = awsCredentials
         self.region = region
@@ -36,6 +41,7 @@ public struct SimPlatformOptions: Sendable {
         self.issuedLifetimeSeconds = issuedLifetimeSeconds
         self.checkTokens = checkTokens
         self.acceptedTokens = acceptedTokens
+        self.acceptedKeys = acceptedKeys
     }
 }
 
@@ -48,7 +54,8 @@ struct SimResponse {
 
 /// What a request is, once the platform's routing and authentication have looked at it.
 enum SimRequest {
-    case messages(model: String, stream: Bool)
+    /// A model request, and what its successful answer says.
+    case messages(model: String, stream: Bool, answer: any SimAnswer)
     case countTokens
     /// The Message Batches API: the path after `/v1/messages/batches`.
     case batches(segments: [Substring])
@@ -63,6 +70,8 @@ enum SimRequest {
 protocol SimDialect: Sendable {
     var requestIDHeader: String { get }
     var streamContentType: String { get }
+    /// Headers every answer carries besides the request id (none, but for OpenAI's).
+    var responseHeaders: [(String, String)] { get }
     /// Routes (and authenticates) a request.
     func classify(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer, requestID: String) -> SimRequest
     /// An error answer for a fault script status, or for an explicit `error(NAME,STATUS)` step.
@@ -71,7 +80,7 @@ protocol SimDialect: Sendable {
     func untypedError(status: Int, message: String) -> SimResponse
     /// A successful count_tokens answer.
     func countTokensAnswer() -> String
-    /// One Anthropic stream event as it goes on the wire.
+    /// One stream event (of the answer's ``SimAnswer/streamEvents(deltas:blocks:)``) as it goes on the wire.
     func streamEvent(name: String, data: String) -> ByteBuffer
     /// A stream failure after some events: Anthropic's `event: error`, or the platform's
     /// exception frame. `name` is the platform's own error name when the fault gave one.
@@ -79,6 +88,8 @@ protocol SimDialect: Sendable {
 }
 
 extension SimDialect {
+    var responseHeaders: [(String, String)] { [] }
+
     static func anthropicEnvelope(type: String, message: String) -> String {
         #"{"type":"error","error":{"type":"\#(type)","message":"\#(message)"}}"#
     }
@@ -100,7 +111,7 @@ struct AnthropicDialect: SimDialect {
             return .countTokens
         case (.POST, "/v1/messages"):
             let json = SimJSON.object(body)
-            return .messages(model: json?["model"] as? String ?? "unknown", stream: json?["stream"] as? Bool ?? false)
+            return anthropicMessages(model: json?["model"] as? String ?? "unknown", stream: json?["stream"] as? Bool ?? false, body: body)
         default:
             return .respond(error(status: 404, name: nil, message: "no endpoint \(method) \(path)", requestID: requestID))
         }

@@ -75,6 +75,9 @@ enum SimJSON {
         (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any]
     }
 
+    /// The value, or JSON's null.
+    static func orNull(_ value: Any?) -> Any { value ?? NSNull() }
+
     static func string(_ value: Any) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)

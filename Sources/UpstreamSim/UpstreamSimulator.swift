@@ -4,8 +4,9 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// A fake Anthropic Messages API server that follows a ``FaultScript``. Tests, the demo and the
-/// benchmarks put it behind Switchyard to produce exactly the failures they need.
+/// A fake model API server — Anthropic's Messages API, or Bedrock's, Vertex's or OpenAI's form
+/// (``SimPlatform``) — that follows a ``FaultScript``. Tests, the demo and the benchmarks put it
+/// behind Switchyard to produce exactly the failures they need.
 ///
 /// A request may pick its own fault with the `x-sim-fault` header (same syntax as one script step);
 /// otherwise requests take the script's steps in arrival order.
@@ -53,6 +54,7 @@ public final class UpstreamSimulator: Sendable {
         case .anthropic: dialect = AnthropicDialect(name: name)
         case .bedrock: dialect = BedrockDialect(options: options, issuer: issuer)
         case .vertex: dialect = VertexDialect(options: options, issuer: issuer)
+        case .openai: dialect = OpenAIDialect(options: options)
         }
         self.script = Mutex(script)
         self.group = group
@@ -150,8 +152,6 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     private var body = ByteBuffer()
     private var scheduled: [Scheduled<Void>] = []
     private var active = true
-    /// The current request's assistant prefill, when it has one.
-    private var prefill: String?
 
     init(simulator: UpstreamSimulator) {
         self.simulator = simulator
@@ -194,7 +194,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         let classified = dialect.classify(method: head.method, uri: head.uri, headers: head.headers, body: body, requestID: "")
         var model: String?
         switch classified {
-        case .messages(let name, _): model = name
+        case .messages(let name, _, _): model = name
         case .countTokens, .respond: model = (SimJSON.object(body)?["model"] as? String)
         case .credentials, .batches: break
         }
@@ -223,31 +223,23 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             case .platformError(let name, let code):
                 writeError(context: context, status: code, name: name, retryAfter: nil, shouldRetry: nil)
             case let fault where fault.isBareError:
-                perform(fault, context: context, model: "count-tokens", stream: false)
+                perform(fault, context: context, answer: AnthropicAnswer(model: "count-tokens"), stream: false)
             default:
                 writeJSON(context: context, status: .ok, json: dialect.countTokensAnswer(), extraHeaders: [])
             }
-        case .messages(let name, let stream):
-            // A request whose last turn is the assistant's is a prefill: the answer continues it.
-            let messages = SimJSON.object(body)?["messages"] as? [[String: Any]]
-            prefill = messages?.last.flatMap { $0["role"] as? String == "assistant" ? Self.text(of: $0) : nil }
-            if let prefill, prefill.last?.isWhitespace == true {
-                let message = "messages: final assistant content cannot end with trailing whitespace"
-                write(dialect.error(status: 400, name: dialect is AnthropicDialect ? "invalid_request_error" : nil, message: message, requestID: ""), context: context)
-                return
-            }
-            perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, model: name, stream: stream)
+        case .messages(_, let stream, let answer):
+            perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, answer: answer, stream: stream)
         }
     }
 
-    private func perform(_ fault: Fault, context: ChannelHandlerContext, model: String, stream: Bool) {
+    private func perform(_ fault: Fault, context: ChannelHandlerContext, answer: any SimAnswer, stream: Bool) {
         let (faultDeltas, faultInterval) = simulator.faultStream
         switch fault {
         case .ok(let events, let interval):
             if stream {
-                streamEvents(context: context, model: model, deltas: events, interval: interval, ending: .complete)
+                streamEvents(context: context, answer: answer, deltas: events, interval: interval, ending: .complete)
             } else {
-                writeJSON(context: context, status: .ok, json: SimPayloads.message(model: model, deltas: events), extraHeaders: [])
+                writeJSON(context: context, status: .ok, json: answer.json(deltas: events), extraHeaders: [])
             }
         case .status(let code, let retryAfter, let shouldRetry):
             writeError(context: context, status: code, name: nil, retryAfter: retryAfter, shouldRetry: shouldRetry)
@@ -262,24 +254,24 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             writeJSON(context: context, status: HTTPResponseStatus(statusCode: code), json: "", contentType: "text/plain", extraHeaders: [])
         case .slowFirstByte(let delay):
             schedule(context: context, after: delay) { [self] in
-                perform(.ok(events: 3, interval: .zero), context: context, model: model, stream: stream)
+                perform(.ok(events: 3, interval: .zero), context: context, answer: answer, stream: stream)
             }
         case .resetBeforeHeaders:
             reset(context: context)
         case .hang:
             break
         case .sseError(let after, let type):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: type, name: nil))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: type, name: nil))
         case .exception(let after, let name):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: "api_error", name: name))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .error(after: after, type: "api_error", name: name))
         case .cut(let after):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .cut(after: after))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .cut(after: after))
         case .stall(let after):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .stall(after: after))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .stall(after: after))
         case .corruptFrame(let after):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .corrupt(after: after))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .corrupt(after: after))
         case .truncatedFrame(let after):
-            streamEvents(context: context, model: model, deltas: faultDeltas, interval: faultInterval, ending: .truncate(after: after))
+            streamEvents(context: context, answer: answer, deltas: faultDeltas, interval: faultInterval, ending: .truncate(after: after))
         case .invalidJSON:
             writeJSON(context: context, status: .ok, json: "this is not JSON {", extraHeaders: [])
         case .notAMessage:
@@ -304,6 +296,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         if let length { headers.add(name: "content-length", value: String(length)) }
         headers.add(name: simulator.dialect.requestIDHeader, value: simulator.requestID())
         headers.add(name: "x-sim-name", value: simulator.name)
+        for (name, value) in simulator.dialect.responseHeaders { headers.add(name: name, value: value) }
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
     }
@@ -320,6 +313,8 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     private func writeError(context: ChannelHandlerContext, status: Int, name: String?, retryAfter: Duration?, shouldRetry: Bool?) {
         var response = simulator.dialect.error(status: status, name: name, message: "simulated \(status) from \(simulator.name)", requestID: "")
         if let retryAfter {
+            // The script's value wins over a platform's default one.
+            response.headers.removeAll { $0.0 == "retry-after" }
             let seconds = Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18
             response.headers.append(("retry-after", seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)))
         }
@@ -347,11 +342,11 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         case truncate(after: Int)
     }
 
-    private func streamEvents(context: ChannelHandlerContext, model: String, deltas: Int, interval: Duration, ending: StreamEnding) {
+    private func streamEvents(context: ChannelHandlerContext, answer: any SimAnswer, deltas: Int, interval: Duration, ending: StreamEnding) {
         let dialect = simulator.dialect
         writeHead(context: context, status: .ok, contentType: dialect.streamContentType, length: nil, extraHeaders: [("cache-control", "no-cache")])
         context.flush()
-        let events = SimPayloads.streamEvents(model: model, deltas: deltas, blocks: simulator.streamBlocks, continuing: prefill != nil)
+        let events = answer.streamEvents(deltas: deltas, blocks: simulator.streamBlocks)
         var index = 0
         func send(_ buffer: ByteBuffer) {
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -398,13 +393,6 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             }
         }
         sendNext()
-    }
-
-    /// The text of a message's content (a string, or its text blocks).
-    static func text(of message: [String: Any]) -> String {
-        if let text = message["content"] as? String { return text }
-        let blocks = message["content"] as? [[String: Any]] ?? []
-        return blocks.compactMap { $0["type"] as? String == "text" ? $0["text"] as? String : nil }.joined()
     }
 
     private func writeHuge(context: ChannelHandlerContext, bytes: Int) {
@@ -458,67 +446,5 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         scheduled.append(task)
         if scheduled.count > 64 { scheduled.removeFirst(32) }
-    }
-}
-
-/// The simulator's canned Anthropic payloads.
-public enum SimPayloads {
-    public static func errorType(status: Int) -> String {
-        switch status {
-        case 400: "invalid_request_error"
-        case 401: "authentication_error"
-        case 403: "permission_error"
-        case 404: "not_found_error"
-        case 408: "timeout_error"
-        case 409: "conflict_error"
-        case 413: "request_too_large"
-        case 429: "rate_limit_error"
-        case 504: "timeout_error"
-        case 529: "overloaded_error"
-        default: "api_error"
-        }
-    }
-
-    public static func message(model: String, deltas: Int) -> String {
-        let text = (0..<max(1, deltas)).map { "chunk\($0) " }.joined()
-        return #"{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[{"type":"text","text":"\#(text)"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":\#(deltas + 1)}}"#
-    }
-
-    /// The events of a streamed message, as (event name, data JSON): one block per entry of
-    /// `blocks` (`text`, `thinking`, `tool_use`), `deltas` deltas each. A continuation of a
-    /// prefill (`continuing`) goes on with " cont0", " cont1", … as a model would after a prefill
-    /// whose trailing space was cut.
-    public static func streamEvents(model: String, deltas: Int, blocks: [String] = ["text"], continuing: Bool = false) -> [(name: String, data: String)] {
-        var events: [(name: String, data: String)] = []
-        func event(_ name: String, _ data: String) { events.append((name, data)) }
-        let input = continuing ? 20 : 12
-        event("message_start", #"{"type":"message_start","message":{"id":"msg_sim","type":"message","role":"assistant","model":"\#(model)","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":\#(input),"output_tokens":1}}}"#)
-        event("ping", #"{"type": "ping"}"#)
-        for (index, kind) in blocks.enumerated() {
-            switch kind {
-            case "thinking":
-                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"thinking","thinking":"","signature":""}}"#)
-                for step in 0..<deltas {
-                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"thinking_delta","thinking":"step\#(step) "}}"#)
-                }
-                event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"signature_delta","signature":"c2ln"}}"#)
-            case "tool_use":
-                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"tool_use","id":"toolu_sim","name":"lookup","input":{}}}"#)
-                for step in 0..<deltas {
-                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"input_json_delta","partial_json":"{\"k\#(step)\":1"}}"#)
-                }
-            default:
-                event("content_block_start", #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"text","text":""}}"#)
-                for step in 0..<deltas {
-                    let text = continuing ? " cont\(step)" : "chunk\(step) "
-                    event("content_block_delta", #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"text_delta","text":"\#(text)"}}"#)
-                }
-            }
-            event("content_block_stop", #"{"type":"content_block_stop","index":\#(index)}"#)
-        }
-        let stopReason = blocks.last == "tool_use" ? "tool_use" : "end_turn"
-        event("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"\#(stopReason)","stop_sequence":null},"usage":{"output_tokens":\#(deltas * blocks.count + 1)}}"#)
-        event("message_stop", #"{"type":"message_stop"}"#)
-        return events
     }
 }

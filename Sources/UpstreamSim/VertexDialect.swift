@@ -59,7 +59,7 @@ struct VertexDialect: SimDialect {
             if stream, json["stream"] as? Bool != true {
                 return .respond(anthropicError(status: 400, type: "invalid_request_error", message: "streamRawPredict needs \"stream\": true"))
             }
-            return .messages(model: model, stream: stream)
+            return anthropicMessages(model: model, stream: stream, body: body)
         default:
             return .respond(googleError(status: 400, code: "INVALID_ARGUMENT", message: "unknown method \(specifier)"))
         }

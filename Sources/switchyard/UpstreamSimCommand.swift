@@ -11,7 +11,7 @@ import Glibc
 struct UpstreamSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upstream-sim",
-        abstract: "Run a fake Anthropic Messages API server that follows a fault script.",
+        abstract: "Run a fake model API server (Anthropic, Bedrock, Vertex or OpenAI) that follows a fault script.",
         discussion: """
             Steps are taken one per request, in order: STEP, STEP*N (N times) or STEP* (forever); after
             the last step requests are answered ok. A request may choose its own fault with the
@@ -21,7 +21,8 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             endless-headers, error(NAME,STATUS) (a platform error by name, e.g. error(ThrottlingException,429)),
             untyped(STATUS) (the platform's error shape without its type), html(STATUS) and empty(STATUS)
             (a gateway's HTML page, an empty body), exception(N,NAME) (a stream exception after N events), crc(N) and truncate(N) (a broken
-            event-stream frame after N events).
+            event-stream frame after N events), quota and context-length (OpenAI's insufficient_quota 429 and
+            context_length_exceeded 400; elsewhere error(insufficient_quota,429) and error(context_length_exceeded,400)).
 
             --platform bedrock speaks AWS Bedrock's runtime API (SigV4-signed requests, event-stream
             frames, x-amzn-errortype errors) and serves a container credentials endpoint
@@ -30,7 +31,11 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             the temporary credentials it issued. --platform vertex speaks Vertex AI's Claude
             endpoints (:rawPredict, :streamRawPredict, count-tokens:rawPredict) with Google errors,
             checks bearer tokens, and serves a token_uri (POST /token) and the metadata server's
-            token path.
+            token path. --platform openai speaks OpenAI's Chat Completions API (POST /v1/chat/completions,
+            Azure's POST /openai/deployments/NAME/chat/completions?api-version=…, GET /v1/models): JSON
+            or data: chunks ending in [DONE], one tool call when tools are offered and the user spoke last,
+            OpenAI's error envelope (a 529 step answers 503, OpenAI's overload); with --api-key it checks
+            Authorization: Bearer and Azure's api-key header. Stream steps count chunks, the role chunk first.
             """
     )
 
@@ -43,7 +48,7 @@ struct UpstreamSimCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Name used in request ids and messages.")
     var name = "sim"
 
-    @Option(name: .long, help: "The platform protocol to speak: anthropic, bedrock or vertex.")
+    @Option(name: .long, help: "The platform protocol to speak: anthropic, bedrock, vertex or openai.")
     var platform = "anthropic"
 
     @Option(name: .long, help: "Bedrock: an access key id whose signatures are accepted (secret in $SIM_AWS_SECRET_ACCESS_KEY).")
@@ -60,6 +65,9 @@ struct UpstreamSimCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Vertex: do not check bearer tokens.")
     var noTokenCheck = false
+
+    @Option(name: .long, help: "OpenAI: an API key accepted (Bearer or api-key); without any, keys are not checked.")
+    var apiKey: [String] = []
 
     @Option(name: .long, help: "Content deltas of the streams fault steps send (sse-error, cut, stall, ...).")
     var faultDeltas = 5
@@ -81,11 +89,11 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         guard let simPlatform = SimPlatform(rawValue: platform) else {
-            throw ValidationError("invalid --platform '\(platform)' (expected anthropic, bedrock or vertex)")
+            throw ValidationError("invalid --platform '\(platform)' (expected anthropic, bedrock, vertex or openai)")
         }
         var options = SimPlatformOptions(
             region: region, clockOffsetSeconds: clockOffset, issuedLifetimeSeconds: issuedLifetime, checkTokens: !noTokenCheck,
-            acceptedTokens: Set(acceptToken)
+            acceptedTokens: Set(acceptToken), acceptedKeys: Set(apiKey)
         )
         if let awsAccessKeyId {
             guard let secret = ProcessInfo.processInfo.environment["SIM_AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {

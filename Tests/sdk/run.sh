@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the anthropic SDK end-to-end check: three upstream-sims, the router, then e2e.py.
+# Runs the anthropic SDK end-to-end check: three upstream-sims, the router, then e2e.py; then the
+# openai SDK against upstream-sim's OpenAI mode (openai_sim.sh, sims of its own).
 # Usage: Tests/sdk/run.sh SWITCHYARD_BINARY PYTHON
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,6 +45,7 @@ status=0
     | tee "$work/platforms.out" || status=$?
 "$python" "$here/recovery.py" http://127.0.0.1:18090 | tee "$work/recovery.out" || status=$?
 "$python" "$here/batches.py" http://127.0.0.1:18090 || status=$?
+"$here/openai_sim.sh" "$bin" "$python" || status=$?
 platform_requests=$(( $(sed -n 's/^ROUTED //p' "$work/platforms.out") + $(sed -n 's/^ROUTED //p' "$work/recovery.out") ))
 sleep 0.3
 # Batch requests have their own lines (with batch_id); count the callers' requests.
