@@ -104,12 +104,12 @@ struct AdminEndpoints: Sendable {
     }
 
     /// The refusal of a caller ``authorize(_:channel:)`` did not let in.
-    private func refuse(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
+    func refuse(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
         guard case .failure(let error) = authorize(request.request, channel: request.channel) else { return }
         try await io.writeError(error, requestID: io.requestID(for: request.request), to: writer, channel: request.channel)
     }
 
-    private func authorize(_ request: Request, channel: any Channel) -> Result<Actor, RouterError> {
+    func authorize(_ request: Request, channel: any Channel) -> Result<Actor, RouterError> {
         let address = Self.describe(channel.remoteAddress)
         if let token = configuration.table.config.server.adminToken {
             guard let presented = ClientAuthenticator.bearerToken(HTTPHeaders(request.headers)) else {

@@ -11,6 +11,10 @@ extension HTTPFront {
             configuration: runtime.configuration, observability: runtime.observability, clock: runtime.clock, configPath: runtime.configPath,
             reload: { trigger in await runtime.reload(trigger: trigger) }, io: io
         )
+        let dashboard = DashboardEndpoints(
+            configuration: runtime.configuration, observability: runtime.observability, batches: runtime.batches, clock: runtime.clock,
+            wallClock: runtime.wallClock, admin: admin, io: io
+        )
         return EndpointTable([
             .init(method: .post, pattern: "/v1/messages", handler: .proxy(.messages)),
             .init(method: .post, pattern: "/v1/messages/count_tokens", handler: .proxy(.countTokens)),
@@ -24,6 +28,8 @@ extension HTTPFront {
             .init(method: .delete, pattern: "/v1/messages/batches/{id}", handler: .handler(batches.delete)),
             .init(method: .post, pattern: "/v1/messages/batches/{id}/cancel", handler: .handler(batches.cancel)),
             .init(method: .get, pattern: "/v1/messages/batches/{id}/results", handler: .handler(batches.results)),
+            .init(method: .get, pattern: "/admin", handler: .handler(dashboard.page)),
+            .init(method: .get, pattern: "/admin/events", handler: .handler(dashboard.events)),
             .init(method: .get, pattern: "/admin/state", handler: .handler(admin.state)),
             .init(method: .post, pattern: "/admin/models/{name}/disable", handler: .handler(admin.disable)),
             .init(method: .post, pattern: "/admin/models/{name}/enable", handler: .handler(admin.enable)),

@@ -7,10 +7,19 @@ public struct Observability: Sendable {
     public let audit: AuditLog
     public let metrics: RouterMetrics
     public let logger: Logger
+    /// The dashboard's last 15 minutes.
+    let live = LiveStats()
 
-    /// A request is over: its metrics and its audit line.
+    init(audit: AuditLog, metrics: RouterMetrics, logger: Logger) {
+        self.audit = audit
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// A request is over: its metrics, the dashboard's figures, and its audit line.
     func finish(_ record: RequestAuditRecord) async {
         metrics.requestFinished(record)
+        live.record(record)
         await audit.append(record)
     }
 
