@@ -19,7 +19,7 @@ final class ConfigSchema {
 
     func read(_ root: Node, source: String) -> SwitchyardConfig? {
         rejectLiteralSecrets(root, path: "")
-        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging", "batches"]
+        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging", "batches", "telemetry"]
         guard let fields = reader.fields(root, path: "", known: top) else { return nil }
         for section in ["providers", "models", "routes"] {
             if let node = fields[section], case .mapping(let mapping) = node {
@@ -40,6 +40,7 @@ final class ConfigSchema {
         let server = fields["server"].map { readServer($0) } ?? ServerSettings.defaults
         let logging = fields["logging"].map { readLogging($0) } ?? LoggingSettings.defaults
         let batches = fields["batches"].map { readBatches($0) }
+        let telemetry = fields["telemetry"].flatMap { readTelemetry($0) }
 
         if !clients.isEmpty {
             for (provider, node) in passThroughProviders {
@@ -53,7 +54,7 @@ final class ConfigSchema {
         guard !reader.hasErrors else { return nil }
         return SwitchyardConfig(
             server: server, clients: clients, providers: providers, models: models, routes: routes, logging: logging, batches: batches,
-            source: source
+            telemetry: telemetry, source: source
         )
     }
 

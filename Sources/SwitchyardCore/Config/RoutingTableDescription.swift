@@ -29,6 +29,13 @@ public enum RoutingTableDescription {
         } else {
             lines.append("batches: off (no batches: section; the Message Batches endpoints answer 404)")
         }
+        if let telemetry = config.telemetry {
+            lines.append(
+                "telemetry: OTLP/HTTP traces to \(telemetry.tracesURL), sample \(formatNumber(telemetry.sample * 100))%, service \(telemetry.serviceName)"
+            )
+        } else {
+            lines.append("telemetry: off (no telemetry: section)")
+        }
         for provider in config.providers {
             let t = provider.timeouts
             lines.append(

@@ -13,6 +13,8 @@ public struct SwitchyardConfig: Sendable {
     public var logging: LoggingSettings
     /// nil: the Message Batches API is off.
     public var batches: BatchSettings?
+    /// nil: no traces are exported.
+    public var telemetry: TelemetrySettings? = nil
     /// Where the configuration came from (a path, or `embedded demo`), for messages.
     public var source: String
 

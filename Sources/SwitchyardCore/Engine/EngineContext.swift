@@ -1,4 +1,5 @@
 import Logging
+import Tracing
 
 /// What the attempt engine needs from the running router, and nothing else: time and randomness
 /// for its decisions, the providers' clients, and where breaker transitions go.
@@ -12,6 +13,8 @@ struct EngineContext: Sendable {
     let endpoint: @Sendable (ProviderSpec) -> ProviderEndpoint?
     /// Breaker transitions: their audit lines, metrics, logs, and the batch runner's wake-up.
     let recordTransitions: @Sendable ([ObservedTransition]) async -> Void
+    /// `telemetry:`'s tracer; nil: no spans (and no cost).
+    let tracer: (any Tracer)?
 }
 
 /// A provider's platform adapter and its pooled client, kept across reloads while the provider's

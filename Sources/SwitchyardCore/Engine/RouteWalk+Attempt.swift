@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// The result of one attempt, as far as delivering it goes. `headers` are the upstream's as the
 /// caller should see them (the platform chose which), before Switchyard adds its own.
@@ -11,7 +12,10 @@ enum AttemptDelivery {
 
 extension RouteWalk {
     /// One attempt on `model`, with the caller's body or (for a stream resumption) another.
-    func perform(model: RoutingTable.Model, attempt: inout AttemptRecord, body callBody: InboundBody? = nil) async -> (AttemptOutcome, AttemptDelivery?) {
+    /// - Parameter span: set to the attempt's client span when the request is traced; the caller ends it.
+    func perform(
+        model: RoutingTable.Model, attempt: inout AttemptRecord, span: inout (any Span)?, body callBody: InboundBody? = nil
+    ) async -> (AttemptOutcome, AttemptDelivery?) {
         let callBody = callBody ?? request.body
         attempt.provider = model.provider.name
         attempt.platform = model.provider.platform.rawValue
@@ -38,6 +42,10 @@ extension RouteWalk {
         // The same key on every attempt of the request: an upstream that honours it runs the
         // request once however often it is sent.
         upstreamRequest.headers.add(name: HeaderPolicy.idempotencyKeyName, value: request.idempotencyKey)
+        if let trace {
+            let breaker = record.decision.last { $0.model == model.name && $0.action == .sent }?.breaker.rawValue
+            span = trace.startAttempt(model: model, breaker: breaker, headers: &upstreamRequest.headers)
+        }
         let response: UpstreamResponse
         do {
             response = try await endpoint.client.send(consume upstreamRequest)

@@ -1,5 +1,6 @@
 import HummingbirdCore
 import NIOCore
+import Tracing
 
 /// A committed stream, relayed to its end: how it stopped decides the attempt's breaker verdict,
 /// the request's outcome, and (with `stream_recovery` on a route) whether the request's walk goes
@@ -51,8 +52,10 @@ extension RouteWalk {
 
     /// The head could not be written (the caller is gone): release the model without a verdict.
     func abandonStream() async {
-        guard let current = streaming else { return }
+        guard var current = streaming else { return }
         record.outcome = .cancelled
+        endSpan(&current)
+        streaming = current
         await finishAttempt(model: current.model, ticket: current.ticket, effect: .neutral, attempt: record.attempts[current.index])
     }
 
@@ -70,6 +73,7 @@ extension RouteWalk {
             if record.recovery != nil, record.recovery != .recovered, current.finished { record.recovery = .cancelled }
         }
         guard !current.finished else { return end }
+        defer { endSpan(&current) }
         var attempt = record.attempts[current.index]
         attempt.durationMs = (context.clock.now() - current.started).milliseconds
         let effect: BreakerEffect
@@ -87,6 +91,13 @@ extension RouteWalk {
         current.finished = true
         await finishAttempt(model: current.model, ticket: current.ticket, effect: effect, attempt: attempt)
         return end
+    }
+
+    /// The streaming attempt's span, with what the attempt came to.
+    private func endSpan(_ current: inout StreamingAttempt) {
+        guard let span = current.span else { return }
+        current.span = nil
+        RequestTrace.finish(span, record: record.attempts[current.index], usage: current.relay.stream.usage.isEmpty ? nil : current.relay.stream.usage)
     }
 
     private static func markFailed(_ attempt: inout AttemptRecord, cause: String, detail: String?) {
@@ -137,6 +148,7 @@ extension RouteWalk {
         record.attempts[current.index] = attempt
         await finishAttempt(model: current.model, ticket: current.ticket, effect: .failure(cause: failure.cause), attempt: attempt)
         current.finished = true
+        endSpan(&current)
 
         switch await resumeStream(after: failure.outcome, partial: partial) {
         case .failed(let result):
@@ -148,6 +160,7 @@ extension RouteWalk {
             current.index = resumed.attemptIndex
             current.started = resumed.attemptStart
             current.finished = false
+            current.span = resumed.span
             current.resumes += 1
             let provider = context.endpoint(resumed.model.provider)?.provider
             let spliced = await current.relay.splice(resumed.stream, prelude: resumed.prelude, request: resumed.request, provider: provider, into: &writer)
@@ -164,6 +177,7 @@ extension RouteWalk {
         var prelude: ByteBuffer
         var stream: CommittedStream
         var request: ResumeRequest
+        var span: (any Span)?
     }
 
     private enum ResumeResult {
@@ -224,9 +238,11 @@ extension RouteWalk {
             attempt.backoffMs = backoff?.milliseconds
             attempt.resumesStream = true
             let attemptStart = context.clock.now()
-            let (outcome, delivery) = await perform(model: model, attempt: &attempt, body: body)
+            var span: (any Span)?
+            let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span, body: body)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
             if Task.isCancelled {
+                if let span { RequestTrace.finish(span, record: attempt) }
                 await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
                 record.attempts.append(attempt)
                 return .failed(.cancelled)
@@ -237,12 +253,13 @@ extension RouteWalk {
                 return .resumed(
                     ResumedStream(
                         model: model, ticket: selected.ticket, attemptIndex: record.attempts.count - 1, attemptStart: attemptStart, prelude: prelude,
-                        stream: resumed, request: resumeRequest
+                        stream: resumed, request: resumeRequest, span: span
                     )
                 )
             }
             let verdict = AttemptVerdict.classify(outcome)
             attempt.retryAfterMs = verdict.retryAfter?.milliseconds
+            if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
             await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
             record.attempts.append(attempt)
             failedIndex = planner.current

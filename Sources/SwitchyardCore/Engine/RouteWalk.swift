@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// One request's walk through its route: selection, attempts, backoff, the stream it commits to,
 /// and the audit record of all of it. The one owner of the request's audit record and of the
@@ -35,6 +36,8 @@ final class RouteWalk {
     let probeGrace: Duration?
     /// The attempt whose stream is being relayed, once the walk committed to one.
     var streaming: StreamingAttempt?
+    /// The request's spans, with `telemetry:` on.
+    let trace: RequestTrace?
 
     /// The attempt a committed stream belongs to: what finishing it needs.
     struct StreamingAttempt {
@@ -46,12 +49,15 @@ final class RouteWalk {
         /// Its breaker verdict is recorded already (a resumption was tried after it failed).
         var finished = false
         var resumes = 0
+        /// Its client span, ended with the stream.
+        var span: (any Span)?
     }
 
     init(
         context: EngineContext, route: RoutingTable.Route, request: ProxyRequest, record: RequestAuditRecord, startedAt: MonotonicInstant,
-        requestTimeout: Duration, probeGrace: Duration? = nil
+        requestTimeout: Duration, probeGrace: Duration? = nil, trace: RequestTrace? = nil
     ) {
+        self.trace = trace
         self.context = context
         self.route = route
         self.request = request
@@ -91,15 +97,18 @@ final class RouteWalk {
             var attempt = AttemptRecord(model: model.name)
             attempt.backoffMs = backoff?.milliseconds
             let attemptStart = context.clock.now()
-            let (outcome, delivery) = await perform(model: model, attempt: &attempt)
+            var span: (any Span)?
+            let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
 
             if Task.isCancelled {
+                if let span { RequestTrace.finish(span, record: attempt) }
                 await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
                 record.attempts.append(attempt)
                 return .cancelled
             }
             if case .stream(let status, let headers, let prelude, let committed) = delivery {
+                if let span { span.attributes["gen_ai.response.id"] = AnthropicPayload.messageID(inStreamPrelude: prelude) }
                 // Past the commit point: the breaker learns the outcome when the stream ends.
                 record.attempts.append(attempt)
                 served(by: model, selectedIndex: selected.index, upstreamRequestID: attempt.upstreamRequestID)
@@ -109,13 +118,14 @@ final class RouteWalk {
                     relay: StreamRelay(
                         stream: committed, provider: context.endpoint(model.provider)?.provider, observesPartial: route.spec.streamRecovery != nil,
                         prelude: prelude, clock: context.clock, deadline: deadline
-                    )
+                    ), span: span
                 )
                 return .stream(status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), prelude: prelude)
             }
 
             let verdict = AttemptVerdict.classify(outcome)
             attempt.retryAfterMs = verdict.retryAfter?.milliseconds
+            if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
             await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
             record.attempts.append(attempt)
 
@@ -182,6 +192,14 @@ final class RouteWalk {
     /// For a batch request: the record's event name (`batch.retry` for a try that does not end it).
     func markEvent(_ event: String) {
         record.event = event
+    }
+
+    /// An attempt's client span, with the message id and usage of a 2xx answer.
+    func finishSpan(_ span: any Span, attempt: AttemptRecord, delivery: AttemptDelivery?) {
+        guard case .complete(let status, _, let body, let usage) = delivery, (200..<300).contains(status) else {
+            return RequestTrace.finish(span, record: attempt)
+        }
+        RequestTrace.finish(span, record: attempt, responseID: AnthropicPayload.topLevelString("id", in: body), usage: usage)
     }
 
     // MARK: Breakers

@@ -99,6 +99,28 @@ public enum AnthropicPayload {
         }
     }
 
+    /// `message.id` of a `message_start` event.
+    public static func messageID(inMessageStart buffer: ByteBuffer) -> String? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard let skim = try? JSONSkimmer.skim(bytes), let message = JSONSkimmer.member("message", in: skim, bytes: bytes),
+                message.kind == .object
+            else { return nil }
+            let inner = UnsafeRawBufferPointer(rebasing: bytes[message.value])
+            guard let messageSkim = try? JSONSkimmer.skim(inner), let id = JSONSkimmer.member("id", in: messageSkim, bytes: inner) else { return nil }
+            return JSONSkimmer.stringValue(id, bytes: inner)
+        }
+    }
+
+    /// The message id a stream's first events name (its `message_start`).
+    public static func messageID(inStreamPrelude prelude: ByteBuffer) -> String? {
+        var parser = SSEEventParser()
+        parser.append(prelude)
+        while let event = try? parser.next() {
+            if event.name == .messageStart { return messageID(inMessageStart: event.data) }
+        }
+        return nil
+    }
+
     /// `usage` of a `message_delta` event.
     public static func usage(inMessageDelta buffer: ByteBuffer) -> TokenUsage? {
         usage(inMessage: buffer)

@@ -21,6 +21,8 @@ public struct Platform: RawRepresentable, Hashable, Sendable, CustomStringConver
 /// name a platform.
 protocol PlatformKind: SendableMetatype {
     static var platform: Platform { get }
+    /// OpenTelemetry's `gen_ai.system` for Claude served by this platform.
+    static var genAISystem: String { get }
     /// Keys a provider of this type accepts besides `type`, `base_url`, `timeouts` and `max_connections`.
     static var configKeys: [String] { get }
     /// Reads the platform's own keys; reports problems through `context` and returns nil when
@@ -69,6 +71,10 @@ enum Platforms {
     }
 
     static var typeNames: [String] { all.map { $0.platform.rawValue } }
+
+    static func genAISystem(of platform: Platform) -> String {
+        all.first { $0.platform == platform }?.genAISystem ?? platform.rawValue
+    }
 
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
         guard let kind = kind(named: spec.platform.rawValue) else {

@@ -67,6 +67,9 @@ public struct AttemptVerdict: Sendable, Equatable {
         case retrySameModel
         /// Retry on the next model at once.
         case nextModel
+        /// The next model at once, or stop when none is left: waiting on this one again would
+        /// only wait for the same thing (the router's own connection limit).
+        case nextModelOnly
     }
 
     public var next: Next
@@ -97,7 +100,7 @@ public struct AttemptVerdict: Sendable, Equatable {
             return verdict
         case .transport(.capacity):
             // Local saturation: another model at once, and nothing against this one's health.
-            return AttemptVerdict(next: .nextModel, breaker: .neutral)
+            return AttemptVerdict(next: .nextModelOnly, breaker: .neutral)
         case .transport(let failure):
             return AttemptVerdict(next: .retrySameModel, breaker: .failure(cause: failure.rawValue))
         case .auth:

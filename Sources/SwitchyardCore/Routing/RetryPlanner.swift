@@ -57,16 +57,20 @@ public struct RetryPlanner: Sendable {
         switch verdict.next {
         case .done, .returnAsIs:
             return .stop(.answered)
-        case .retrySameModel, .nextModel:
+        case .retrySameModel, .nextModel, .nextModelOnly:
             break
         }
         guard attempts < policy.maxAttempts else { return .stop(.exhausted) }
         guard now < deadline else { return .stop(.deadline) }
         let othersRemain = (0..<modelCount).contains { $0 != current && !left.contains($0) }
-        let wantsToMove = verdict.next == .nextModel || attemptsOnCurrent >= policy.perModel
+        let wantsToMove = verdict.next == .nextModel || verdict.next == .nextModelOnly || attemptsOnCurrent >= policy.perModel
         if wantsToMove, othersRemain {
             leaveCurrent()
             return .moveOn
+        }
+        if verdict.next == .nextModelOnly {
+            leaveCurrent()
+            return .stop(.exhausted)
         }
         guard attemptsOnCurrent < policy.perModel else {
             leaveCurrent()

@@ -71,6 +71,7 @@ struct HTTPFront: Sendable {
         let startedAt = engine.clock.now()
         let requestID = io.requestID(given: inbound.headers.first(name: HeaderPolicy.requestIDName))
         var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
+        let trace = engine.tracer.map { RequestTrace(tracer: $0, inbound: inbound.headers, api: api, path: api.path, requestID: requestID) }
         let table = configuration.table
         var outcome: RouteWalk.Outcome
         var walk: RouteWalk?
@@ -104,7 +105,7 @@ struct HTTPFront: Sendable {
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
             let current = RouteWalk(
                 context: engine, route: route, request: proxyRequest, record: record, startedAt: startedAt,
-                requestTimeout: table.config.server.requestTimeout
+                requestTimeout: table.config.server.requestTimeout, trace: trace
             )
             walk = current
             inFlight = observability.metrics.requestStarted(route: route.name)
@@ -115,6 +116,7 @@ struct HTTPFront: Sendable {
             record.message = error.message
             try await io.writeError(error, requestID: requestID, to: writer, channel: channel)
             record.durationMs = (engine.clock.now() - startedAt).milliseconds
+            trace?.finish(record)
             await observability.finish(record)
             return
         }
@@ -144,7 +146,9 @@ struct HTTPFront: Sendable {
             walk.callerLeft(status: 499)
         }
         inFlight?.ended()
-        await observability.finish(walk.finished(at: engine.clock.now()))
+        let finished = walk.finished(at: engine.clock.now())
+        trace?.finish(finished)
+        await observability.finish(finished)
     }
 }
 

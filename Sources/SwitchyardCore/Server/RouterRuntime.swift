@@ -21,6 +21,8 @@ public final class RouterRuntime: Sendable {
     let eventLoopGroup: any EventLoopGroup
     /// Token endpoints, STS, container and metadata servers: never the hot path.
     let credentialClients: CredentialClients
+    /// `telemetry:`'s tracer and exporter, made at start (a reload does not change them).
+    public let tracing: TracingBackend?
 
     /// Non-streaming responses larger than this are treated as a broken upstream.
     public let maxUpstreamResponse = 64 << 20
@@ -51,6 +53,16 @@ public final class RouterRuntime: Sendable {
             services: { ProviderServices(credentialClients: credentialClients, environment: environment(), logger: logger, wallClock: wallClock) },
             eventLoopGroup: eventLoopGroup
         )
+        if let telemetry = config.telemetry {
+            do {
+                tracing = try TracingBackend(settings: telemetry, logger: logger)
+            } catch {
+                logger.error("telemetry is off: the OTLP exporter for \(telemetry.tracesURL) could not be made: \(error)")
+                tracing = nil
+            }
+        } else {
+            tracing = nil
+        }
         publishBreakerStates(configuration.table)
     }
 
@@ -76,7 +88,8 @@ public final class RouterRuntime: Sendable {
         let configuration = configuration
         return EngineContext(
             clock: clock, random: randomSource, logger: logger, maxUpstreamResponse: maxUpstreamResponse,
-            endpoint: { spec in configuration.endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) }
+            endpoint: { spec in configuration.endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) },
+            tracer: tracing?.tracer
         )
     }
 

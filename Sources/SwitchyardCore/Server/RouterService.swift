@@ -33,6 +33,10 @@ public struct RouterService: Service {
             // Clients retired by reloads are shut down by this child, once their grace has
             // passed; it stops with the router, and the runtime's shutdown takes what is left.
             owned.addTask { await configuration.runRetirements() }
+            // Spans are exported by swift-otel's service; graceful shutdown flushes them.
+            if let tracing = runtime.tracing {
+                owned.addTask { try? await tracing.service.run() }
+            }
             // A companion that fails takes the router down with it, as it did as a service of the
             // group; the graceful-shutdown signal reaches every child task.
             try await withThrowingTaskGroup(of: Void.self) { group in

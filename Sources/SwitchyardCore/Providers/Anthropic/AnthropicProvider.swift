@@ -10,6 +10,7 @@ enum AnthropicPlatform: PlatformKind {
     }
 
     static let platform = Platform.anthropic
+    static let genAISystem = "anthropic"
     static let configKeys = ["api_key_env"]
 
     static func readSettings(_ fields: ConfigReader.Fields, context: ProviderConfigContext) -> (any PlatformSettings)? {

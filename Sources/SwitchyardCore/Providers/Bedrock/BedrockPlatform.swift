@@ -8,6 +8,7 @@ enum BedrockPlatform: PlatformKind {
     }
 
     static let platform = Platform.bedrock
+    static let genAISystem = "aws.bedrock"
     static let configKeys = ["region", "aws_profile", "anthropic_version"]
     static let defaultAnthropicVersion = "bedrock-2023-05-31"
 

@@ -8,6 +8,7 @@ enum VertexPlatform: PlatformKind {
     }
 
     static let platform = Platform.vertex
+    static let genAISystem = "gcp.vertex_ai"
     static let configKeys = ["project", "region", "credentials_file_env", "anthropic_version"]
     static let defaultAnthropicVersion = "vertex-2023-10-16"
 
