@@ -4,8 +4,8 @@ import NIOCore
 /// ending with `data: [DONE]`, split anywhere across reads) as Anthropic's Messages stream, for a
 /// `/v1/messages` caller whose route fell over to a `type: openai` model.
 ///
-/// - The first chunk → `message_start` (`id` `msg_` + the chunk's id, the chunk's `model`,
-///   empty content). Its `usage.input_tokens` is 0 unless that chunk already carried usage:
+/// - The first chunk with a choice → `message_start` (`id` `msg_` + the chunks' id, their `model`,
+///   empty content). Its `usage.input_tokens` is 0 unless a chunk already carried usage:
 ///   OpenAI reports usage in the last chunk only, so the real counts arrive in `message_delta`,
 ///   whose `usage` then carries `input_tokens` as well as `output_tokens` (the Anthropic SDKs take
 ///   both from there).
@@ -36,6 +36,11 @@ public struct ChatStreamToMessages: UpstreamBodyTranslator {
             }
         }
 
+        var isText: Bool {
+            if case .text = self { return true }
+            return false
+        }
+
         var toolCall: Int? {
             if case .tool(let call, _) = self { return call }
             return nil
@@ -43,7 +48,12 @@ public struct ChatStreamToMessages: UpstreamBodyTranslator {
     }
 
     private var parser = SSEEventParser()
+    private var sawChunk = false
+    /// `message_start` was written.
     private var started = false
+    /// The first non-empty `id` and `model` of the chunks.
+    private var messageID = ""
+    private var model = ""
     /// `[DONE]` was handled, or an error event written: nothing more is read.
     private var ended = false
     private var block = Block.none
@@ -125,12 +135,15 @@ public struct ChatStreamToMessages: UpstreamBodyTranslator {
             return
         }
         guard let object = chunk.objectValue else { throw UpstreamError(failure: .reset, detail: "OpenAI stream chunk is not an object") }
-        if !started { start(object, into: &output) }
+        sawChunk = true
+        if messageID.isEmpty, let id = object["id"]?.stringValue { messageID = id }
+        if model.isEmpty, let name = object["model"]?.stringValue { model = name }
         if let usage = object["usage"]?.objectValue {
             inputTokens = usage["prompt_tokens"]?.intValue ?? inputTokens
             outputTokens = usage["completion_tokens"]?.intValue ?? outputTokens
         }
         guard let choice = object["choices"]?.arrayValue?.first?.objectValue else { return }
+        start(into: &output)
         if let delta = choice["delta"]?.objectValue {
             for key in ["content", "refusal"] {
                 if let text = delta[key]?.stringValue, !text.isEmpty { appendText(text, into: &output) }
@@ -143,19 +156,21 @@ public struct ChatStreamToMessages: UpstreamBodyTranslator {
         if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
     }
 
-    private mutating func start(_ chunk: JSONObject, into output: inout ByteBuffer) {
+    /// `message_start`, once: at the first chunk with a choice (Azure's first chunk holds only
+    /// content-filter results, with no id or model), or at the end.
+    private mutating func start(into output: inout ByteBuffer) {
+        guard !started else { return }
         started = true
-        if let usage = chunk["usage"]?.objectValue { inputTokens = usage["prompt_tokens"]?.intValue }
         let message: JSONValue = [
-            "id": .string("msg_" + (chunk["id"]?.stringValue ?? "")), "type": "message", "role": "assistant",
-            "model": .string(chunk["model"]?.stringValue ?? ""), "content": [], "stop_reason": nil, "stop_sequence": nil,
+            "id": .string("msg_" + messageID), "type": "message", "role": "assistant",
+            "model": .string(model), "content": [], "stop_reason": nil, "stop_sequence": nil,
             "usage": ["input_tokens": .int(inputTokens ?? 0), "output_tokens": 0],
         ]
         Self.write(event: "message_start", ["type": "message_start", "message": message], into: &output)
     }
 
     private mutating func appendText(_ text: String, into output: inout ByteBuffer) {
-        if case .text = block {} else {
+        if !block.isText {
             open(.text(index: nextBlockIndex), ["type": "text", "text": ""], into: &output)
         }
         delta(["type": "text_delta", "text": .string(text)], into: &output)
@@ -196,7 +211,8 @@ public struct ChatStreamToMessages: UpstreamBodyTranslator {
     }
 
     private mutating func close(into output: inout ByteBuffer) throws(UpstreamError) {
-        guard started else { throw UpstreamError(failure: .reset, detail: "OpenAI stream ended before its first chunk") }
+        guard sawChunk else { throw UpstreamError(failure: .reset, detail: "OpenAI stream ended before its first chunk") }
+        start(into: &output)
         ended = true
         closeBlock(into: &output)
         var usage = JSONObject()
