@@ -23,6 +23,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Concurrent callers.")
     var callers = 4
 
+    @Option(name: .long, help: "Write the audit log here (default: a file in the temporary directory).")
+    var audit: String?
+
+    @Flag(name: .long, help: "Print the demo's configuration and exit (for `switchyard replay --config`; the upstream ports are chosen at run time).")
+    var printConfig = false
+
     /// The script, in seconds from the start: the Anthropic platform goes down (every model on it
     /// answers 529), Bedrock throttles for a while so Vertex takes over, then both recover.
     static let outageStart = 5
@@ -31,6 +37,10 @@ struct DemoCommand: AsyncParsableCommand {
     static let outageEnd = 13
 
     func run() async throws {
+        if printConfig {
+            print(Self.embeddedConfig(anthropicPort: 18_001, bedrockPort: 18_002, vertexPort: 18_003))
+            return
+        }
         LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         let demoKeys = AWSCredentials(accessKeyID: "AKIADEMO000000000001", secretAccessKey: "demo-secret-not-a-real-key")
         let anthropic = UpstreamSimulator(name: "anthropic", script: try FaultScript.parse("slow(30ms)*"))
@@ -42,9 +52,9 @@ struct DemoCommand: AsyncParsableCommand {
         var ports: [Int] = []
         for sim in sims { ports.append(try await sim.start()) }
 
-        let auditPath = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-demo-audit.jsonl").path
+        let auditPath = audit ?? FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-demo-audit.jsonl").path
         try? FileManager.default.removeItem(atPath: auditPath)
-        let audit = try AuditLog(destination: .file(auditPath))
+        let auditLog = try AuditLog(destination: .file(auditPath))
         let yaml = Self.embeddedConfig(anthropicPort: ports[0], bedrockPort: ports[1], vertexPort: ports[2])
         // Demo credentials: SigV4 keys the Bedrock sim checks, and Vertex tokens from the sim's metadata server.
         let environment = [
@@ -54,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         let config = try ConfigLoader(environment: environment).load(yaml: yaml, source: "embedded demo").config
         var logger = Logger(label: "switchyard-demo")
         logger.logLevel = .critical
-        let runtime = RouterRuntime(config: config, audit: audit, logger: logger, environment: { environment })
+        let runtime = RouterRuntime(config: config, audit: auditLog, logger: logger, environment: { environment })
         let bound = DemoPort()
         let server = SwitchyardServer(runtime: runtime, listen: HostPort(host: "127.0.0.1", port: 0)) { port in
             bound.port.store(port, ordering: .relaxed)
@@ -135,7 +145,7 @@ struct DemoCommand: AsyncParsableCommand {
         serverTask.cancel()
         _ = try? await serverTask.value
         await runtime.shutdown()
-        await audit.close()
+        await auditLog.close()
         for sim in sims { await sim.stop() }
     }
 

@@ -86,6 +86,7 @@ struct DemoView {
         print("         recovery:        \(recovered ? "yes, a probe succeeded and traffic returned to Anthropic" : "not within this run")")
         print("         audit log: \(auditPath) (one JSON line per request and per breaker transition)")
         print("         try: jq -c 'select(.event==\"breaker\")' \(auditPath)")
+        print("         replay it: switchyard demo --print-config > demo.yaml && switchyard replay --config demo.yaml \(auditPath)")
     }
 
     private func breakers() -> String {

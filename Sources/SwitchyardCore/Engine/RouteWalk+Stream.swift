@@ -192,8 +192,8 @@ extension RouteWalk {
         guard let buffer = resumeRequest.body(original: request.body.buffer),
             let body = try? InboundBody.parse(buffer, requireMessages: true)
         else { return .failed(.unavailable) }
-        var failedIndex = planner.current
-        var step = planner.next(after: AttemptVerdict.classify(failure), now: context.clock.now(), using: &random)
+        var failedIndex = loop.planner.current
+        var step = loop.planner.next(after: AttemptVerdict.classify(failure), now: context.clock.now(), using: &random)
         var transitions: [ObservedTransition] = []
         while true {
             var preferred: Int?
@@ -204,7 +204,7 @@ extension RouteWalk {
             case .moveOn:
                 break
             case .retrySameModel(let delay):
-                preferred = planner.current
+                preferred = loop.planner.current
                 backoff = delay
                 do {
                     try await context.clock.sleep(for: delay)
@@ -215,7 +215,7 @@ extension RouteWalk {
             let now = context.clock.now()
             guard now < deadline else { return .failed(.unavailable) }
             var selection = ModelSelector.select(
-                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: false, probeGrace: probeGrace, decisions: &record.decision,
+                route: route, preferred: preferred, left: loop.planner.left, now: now, allowForcedProbe: false, probeGrace: probeGrace, decisions: &record.decision,
                 transitions: &transitions
             )
             // "The route's next admitting model, or the same one if it admits": when no other
@@ -223,7 +223,7 @@ extension RouteWalk {
             // still admits it.
             if case .moveOn = step, case .unavailable = selection, let failed = failedIndex {
                 selection = ModelSelector.select(
-                    route: route, preferred: failed, left: planner.left.subtracting([failed]), now: now, allowForcedProbe: false, probeGrace: probeGrace,
+                    route: route, preferred: failed, left: loop.planner.left.subtracting([failed]), now: now, allowForcedProbe: false, probeGrace: probeGrace,
                     decisions: &record.decision, transitions: &transitions
                 )
             }
@@ -232,7 +232,7 @@ extension RouteWalk {
                 transitions.removeAll()
             }
             guard case .selected(let selected) = selection else { return .failed(.unavailable) }
-            planner.willAttempt(modelAt: selected.index)
+            loop.planner.willAttempt(modelAt: selected.index)
             let model = route.models[selected.index]
             var attempt = AttemptRecord(model: model.name)
             attempt.backoffMs = backoff?.milliseconds
@@ -262,8 +262,8 @@ extension RouteWalk {
             if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
             await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
             record.attempts.append(attempt)
-            failedIndex = planner.current
-            step = planner.next(after: verdict, now: context.clock.now(), using: &random)
+            failedIndex = loop.planner.current
+            step = loop.planner.next(after: verdict, now: context.clock.now(), using: &random)
             // A resumption answered with a client error was refused (a model that takes no prefill).
             if case .stop(.answered) = step { return .failed(.refused) }
         }

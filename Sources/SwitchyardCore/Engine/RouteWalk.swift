@@ -6,7 +6,8 @@ import Tracing
 /// and the audit record of all of it. The one owner of the request's audit record and of the
 /// breaker ticket of its attempt in flight: what a stream does after its commit point comes back
 /// here as events of ``StreamRelay`` (``RouteWalk+Stream``). Decisions come from the pure types
-/// (``ModelSelector``, ``AttemptVerdict``, ``RetryPlanner``); this type carries them out.
+/// (``AttemptLoop`` over ``ModelSelector`` and ``RetryPlanner``, ``AttemptVerdict``); this type
+/// carries them out.
 final class RouteWalk {
     /// How the walk ended, for the HTTP layer to write.
     enum Outcome {
@@ -29,11 +30,12 @@ final class RouteWalk {
     /// ``responseStarted(at:)``, ``callerLeft(status:)`` and ``finished(at:)``.
     var record: RequestAuditRecord
     var random: InjectedRandom
-    /// The attempt budget, shared by the first walk through the route and any stream resumption.
-    var planner: RetryPlanner
+    /// Selection and the attempt budget; the budget is shared by the first walk through the route
+    /// and any stream resumption.
+    var loop: AttemptLoop
     /// Set for a batch request: it comes second (never forces a probe, waits `probe_grace` for a
     /// free half-open slot).
-    let probeGrace: Duration?
+    var probeGrace: Duration? { loop.probeGrace }
     /// The attempt whose stream is being relayed, once the walk committed to one.
     var streaming: StreamingAttempt?
     /// The request's spans, with `telemetry:` on.
@@ -64,38 +66,32 @@ final class RouteWalk {
         self.record = record
         self.startedAt = startedAt
         self.requestTimeout = requestTimeout
-        self.probeGrace = probeGrace
         let deadline = startedAt + requestTimeout
         self.deadline = deadline
         random = InjectedRandom(source: context.random)
-        planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
+        loop = AttemptLoop(route: route, deadline: deadline, probeGrace: probeGrace)
     }
 
     func run() async -> Outcome {
-        var preferred: Int?
-        var backoff: Duration?
         var transitions: [ObservedTransition] = []
         while true {
-            let now = context.clock.now()
-            guard now < deadline else { return finalError(reason: .deadline) }
-            let selection = ModelSelector.select(
-                route: route, preferred: preferred, left: planner.left, now: now, allowForcedProbe: record.attempts.isEmpty,
-                probeGrace: probeGrace, decisions: &record.decision, transitions: &transitions
-            )
+            let selection = loop.select(now: context.clock.now(), decisions: &record.decision, transitions: &transitions)
             if !transitions.isEmpty {
                 await context.recordTransitions(transitions)
                 transitions.removeAll()
             }
-            guard case .selected(let selected) = selection else {
-                if record.attempts.isEmpty, case .unavailable(let retryAfter) = selection {
-                    return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
-                }
-                return finalError(reason: .exhausted)
+            let selected: ModelSelector.Selection
+            switch selection {
+            case .attempt(let chosen):
+                selected = chosen
+            case .noModelAvailable(let retryAfter):
+                return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
+            case .stopped(let reason):
+                return finalError(reason: reason)
             }
-            planner.willAttempt(modelAt: selected.index)
             let model = route.models[selected.index]
             var attempt = AttemptRecord(model: model.name)
-            attempt.backoffMs = backoff?.milliseconds
+            attempt.backoffMs = loop.backoff?.milliseconds
             let attemptStart = context.clock.now()
             var span: (any Span)?
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span)
@@ -129,8 +125,8 @@ final class RouteWalk {
             await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
             record.attempts.append(attempt)
 
-            switch planner.next(after: verdict, now: context.clock.now(), using: &random) {
-            case .stop(.answered):
+            switch loop.next(after: verdict, now: context.clock.now(), using: &random) {
+            case .answer:
                 // Consumed, so that the relayed headers are this code's alone and take Switchyard's
                 // in place (a copy of the list otherwise).
                 guard case .complete(let status, let headers, let body, let usage) = consume delivery else { return finalError(reason: .exhausted) }
@@ -141,26 +137,11 @@ final class RouteWalk {
                 record.status = status
                 record.outcome = (200..<300).contains(status) ? .ok : .clientError
                 return .complete(status: status, headers: responseHeaders(consume headers, upstreamRequestID: attempt.upstreamRequestID, model: model), body: body)
-            case .stop(let reason):
+            case .stopped(let reason):
                 return finalError(reason: reason)
-            case .moveOn:
-                preferred = nil
-                backoff = nil
-            case .retrySameModel(let delay):
-                // The failure just recorded may have opened this model's breaker (or a 429
-                // rate-limited it): then the retry would be skipped anyway, so move on now
-                // rather than wait for nothing.
-                let stillAdmits = model.health.withState { state in
-                    state.disabledBy == nil && state.breaker.wouldAdmit(now: context.clock.now())
-                }
-                guard stillAdmits else {
-                    planner.leaveCurrent()
-                    preferred = nil
-                    backoff = nil
-                    continue
-                }
-                preferred = selected.index
-                backoff = delay
+            case .selectAgain:
+                continue
+            case .wait(let delay):
                 do {
                     try await context.clock.sleep(for: delay)
                 } catch {
@@ -210,10 +191,7 @@ final class RouteWalk {
     ) async {
         let now = context.clock.now()
         let transition = model.health.withState { state -> CircuitBreaker.Transition? in
-            let transition = state.finish(ticket, effect: effect, now: now)
-            if let rateLimitFor {
-                state.rateLimitedUntil = max(state.rateLimitedUntil ?? now, now + rateLimitFor)
-            }
+            let transition = state.settle(ticket, effect: effect, rateLimitFor: rateLimitFor, now: now)
             if case .failure = effect {
                 state.lastError = ModelState.LastError(
                     description: attempt.summary, upstreamRequestID: attempt.upstreamRequestID, wallMilliseconds: WallClock.nowMilliseconds()

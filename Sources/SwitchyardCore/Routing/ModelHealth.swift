@@ -92,6 +92,18 @@ public struct ModelState: Sendable {
         }
     }
 
+    /// An attempt's verdict applied to the model: the breaker learns its effect, and a 429 keeps
+    /// the model skipped for `rateLimitFor` (never shortening a skip already in force).
+    public mutating func settle(
+        _ ticket: CircuitBreaker.Ticket, effect: BreakerEffect, rateLimitFor: Duration?, now: MonotonicInstant
+    ) -> CircuitBreaker.Transition? {
+        let transition = finish(ticket, effect: effect, now: now)
+        if let rateLimitFor {
+            rateLimitedUntil = max(rateLimitedUntil ?? now, now + rateLimitFor)
+        }
+        return transition
+    }
+
     public mutating func recordLatency(milliseconds: Double) {
         if let current = latencyEWMA {
             latencyEWMA = current * 0.8 + milliseconds * 0.2
