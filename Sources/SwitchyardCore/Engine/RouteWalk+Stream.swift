@@ -188,8 +188,9 @@ extension RouteWalk {
             case .stop:
                 return .failed(.unavailable)
             case .moveOn:
-                break
+                guard grantRetry() else { return .failed(.unavailable) }
             case .retrySameModel(let delay):
+                guard grantRetry() else { return .failed(.unavailable) }
                 preferred = planner.current
                 backoff = delay
                 do {
@@ -217,7 +218,10 @@ extension RouteWalk {
                 await context.recordTransitions(transitions)
                 transitions.removeAll()
             }
-            guard case .selected(let selected) = selection else { return .failed(.unavailable) }
+            guard case .selected(let selected) = selection else {
+                releaseRetry()
+                return .failed(.unavailable)
+            }
             planner.willAttempt(modelAt: selected.index)
             let model = route.models[selected.index]
             var attempt = AttemptRecord(model: model.name)
@@ -226,6 +230,7 @@ extension RouteWalk {
             let attemptStart = context.clock.now()
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, body: body)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            releaseRetry()
             if Task.isCancelled {
                 await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
                 record.attempts.append(attempt)

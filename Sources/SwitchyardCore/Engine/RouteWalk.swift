@@ -35,6 +35,9 @@ final class RouteWalk {
     let probeGrace: Duration?
     /// The attempt whose stream is being relayed, once the walk committed to one.
     var streaming: StreamingAttempt?
+    /// A retry granted by the route's `retry_budget` and not yet given back (its attempt has
+    /// not answered yet).
+    var holdsRetry = false
 
     /// The attempt a committed stream belongs to: what finishing it needs.
     struct StreamingAttempt {
@@ -63,6 +66,14 @@ final class RouteWalk {
         self.deadline = deadline
         random = InjectedRandom(source: context.random)
         planner = RetryPlanner(policy: route.spec.retry, modelCount: route.models.count, deadline: deadline)
+        route.retryBudget?.withBudget { $0.requestStarted() }
+    }
+
+    // The walk is the request, for the retry budget: active from here to its last reference,
+    // which also covers a walk that ends by an error thrown past its caller.
+    deinit {
+        releaseRetry()
+        route.retryBudget?.withBudget { $0.requestEnded() }
     }
 
     func run() async -> Outcome {
@@ -81,6 +92,7 @@ final class RouteWalk {
                 transitions.removeAll()
             }
             guard case .selected(let selected) = selection else {
+                releaseRetry()
                 if record.attempts.isEmpty, case .unavailable(let retryAfter) = selection {
                     return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
                 }
@@ -93,6 +105,7 @@ final class RouteWalk {
             let attemptStart = context.clock.now()
             let (outcome, delivery) = await perform(model: model, attempt: &attempt)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            releaseRetry()
 
             if Task.isCancelled {
                 await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
@@ -134,9 +147,11 @@ final class RouteWalk {
             case .stop(let reason):
                 return finalError(reason: reason)
             case .moveOn:
+                guard grantRetry() else { return finalError(reason: .retryBudget) }
                 preferred = nil
                 backoff = nil
             case .retrySameModel(let delay):
+                guard grantRetry() else { return finalError(reason: .retryBudget) }
                 // The failure just recorded may have opened this model's breaker (or a 429
                 // rate-limited it): then the retry would be skipped anyway, so move on now
                 // rather than wait for nothing.
@@ -184,14 +199,41 @@ final class RouteWalk {
         record.event = event
     }
 
+    // MARK: Retry budget
+
+    /// Asks the route's `retry_budget` for the next attempt; false (and `error: retry_budget` on
+    /// the record) when it refuses. Granted retries are given back by ``releaseRetry()``.
+    func grantRetry() -> Bool {
+        guard let budget = route.retryBudget else { return true }
+        releaseRetry()
+        let now = context.clock.now()
+        guard budget.withBudget({ $0.grant(now: now) }) != .refused else {
+            record.error = "retry_budget"
+            return false
+        }
+        holdsRetry = true
+        return true
+    }
+
+    /// The granted retry's attempt answered (or none was made): it is no longer active.
+    func releaseRetry() {
+        guard holdsRetry else { return }
+        holdsRetry = false
+        route.retryBudget?.withBudget { $0.retryEnded() }
+    }
+
     // MARK: Breakers
 
-    /// Applies an attempt's verdict to the model's shared health.
+    /// Applies an attempt's verdict to the model's shared health, and posts what changed for the
+    /// other replicas when there is a fleet.
     func finishAttempt(
         model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, effect: BreakerEffect, attempt: AttemptRecord, rateLimitFor: Duration? = nil
     ) async {
         let now = context.clock.now()
-        let transition = model.health.withState { state -> CircuitBreaker.Transition? in
+        let fleet = context.fleet
+        let wallNow = fleet == nil ? 0 : context.wallClock()
+        let (transition, announced) = model.health.withState { state -> (CircuitBreaker.Transition?, [FleetEvent.Change]) in
+            let rateLimitedBefore = state.rateLimitedUntil
             let transition = state.finish(ticket, effect: effect, now: now)
             if let rateLimitFor {
                 state.rateLimitedUntil = max(state.rateLimitedUntil ?? now, now + rateLimitFor)
@@ -209,11 +251,34 @@ final class RouteWalk {
             if attempt.status != nil {
                 state.recordLatency(milliseconds: Double(attempt.durationMs))
             }
-            return transition
+            guard fleet != nil else { return (transition, []) }
+            let announced = state.announcements(
+                transition: transition, rateLimitedBefore: rateLimitedBefore, headroomSkipBefore: nil, floor: 0, now: now, wallNowMs: wallNow
+            )
+            return (transition, announced)
         }
+        fleet?.post(announced, model: model, wallNowMs: wallNow)
         if let transition {
             await context.recordTransitions([ObservedTransition(model: model.name, transition: transition)])
         }
+    }
+
+    /// An answer's rate-limit headers: merged into the model's headroom (skips start with the
+    /// next selection), and told to the fleet when they pushed the model below its floor.
+    func noteHeadroom(_ reading: HeadroomReading, model: RoutingTable.Model) {
+        let now = context.clock.now()
+        let wallNow = context.wallClock()
+        let fleet = context.fleet
+        let floor = model.headroomFloor
+        let announced = model.health.withState { state -> [FleetEvent.Change] in
+            let before = fleet == nil ? nil : state.headroom.skipUntil(now: now, minRemaining: floor)?.until
+            state.headroom.merge(reading, now: now, wallNowMs: wallNow)
+            guard fleet != nil else { return [] }
+            return state.announcements(
+                transition: nil, rateLimitedBefore: state.rateLimitedUntil, headroomSkipBefore: before, floor: floor, now: now, wallNowMs: wallNow
+            )
+        }
+        fleet?.post(announced, model: model, wallNowMs: wallNow)
     }
 
     // MARK: Answers

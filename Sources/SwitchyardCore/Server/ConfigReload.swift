@@ -35,6 +35,9 @@ extension RouterRuntime {
         if newServer.listen != old.config.server.listen {
             notes.append("server.listen changed to \(newServer.listen); it applies at the next restart")
         }
+        if loaded.config.fleet != old.config.fleet {
+            notes.append("fleet changed; it applies at the next restart")
+        }
         install(loaded.config)
         let current = table
         let kept = current.models.filter { model in old.models.contains { $0.health === model.health } }.map(\.name)

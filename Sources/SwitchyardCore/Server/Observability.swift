@@ -18,10 +18,10 @@ public struct Observability: Sendable {
     func record(_ transitions: [ObservedTransition]) async {
         for observed in transitions {
             metrics.breakerTransition(model: observed.model, to: observed.transition.to)
-            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
+            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition, fromPeer: observed.fromPeer))
             logger.notice(
                 "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
-                metadata: ["reason": .string(observed.transition.reason)]
+                metadata: ["reason": .string(observed.transition.reason), "from_peer": .string(observed.fromPeer ?? "")]
             )
         }
     }
