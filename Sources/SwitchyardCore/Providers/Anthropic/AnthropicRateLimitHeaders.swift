@@ -4,9 +4,9 @@ import NIOHTTP1
 /// Anthropic's rate-limit headers, `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
 /// read into a ``HeadroomReading``: one pass over the answer's header lines, bytes compared in
 /// place, numbers and RFC 3339 times parsed from the bytes, nothing allocated.
-enum AnthropicRateLimitHeaders {
-    /// nil when the answer carried none of them.
-    static func read(_ headers: HTTPHeaders) -> HeadroomReading? {
+public enum AnthropicRateLimitHeaders {
+    /// nil when the answer carried none of them. Public for the hot-path microbenchmark.
+    public static func read(_ headers: HTTPHeaders) -> HeadroomReading? {
         var limits: (Int64?, Int64?, Int64?, Int64?) = (nil, nil, nil, nil)
         var remaining: (Int64?, Int64?, Int64?, Int64?) = (nil, nil, nil, nil)
         var resets: (Int64?, Int64?, Int64?, Int64?) = (nil, nil, nil, nil)
