@@ -19,9 +19,10 @@ public struct Observability: Sendable {
         for observed in transitions {
             metrics.breakerTransition(model: observed.model, to: observed.transition.to)
             await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition, fromPeer: observed.fromPeer))
+            var metadata: Logger.Metadata = ["reason": .string(observed.transition.reason)]
+            if let peer = observed.fromPeer { metadata["from_peer"] = .string(peer) }
             logger.notice(
-                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
-                metadata: ["reason": .string(observed.transition.reason), "from_peer": .string(observed.fromPeer ?? "")]
+                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)", metadata: metadata
             )
         }
     }
