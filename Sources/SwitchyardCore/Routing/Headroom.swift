@@ -16,6 +16,9 @@ public enum HeadroomKind: Int, Sendable, CaseIterable {
         }
     }
 
+    /// The four kinds without the array `allCases` builds (the answer path reads them).
+    static let each: [HeadroomKind] = [.requests, .tokens, .inputTokens, .outputTokens]
+
     public init?(name: String) {
         guard let kind = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = kind
@@ -174,7 +177,7 @@ public struct Headroom: Sendable, Equatable {
     @discardableResult
     public mutating func merge(_ reading: HeadroomReading, now: MonotonicInstant, wallNowMs: Int64) -> UInt8 {
         var changed: UInt8 = 0
-        for kind in HeadroomKind.allCases {
+        for kind in HeadroomKind.each {
             guard let report = reading[kind] else { continue }
             let bucket = Self.bucket(report, now: now, wallNowMs: wallNowMs)
             if let current = self[kind], current.peer != nil {

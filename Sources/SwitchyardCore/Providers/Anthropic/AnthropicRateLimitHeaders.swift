@@ -12,7 +12,10 @@ public enum AnthropicRateLimitHeaders {
         var resets: (Int64?, Int64?, Int64?, Int64?) = (nil, nil, nil, nil)
         var seen = false
         for (name, value) in headers {
-            guard let (kind, field) = classify(name) else { continue }
+            // Most lines are other headers: their length or first byte already says so.
+            guard name.utf8.count >= minimumNameLength, name.utf8.first.map({ $0 | 0x20 }) == UInt8(ascii: "a"),
+                let (kind, field) = classify(name)
+            else { continue }
             seen = true
             switch field {
             case .limit: set(&limits, kind, parseInteger(value))
@@ -22,7 +25,7 @@ public enum AnthropicRateLimitHeaders {
         }
         guard seen else { return nil }
         var reading = HeadroomReading()
-        for kind in HeadroomKind.allCases {
+        for kind in HeadroomKind.each {
             guard let limit = get(limits, kind), let left = get(remaining, kind) else { continue }
             reading[kind] = HeadroomReport(limit: limit, remaining: left, resetWallMs: get(resets, kind))
         }
@@ -35,7 +38,9 @@ public enum AnthropicRateLimitHeaders {
         case reset
     }
 
-    private static let prefix = Array("anthropic-ratelimit-".utf8)
+    private static let prefix: StaticString = "anthropic-ratelimit-"
+    /// `anthropic-ratelimit-tokens-limit`, the shortest name of the family.
+    private static let minimumNameLength = 32
 
     /// The kind and field a header name stands for, compared without case and without a copy.
     static func classify(_ name: String) -> (HeadroomKind, Field)? {
@@ -43,9 +48,8 @@ public enum AnthropicRateLimitHeaders {
     }
 
     private static func classify(bytes: UnsafeBufferPointer<UInt8>) -> (HeadroomKind, Field)? {
-        guard bytes.count > prefix.count else { return nil }
-        for index in 0..<prefix.count where lower(bytes[index]) != prefix[index] { return nil }
-        let rest = UnsafeBufferPointer(rebasing: bytes[prefix.count...])
+        guard let prefixLength = match(bytes, prefix) else { return nil }
+        let rest = UnsafeBufferPointer(rebasing: bytes[prefixLength...])
         let kind: HeadroomKind
         let afterKind: Int
         if let length = match(rest, "requests-") {
@@ -140,11 +144,18 @@ private struct TimestampScanner {
     private var zulu = false
     private var leadingBlanks = true
 
-    /// Digits each field takes, and the separator that ends it.
-    private static let widths = [4, 2, 2, 2, 2, 2, 2, 2]
-    private static let separators: [UInt8] = [
-        UInt8(ascii: "-"), UInt8(ascii: "-"), UInt8(ascii: "T"), UInt8(ascii: ":"), UInt8(ascii: ":"), 0, UInt8(ascii: ":"), 0,
-    ]
+    /// Digits each field takes.
+    private static func width(_ field: Int) -> Int { field == 0 ? 4 : 2 }
+
+    /// The separator that ends a field (0: none, the field ends otherwise).
+    private static func separator(_ field: Int) -> UInt8 {
+        switch field {
+        case 0, 1: UInt8(ascii: "-")
+        case 2: UInt8(ascii: "T")
+        case 3, 4, 6: UInt8(ascii: ":")
+        default: 0
+        }
+    }
 
     mutating func feed(_ byte: UInt8) -> Bool {
         if leadingBlanks, byte == UInt8(ascii: " ") { return true }
@@ -163,12 +174,12 @@ private struct TimestampScanner {
         }
         guard field < 8 else { return false }
         if isDigit {
-            guard digits < Self.widths[field] else { return false }
+            guard digits < Self.width(field) else { return false }
             add(Int64(byte - UInt8(ascii: "0")))
             digits += 1
             return true
         }
-        guard digits == Self.widths[field] else { return false }
+        guard digits == Self.width(field) else { return false }
         if field == 2, byte == UInt8(ascii: "t") || byte == UInt8(ascii: " ") {
             return next()
         }
@@ -179,7 +190,7 @@ private struct TimestampScanner {
             }
             return zone(byte)
         }
-        guard byte == Self.separators[field] else { return false }
+        guard byte == Self.separator(field) else { return false }
         return next()
     }
 
