@@ -44,6 +44,8 @@ public enum Fault: Sendable, Equatable {
     case malformedSSE
     /// Headers that never end: the head is written without its terminating blank line.
     case endlessHeaders
+    /// Anthropic mode: sets a rate-limit bucket (``SimRateLimits``), then answers normally.
+    case drain(RateLimitDrain)
 }
 
 /// A fault script such as `ok*5,500*3,529,ok*`: steps taken one per request, in order. `STEP*N`
@@ -53,8 +55,10 @@ public enum Fault: Sendable, Equatable {
 /// `503(should-retry=false)`), `slow(2s)`, `reset`, `hang`, `sse-error(2)`, `sse-error(2,api_error)`,
 /// `cut(4)`, `stall(3)`, `invalid-json`, `not-a-message`, `huge(10MiB)`, `malformed-sse`, `endless-headers`,
 /// `error(NAME,STATUS)`, `untyped(STATUS)`, `html(STATUS)`, `empty(STATUS)`, `exception(N,NAME)`, `crc(N)`, `truncate(N)`,
-/// and OpenAI's two errors that are not a bare status: `quota` (`error(insufficient_quota,429)`) and
-/// `context-length` (`error(context_length_exceeded,400)`).
+/// OpenAI's two errors that are not a bare status: `quota` (`error(insufficient_quota,429)`) and
+/// `context-length` (`error(context_length_exceeded,400)`), and `drain(KIND=N|P%,limit=N,reset=D)`
+/// (Anthropic mode: the rate-limit bucket KIND — requests, tokens, input-tokens, output-tokens —
+/// has N, or P% of its limit, remaining, then the request is answered ok).
 public struct FaultScript: Sendable, Equatable {
     public struct Step: Sendable, Equatable {
         public var fault: Fault
@@ -182,6 +186,7 @@ public struct FaultScript: Sendable, Equatable {
             return .huge(bytes: size)
         case "malformed-sse": return .malformedSSE
         case "endless-headers": return .endlessHeaders
+        case "drain": return .drain(try drain(arguments, token: token))
         default:
             guard let status = Int(name), (100...599).contains(status) else {
                 throw ParseError(step: token, reason: "unknown fault '\(name)'")
@@ -193,6 +198,44 @@ public struct FaultScript: Sendable, Equatable {
             let shouldRetry = option("should-retry").map { $0 == "true" }
             return .status(status, retryAfter: retryAfter, shouldRetry: shouldRetry)
         }
+    }
+
+    /// `drain(requests=3%,limit=100,reset=2s)`: one kind with its remaining amount, optional
+    /// `limit` and `reset`.
+    static func drain(_ arguments: [String], token: String) throws(ParseError) -> RateLimitDrain {
+        var drain: RateLimitDrain?
+        var limit: Int64?
+        var reset: Duration?
+        for argument in arguments {
+            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ParseError(step: token, reason: "drain takes KIND=AMOUNT, limit=N and reset=DURATION") }
+            let (key, value) = (parts[0], parts[1])
+            switch key {
+            case "limit":
+                guard let number = Int64(value), number > 0 else { throw ParseError(step: token, reason: "limit must be a positive number") }
+                limit = number
+            case "reset":
+                guard let duration = parseDuration(value) else { throw ParseError(step: token, reason: "invalid duration '\(value)'") }
+                reset = duration
+            default:
+                guard let kind = SimRateLimits.Kind.allCases.first(where: { $0.name == key }) else {
+                    throw ParseError(step: token, reason: "unknown rate limit '\(key)' (requests, tokens, input-tokens, output-tokens)")
+                }
+                let amount: RateLimitDrain.Amount
+                if value.hasSuffix("%"), let percent = Double(value.dropLast()), percent >= 0, percent <= 100 {
+                    amount = .share(percent / 100)
+                } else if let count = Int64(value), count >= 0 {
+                    amount = .count(count)
+                } else {
+                    throw ParseError(step: token, reason: "remaining must be a count or a percentage, e.g. 3 or 3%")
+                }
+                drain = RateLimitDrain(kind: kind, remaining: amount)
+            }
+        }
+        guard var drain else { throw ParseError(step: token, reason: "drain needs a kind, e.g. drain(requests=3%,reset=2s)") }
+        drain.limit = limit
+        drain.reset = reset
+        return drain
     }
 
     private static func splitTopLevel(_ text: String) -> [String] {

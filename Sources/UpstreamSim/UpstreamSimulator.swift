@@ -30,6 +30,8 @@ public final class UpstreamSimulator: Sendable {
     public let issuer: SimIssuer
     /// The Message Batches API it serves (Anthropic mode).
     public let batches = SimBatches()
+    /// The rate limits its Anthropic answers report (Anthropic mode).
+    public let rateLimits = SimRateLimits()
     let dialect: any SimDialect
     private let script: Mutex<FaultScript>
     private let counter = Atomic<Int>(0)
@@ -152,6 +154,8 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
     private var body = ByteBuffer()
     private var scheduled: [Scheduled<Void>] = []
     private var active = true
+    /// The rate-limit header lines of the answer being written (Anthropic Messages answers).
+    private var rateLimitLines: [(String, String)] = []
 
     init(simulator: UpstreamSimulator) {
         self.simulator = simulator
@@ -228,7 +232,23 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 writeJSON(context: context, status: .ok, json: dialect.countTokensAnswer(), extraHeaders: [])
             }
         case .messages(_, let stream, let answer):
-            perform(simulator.nextFault(override: head.headers.first(name: "x-sim-fault")), context: context, answer: answer, stream: stream)
+            var fault = simulator.nextFault(override: head.headers.first(name: "x-sim-fault"))
+            rateLimitLines = []
+            if simulator.platform == .anthropic {
+                let limits = simulator.rateLimits
+                let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                guard limits.admit(nowMs: nowMs) else {
+                    let (lines, resetIn) = limits.headers(nowMs: nowMs)
+                    rateLimitLines = lines
+                    writeError(context: context, status: 429, name: nil, retryAfter: .milliseconds(max(1000, resetIn)), shouldRetry: nil)
+                    return
+                }
+                if case .drain(let drain) = fault { limits.drain(drain, nowMs: nowMs) }
+                limits.spend(inputTokens: 12, outputTokens: 24, nowMs: nowMs)
+                rateLimitLines = limits.headers(nowMs: nowMs).lines
+            }
+            if case .drain = fault { fault = FaultScript.defaultOK }
+            perform(fault, context: context, answer: answer, stream: stream)
         }
     }
 
@@ -285,6 +305,9 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         case .endlessHeaders:
             writeEndlessHeaders(context: context)
+        case .drain:
+            // Set aside for Anthropic Messages answers before this point; elsewhere a plain answer.
+            perform(FaultScript.defaultOK, context: context, answer: answer, stream: stream)
         }
     }
 
@@ -298,6 +321,7 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
         headers.add(name: "x-sim-name", value: simulator.name)
         for (name, value) in simulator.dialect.responseHeaders { headers.add(name: name, value: value) }
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        for (name, value) in rateLimitLines { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
     }
 

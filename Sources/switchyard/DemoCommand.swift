@@ -18,7 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     )
 
     @Option(name: .long, help: "How long to run, in seconds.")
-    var seconds = 22
+    var seconds = 25
 
     @Option(name: .long, help: "Concurrent callers.")
     var callers = 4
@@ -35,6 +35,9 @@ struct DemoCommand: AsyncParsableCommand {
     static let throttleStart = 9
     static let throttleEnd = 11
     static let outageEnd = 13
+    /// Then the Anthropic key's requests run low: 3 % left until a reset 4 s later.
+    static let headroomStart = 16
+    static let headroomReset = 4
 
     func run() async throws {
         if printConfig {
@@ -87,7 +90,9 @@ struct DemoCommand: AsyncParsableCommand {
               vertex    upstream-sim :\(ports[2]) (Vertex AI: OAuth2 tokens from its metadata server), 60 ms
               breaker   opens after 3 consecutive failures, open 3 s (doubling up to 6 s), 1 probe
             Script: at \(Self.outageStart) s the whole Anthropic platform answers 529 overloaded_error; at \(Self.throttleStart) s Bedrock
-            throttles (ThrottlingException) until \(Self.throttleEnd) s; at \(Self.outageEnd) s Anthropic recovers.
+            throttles (ThrottlingException) until \(Self.throttleEnd) s; at \(Self.outageEnd) s Anthropic recovers. At \(Self.headroomStart) s
+            the Anthropic key reports 3 % of its requests left (anthropic-ratelimit-requests-remaining) until a reset
+            \(Self.headroomReset) s later: traffic moves to another platform before any 429, and comes back after the reset.
             \(callers) callers send requests (every third one streams). Ctrl-C stops early.
 
             """)
@@ -126,6 +131,10 @@ struct DemoCommand: AsyncParsableCommand {
             (Self.throttleStart, bedrock, "error(ThrottlingException,429)*", "Bedrock throttles: each request moves on to Vertex at once"),
             (Self.throttleEnd, bedrock, "slow(45ms)*", "Bedrock is back"),
             (Self.outageEnd, anthropic, "slow(30ms)*", "Anthropic is healthy again; its breakers let a probe through when their open periods end"),
+            (
+                Self.headroomStart, anthropic, "drain(requests=3%,reset=\(Self.headroomReset)s),slow(30ms)*",
+                "the Anthropic key has 3% of its requests left for \(Self.headroomReset) s: below headroom.min_remaining (5%), so another platform serves, and no 429"
+            ),
         ]
         var next = 0
         for second in 1...max(1, seconds) {

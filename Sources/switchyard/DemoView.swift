@@ -84,6 +84,13 @@ struct DemoView {
         print("         platform outage: \(opened ? "yes, both Anthropic models' breakers opened and Bedrock took the traffic" : "no")")
         print("         throttling:      \(totals.served["sonnet-vertex", default: 0] > 0 ? "Vertex served while Bedrock throttled" : "Vertex was not needed")")
         print("         recovery:        \(recovered ? "yes, a probe succeeded and traffic returned to Anthropic" : "not within this run")")
+        let headroom = Self.headroomSkips(in: auditPath)
+        print(
+            "         headroom:        "
+                + (headroom.skips > 0
+                    ? "\(headroom.skips) requests passed over Anthropic while 3% of its requests remained; \(headroom.rateLimited) 429s from it"
+                    : "no request was passed over for headroom")
+        )
         print("         audit log: \(auditPath) (one JSON line per request and per breaker transition)")
         print("         try: jq -c 'select(.event==\"breaker\")' \(auditPath)")
         print("         replay it: switchyard demo --print-config > demo.yaml && switchyard replay --config demo.yaml \(auditPath)")
@@ -92,7 +99,13 @@ struct DemoView {
     private func breakers() -> String {
         let now = runtime.clock.now()
         return runtime.table.models.map { model in
-            let breaker = model.health.snapshot.breaker
+            let state = model.health.snapshot
+            let breaker = state.breaker
+            if breaker.effectiveState(now: now) == .closed, let skip = state.headroom.skipUntil(now: now, minRemaining: model.headroomFloor) {
+                let share = (state.headroom.lowestShare(now: now) ?? 0) * 100
+                let left = Double((skip.until - now).milliseconds) / 1000
+                return "\(model.name) HEADROOM \(String(format: "%.0f", share))% (\(String(format: "%.1f", left)) s to reset)"
+            }
             switch breaker.effectiveState(now: now) {
             case .closed: return "\(model.name) closed"
             case .halfOpen: return "\(model.name) HALF-OPEN"
@@ -127,6 +140,21 @@ struct DemoView {
             if let openFor = json["open_for_ms"] as? Int { text += ", open for \(Double(openFor) / 1000) s" }
             return text
         }
+    }
+
+    /// Requests whose decision skipped a model for its headroom, and Anthropic attempts answered 429.
+    static func headroomSkips(in path: String) -> (skips: Int, rateLimited: Int) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return (0, 0) }
+        var skips = 0
+        var limited = 0
+        for line in text.split(separator: "\n") where line.contains(#""event":"request""#) {
+            if line.contains(#""reason":"headroom""#) { skips += 1 }
+            guard line.contains(#""status":429"#), let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let attempts = json["attempts"] as? [[String: Any]]
+            else { continue }
+            limited += attempts.filter { $0["platform"] as? String == "anthropic" && $0["status"] as? Int == 429 }.count
+        }
+        return (skips, limited)
     }
 
     static func percentiles(_ latencies: [Duration]) -> (String, String) {

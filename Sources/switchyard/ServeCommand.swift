@@ -49,7 +49,11 @@ struct ServeCommand: AsyncParsableCommand {
             for await _ in hangupSignals { hangupSink.yield() }
         }
         let reloader = HangupReloader(runtime: runtime, signals: hangups)
-        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride, companions: [BatchService(runtime: runtime)])
+        var companions: [any Service] = [BatchService(runtime: runtime)]
+        if let fleet = loaded.config.fleet, let outbox = runtime.fleet {
+            companions.append(FleetLink(runtime: runtime, settings: fleet, outbox: outbox))
+        }
+        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride, companions: companions)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: service), .init(service: reloader)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -24,6 +24,14 @@ struct UpstreamSimCommand: AsyncParsableCommand {
             event-stream frame after N events), quota and context-length (OpenAI's insufficient_quota 429 and
             context_length_exceeded 400; elsewhere error(insufficient_quota,429) and error(context_length_exceeded,400)).
 
+            Anthropic mode reports rate limits on every Messages answer, as Anthropic does:
+            anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}, from
+            buckets with a 60 s window (requests count down by one per answer, tokens by its usage; limits
+            large enough to be met only on purpose). An empty requests bucket answers 429 with retry-after
+            until its reset. The step drain(KIND=N|P%,limit=N,reset=D) sets bucket KIND (requests, tokens,
+            input-tokens, output-tokens) to N, or P% of its limit, remaining, optionally with a new limit and
+            a reset D from now, and answers ok: drain(requests=3%,reset=5s) shows a model nearly out of requests.
+
             --platform bedrock speaks AWS Bedrock's runtime API (SigV4-signed requests, event-stream
             frames, x-amzn-errortype errors) and serves a container credentials endpoint
             (GET /v2/credentials/…) and STS AssumeRoleWithWebIdentity (POST /). Signatures are

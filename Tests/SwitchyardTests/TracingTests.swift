@@ -14,6 +14,8 @@ struct TracingTests {
     /// The receiver as a child process, on a port it chose.
     final class Receiver {
         let process = Process()
+        /// Closed when the test process ends, which ends the receiver.
+        let lifeline = Pipe()
         let port: Int
 
         init() throws {
@@ -21,6 +23,9 @@ struct TracingTests {
             process.executableURL = URL(fileURLWithPath: CrossCheckPython.interpreter)
             let prefix = CrossCheckPython.interpreter == "/usr/bin/env" ? ["python3"] : []
             process.arguments = prefix + [CrossCheckPython.scriptsDirectory.appendingPathComponent("otlp_receiver.py").path, portFile]
+            process.standardInput = lifeline
+            // Not the test runner's output: a receiver that held it would keep `swift test` waiting.
+            process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
             var found: Int?

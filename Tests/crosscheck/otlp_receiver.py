@@ -62,4 +62,7 @@ class Handler(BaseHTTPRequestHandler):
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(sys.argv[1], "w") as f:
     f.write(str(server.server_address[1]))
-server.serve_forever()
+# The test hands us a pipe as stdin and never writes to it: its end (the test process exiting,
+# however it exits) ends the receiver, so none outlives the test run.
+threading.Thread(target=server.serve_forever, daemon=True).start()
+sys.stdin.buffer.read()

@@ -110,6 +110,8 @@ public struct RequestAuditRecord: Sendable {
     public var message: String?
     /// Set when a stream failed after its commit point on a route with stream recovery.
     public var recovery: RecoveryResult?
+    /// Why a retry the route allowed was not made: `retry_budget` (README, "Retry budget").
+    public var error: String?
     /// A batch request's batch and `custom_id`.
     public var batchID: String?
     public var customID: String?
@@ -164,6 +166,7 @@ public struct RequestAuditRecord: Sendable {
             json.field("breaker", entry.breaker.rawValue)
             json.field("action", entry.action.rawValue)
             json.field("reason", entry.reason)
+            json.field("from_peer", entry.fromPeer)
             json.endObject()
         }
         json.endArray()
@@ -202,6 +205,7 @@ public struct RequestAuditRecord: Sendable {
             json.endObject()
         }
         json.field("message", message)
+        json.field("error", error)
         if let recovery {
             json.field("recovered", recovery == .recovered)
             json.field("recovery", recovery.rawValue)
@@ -212,7 +216,10 @@ public struct RequestAuditRecord: Sendable {
 
 /// Lines other than `request`: breaker transitions and lifecycle events.
 public enum AuditEvent {
-    public static func breaker(model: String, transition: CircuitBreaker.Transition, timestampMs: Int64 = WallClock.nowMilliseconds()) -> [UInt8] {
+    /// - Parameter fromPeer: the replica whose fleet event caused the transition (`from_peer`).
+    public static func breaker(
+        model: String, transition: CircuitBreaker.Transition, fromPeer: String? = nil, timestampMs: Int64 = WallClock.nowMilliseconds()
+    ) -> [UInt8] {
         var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.key("ts")
@@ -223,6 +230,7 @@ public enum AuditEvent {
         json.field("to", transition.to.rawValue)
         json.field("reason", transition.reason)
         json.field("open_for_ms", transition.openFor.map(\.milliseconds))
+        json.field("from_peer", fromPeer)
         json.endObject()
         return json.bytes
     }

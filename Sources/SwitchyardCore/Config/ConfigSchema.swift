@@ -19,7 +19,7 @@ final class ConfigSchema {
 
     func read(_ root: Node, source: String) -> SwitchyardConfig? {
         rejectLiteralSecrets(root, path: "")
-        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging", "batches", "telemetry"]
+        let top = ["version", "server", "clients", "providers", "models", "defaults", "routes", "logging", "batches", "telemetry", "fleet"]
         guard let fields = reader.fields(root, path: "", known: top) else { return nil }
         for section in ["providers", "models", "routes"] {
             if let node = fields[section], case .mapping(let mapping) = node {
@@ -41,6 +41,7 @@ final class ConfigSchema {
         let logging = fields["logging"].map { readLogging($0) } ?? LoggingSettings.defaults
         let batches = fields["batches"].map { readBatches($0) }
         let telemetry = fields["telemetry"].flatMap { readTelemetry($0) }
+        let fleet = fields["fleet"].flatMap { readFleet($0, batches: batches) }
 
         if !clients.isEmpty {
             for (provider, node) in passThroughProviders {
@@ -54,7 +55,7 @@ final class ConfigSchema {
         guard !reader.hasErrors else { return nil }
         return SwitchyardConfig(
             server: server, clients: clients, providers: providers, models: models, routes: routes, logging: logging, batches: batches,
-            telemetry: telemetry, source: source
+            telemetry: telemetry, fleet: fleet, source: source
         )
     }
 
@@ -181,7 +182,7 @@ final class ConfigSchema {
         }
         for (name, _, value) in entries {
             let path = "routes.\(name)"
-            let known = ["models", "aliases", "strategy", "when_all_unavailable", "retry", "stream_recovery"]
+            let known = ["models", "aliases", "strategy", "when_all_unavailable", "retry", "stream_recovery", "headroom", "retry_budget"]
             guard let fields = reader.fields(value, path: path, known: known) else { continue }
             var modelNames: [String] = []
             if let listNode = fields.required("models"), let list = reader.stringList(listNode, path: fields.path("models")) {
@@ -232,11 +233,13 @@ final class ConfigSchema {
                 } ?? .probe
             let retry = fields["retry"].flatMap { readRetry($0, path: fields.path("retry"), base: defaultRetry) } ?? defaultRetry
             let recovery = fields["stream_recovery"].flatMap { readStreamRecovery($0, path: fields.path("stream_recovery")) }
+            let headroom = fields["headroom"].flatMap { readHeadroom($0, path: fields.path("headroom")) } ?? .defaults
+            let budget = fields["retry_budget"].flatMap { readRetryBudget($0, path: fields.path("retry_budget")) }
             if !modelNames.isEmpty, modelNames.allSatisfy({ name in models.contains { $0.name == name } }) {
                 routes.append(
                     RouteSpec(
                         name: name, models: modelNames, aliases: aliases, strategy: strategy, whenAllUnavailable: unavailable, retry: retry,
-                        streamRecovery: recovery ?? nil
+                        streamRecovery: recovery ?? nil, headroom: headroom, retryBudget: budget
                     )
                 )
             }

@@ -36,6 +36,13 @@ public enum RoutingTableDescription {
         } else {
             lines.append("telemetry: off (no telemetry: section)")
         }
+        if let fleet = config.fleet {
+            lines.append(
+                "fleet: shared health on PostgreSQL (the batch store's database, LISTEN/NOTIFY), replica \(fleet.replica)"
+            )
+        } else {
+            lines.append("fleet: off (each replica keeps its models' health to itself)")
+        }
         for provider in config.providers {
             let t = provider.timeouts
             lines.append(
@@ -62,6 +69,7 @@ public enum RoutingTableDescription {
                 "  retry: max_attempts \(r.maxAttempts), per_model \(r.perModel), backoff \(b.initial.configNotation) ×\(formatNumber(b.multiplier)) "
                     + "up to \(b.max.configNotation), jitter \(b.jitter.rawValue)"
             )
+            lines.append("  headroom: \(describe(route.headroom)); retry_budget: \(route.retryBudget.map { describe($0) } ?? "off (every retry is made)")")
             let width = route.models.map(\.count).max() ?? 0
             for (index, name) in route.models.enumerated() {
                 guard let model = config.model(named: name), let provider = config.provider(named: model.provider) else { continue }
@@ -85,6 +93,16 @@ public enum RoutingTableDescription {
         text += "; open \(breaker.openFor.configNotation) doubling to \(breaker.maxOpenFor.configNotation); \(breaker.halfOpenProbes) half-open probe"
         if breaker.halfOpenProbes != 1 { text += "s" }
         return text
+    }
+
+    static func describe(_ headroom: HeadroomPolicy) -> String {
+        headroom.minRemaining == 0
+            ? "min_remaining 0% (never skipped for headroom)"
+            : "skip a model below \(formatNumber((headroom.minRemaining * 10_000).rounded() / 100))% of a rate limit remaining until its reset"
+    }
+
+    static func describe(_ budget: RetryBudgetPolicy) -> String {
+        "retries in flight up to \(formatNumber((budget.percent * 10_000).rounded() / 100))% of active requests, or \(formatNumber(budget.minPerSecond)) a second"
     }
 
     private static func formatNumber(_ value: Double) -> String {

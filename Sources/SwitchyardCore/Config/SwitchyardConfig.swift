@@ -15,6 +15,8 @@ public struct SwitchyardConfig: Sendable {
     public var batches: BatchSettings?
     /// nil: no traces are exported.
     public var telemetry: TelemetrySettings? = nil
+    /// nil: each replica keeps its models' health to itself (no `fleet:` section).
+    public var fleet: FleetSettings? = nil
     /// Where the configuration came from (a path, or `embedded demo`), for messages.
     public var source: String
 
@@ -240,6 +242,20 @@ public struct RouteSpec: Sendable {
     public var retry: RetryPolicy
     /// nil: `stream_recovery: off` (the default), a failure after the commit point is surfaced.
     public var streamRecovery: StreamRecoveryPolicy?
+    /// `headroom: { min_remaining }`: on by default at 5 %.
+    public var headroom: HeadroomPolicy = .defaults
+    /// nil: no `retry_budget:`, every retry `retry:` allows is made.
+    public var retryBudget: RetryBudgetPolicy? = nil
+}
+
+/// `headroom:` of a route (README, "Headroom"): models whose rate limits are nearly spent are
+/// passed over until their reset, before the upstream answers 429.
+public struct HeadroomPolicy: Sendable, Equatable {
+    /// A model whose remaining share of any rate limit is below this is skipped, in [0, 1]
+    /// (0: never skipped for headroom).
+    public var minRemaining: Double
+
+    public static let defaults = HeadroomPolicy(minRemaining: 0.05)
 }
 
 /// `stream_recovery: continue` (README, "Stream recovery"): a stream that fails after its commit point

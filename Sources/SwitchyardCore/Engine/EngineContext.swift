@@ -15,6 +15,10 @@ struct EngineContext: Sendable {
     let recordTransitions: @Sendable ([ObservedTransition]) async -> Void
     /// `telemetry:`'s tracer; nil: no spans (and no cost).
     let tracer: (any Tracer)?
+    /// Unix milliseconds: rate-limit reset times and fleet deadlines are on the wall clock.
+    var wallClock: @Sendable () -> Int64 = { WallClock.nowMilliseconds() }
+    /// Where changes to a model's health go for the other replicas; nil: no `fleet:`.
+    var fleet: FleetOutbox? = nil
 }
 
 /// A provider's platform adapter and its pooled client, kept across reloads while the provider's

@@ -21,6 +21,7 @@ enum ExhaustedRoute {
         let skipped = skippedSummary(decisions, excluding: Set(triedModels))
         if !skipped.isEmpty { message += "; not tried: \(skipped)" }
         if reason == .deadline { message += "; request_timeout of \(requestTimeout.configNotation) reached" }
+        if reason == .retryBudget { message += "; no retry: the retry budget of route '\(route.name)' is spent (retry_budget)" }
 
         var routerError: RouterError
         // An upstream error status is passed on; a 2xx that could not be used (invalid body,

@@ -202,8 +202,9 @@ extension RouteWalk {
             case .stop:
                 return .failed(.unavailable)
             case .moveOn:
-                break
+                guard grantRetry() else { return .failed(.unavailable) }
             case .retrySameModel(let delay):
+                guard grantRetry() else { return .failed(.unavailable) }
                 preferred = loop.planner.current
                 backoff = delay
                 do {
@@ -231,7 +232,10 @@ extension RouteWalk {
                 await context.recordTransitions(transitions)
                 transitions.removeAll()
             }
-            guard case .selected(let selected) = selection else { return .failed(.unavailable) }
+            guard case .selected(let selected) = selection else {
+                releaseRetry()
+                return .failed(.unavailable)
+            }
             loop.planner.willAttempt(modelAt: selected.index)
             let model = route.models[selected.index]
             var attempt = AttemptRecord(model: model.name)
@@ -241,6 +245,7 @@ extension RouteWalk {
             var span: (any Span)?
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span, body: body)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            releaseRetry()
             if Task.isCancelled {
                 if let span { RequestTrace.finish(span, record: attempt) }
                 await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)

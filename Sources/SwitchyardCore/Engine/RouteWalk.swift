@@ -40,6 +40,9 @@ final class RouteWalk {
     var streaming: StreamingAttempt?
     /// The request's spans, with `telemetry:` on.
     let trace: RequestTrace?
+    /// A retry granted by the route's `retry_budget` and not yet given back (its attempt has
+    /// not answered yet).
+    var holdsRetry = false
 
     /// The attempt a committed stream belongs to: what finishing it needs.
     struct StreamingAttempt {
@@ -70,6 +73,14 @@ final class RouteWalk {
         self.deadline = deadline
         random = InjectedRandom(source: context.random)
         loop = AttemptLoop(route: route, deadline: deadline, probeGrace: probeGrace)
+        route.retryBudget?.withBudget { $0.requestStarted() }
+    }
+
+    // The walk is the request, for the retry budget: active from here to its last reference,
+    // which also covers a walk that ends by an error thrown past its caller.
+    deinit {
+        releaseRetry()
+        route.retryBudget?.withBudget { $0.requestEnded() }
     }
 
     func run() async -> Outcome {
@@ -85,8 +96,10 @@ final class RouteWalk {
             case .attempt(let chosen):
                 selected = chosen
             case .noModelAvailable(let retryAfter):
+                releaseRetry()
                 return error(RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: skippedSummary()))
             case .stopped(let reason):
+                releaseRetry()
                 return finalError(reason: reason)
             }
             let model = route.models[selected.index]
@@ -96,6 +109,7 @@ final class RouteWalk {
             var span: (any Span)?
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span)
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            releaseRetry()
 
             if Task.isCancelled {
                 if let span { RequestTrace.finish(span, record: attempt) }
@@ -140,8 +154,10 @@ final class RouteWalk {
             case .stopped(let reason):
                 return finalError(reason: reason)
             case .selectAgain:
+                guard grantRetry() else { return finalError(reason: .retryBudget) }
                 continue
             case .wait(let delay):
+                guard grantRetry() else { return finalError(reason: .retryBudget) }
                 do {
                     try await context.clock.sleep(for: delay)
                 } catch {
@@ -183,14 +199,41 @@ final class RouteWalk {
         RequestTrace.finish(span, record: attempt, responseID: AnthropicPayload.topLevelString("id", in: body), usage: usage)
     }
 
+    // MARK: Retry budget
+
+    /// Asks the route's `retry_budget` for the next attempt; false (and `error: retry_budget` on
+    /// the record) when it refuses. Granted retries are given back by ``releaseRetry()``.
+    func grantRetry() -> Bool {
+        guard let budget = route.retryBudget else { return true }
+        releaseRetry()
+        let now = context.clock.now()
+        guard budget.withBudget({ $0.grant(now: now) }) != .refused else {
+            record.error = "retry_budget"
+            return false
+        }
+        holdsRetry = true
+        return true
+    }
+
+    /// The granted retry's attempt answered (or none was made): it is no longer active.
+    func releaseRetry() {
+        guard holdsRetry else { return }
+        holdsRetry = false
+        route.retryBudget?.withBudget { $0.retryEnded() }
+    }
+
     // MARK: Breakers
 
-    /// Applies an attempt's verdict to the model's shared health.
+    /// Applies an attempt's verdict to the model's shared health, and posts what changed for the
+    /// other replicas when there is a fleet.
     func finishAttempt(
         model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, effect: BreakerEffect, attempt: AttemptRecord, rateLimitFor: Duration? = nil
     ) async {
         let now = context.clock.now()
-        let transition = model.health.withState { state -> CircuitBreaker.Transition? in
+        let fleet = context.fleet
+        let wallNow = fleet == nil ? 0 : context.wallClock()
+        let (transition, announced) = model.health.withState { state -> (CircuitBreaker.Transition?, [FleetEvent.Change]) in
+            let rateLimitedBefore = state.rateLimitedUntil
             let transition = state.settle(ticket, effect: effect, rateLimitFor: rateLimitFor, now: now)
             if case .failure = effect {
                 state.lastError = ModelState.LastError(
@@ -205,11 +248,34 @@ final class RouteWalk {
             if attempt.status != nil {
                 state.recordLatency(milliseconds: Double(attempt.durationMs))
             }
-            return transition
+            guard fleet != nil else { return (transition, []) }
+            let announced = state.announcements(
+                transition: transition, rateLimitedBefore: rateLimitedBefore, headroomSkipBefore: nil, floor: 0, now: now, wallNowMs: wallNow
+            )
+            return (transition, announced)
         }
+        fleet?.post(announced, model: model, wallNowMs: wallNow)
         if let transition {
             await context.recordTransitions([ObservedTransition(model: model.name, transition: transition)])
         }
+    }
+
+    /// An answer's rate-limit headers: merged into the model's headroom (skips start with the
+    /// next selection), and told to the fleet when they pushed the model below its floor.
+    func noteHeadroom(_ reading: HeadroomReading, model: RoutingTable.Model) {
+        let now = context.clock.now()
+        let wallNow = context.wallClock()
+        let fleet = context.fleet
+        let floor = model.headroomFloor
+        let announced = model.health.withState { state -> [FleetEvent.Change] in
+            let before = fleet == nil ? nil : state.headroom.skipUntil(now: now, minRemaining: floor)?.until
+            state.headroom.merge(reading, now: now, wallNowMs: wallNow)
+            guard fleet != nil else { return [] }
+            return state.announcements(
+                transition: nil, rateLimitedBefore: state.rateLimitedUntil, headroomSkipBefore: before, floor: floor, now: now, wallNowMs: wallNow
+            )
+        }
+        fleet?.post(announced, model: model, wallNowMs: wallNow)
     }
 
     // MARK: Answers

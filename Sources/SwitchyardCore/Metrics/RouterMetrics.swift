@@ -209,6 +209,7 @@ public final class RouterMetrics: Sendable {
         if let recovery = record.recovery {
             counter(.recoveries, record.route ?? "none", recovery.rawValue).increment()
         }
+        countHealthDecisions(record)
     }
 
     /// A request's tokens by kind, as the tokens counters count them: only positive counts, and
@@ -347,12 +348,12 @@ public final class RouterMetrics: Sendable {
         gauge(.inFlight, route)
     }
 
-    private func counter(_ family: Family, _ v0: String, _ v1: String = "", _ v2: String = "", _ v3: String = "") -> Counter {
+    func counter(_ family: Family, _ v0: String, _ v1: String = "", _ v2: String = "", _ v3: String = "") -> Counter {
         let key = Key(family: family.name, v0: v0, v1: v1, v2: v2, v3: v3)
         return counters.series(key) { registry.makeCounter(descriptor: family.descriptor, labels: family.labelPairs(key)) }
     }
 
-    private func gauge(_ family: Family, _ v0: String, _ v1: String = "") -> Gauge {
+    func gauge(_ family: Family, _ v0: String, _ v1: String = "") -> Gauge {
         let key = Key(family: family.name, v0: v0, v1: v1)
         return gauges.series(key) { registry.makeGauge(descriptor: family.descriptor, labels: family.labelPairs(key)) }
     }

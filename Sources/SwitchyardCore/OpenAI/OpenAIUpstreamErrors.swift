@@ -56,7 +56,7 @@ public enum OpenAIUpstreamErrors {
         switch status {
         case 400, 422: mapped = ("invalid_request_error", .clientError)
         case 503: mapped = ("overloaded_error", .overloaded)
-        default: mapped = (ProxyExchange.defaultErrorType(status: status), OutcomeRow(status: status))
+        default: mapped = (AnthropicErrorEnvelope.type(forStatus: status), OutcomeRow(status: status))
         }
         let error = PlatformError(status: status, type: mapped.type, message: details?.message, row: mapped.row, platformCode: code)
         return OpenAIUpstreamError(error: error, quotaExhausted: false)

@@ -58,6 +58,10 @@ protocol UpstreamProvider: Sendable {
 
     /// The platform refused Switchyard's own credentials: drop cached ones, correct the clock, ...
     func credentialsRejected(_ problem: CredentialProblem)
+
+    /// What an answer's headers say about the model's rate limits, read once per answer; nil
+    /// when they say nothing (Bedrock and Vertex report limits only by throttling).
+    func headroom(in headers: HTTPHeaders) -> HeadroomReading?
 }
 
 /// A 2xx answer's body as the caller gets it, with the token usage read from it on the way
@@ -139,4 +143,6 @@ extension UpstreamProvider {
     var presetHeaderLines: PresetHeaderLines { .none }
 
     func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? { nil }
+
+    func headroom(in headers: HTTPHeaders) -> HeadroomReading? { nil }
 }

@@ -178,6 +178,32 @@ public struct CircuitBreaker: Sendable {
         probeSlotFreeSince = now
     }
 
+    /// Another replica's breaker for this model opened until `until`: open this one until then
+    /// too, unless it is already open as long or longer (a later deadline wins). A transition
+    /// only when it was not open; an open period that grows says nothing new to the audit log.
+    public mutating func adoptOpen(until: MonotonicInstant, now: MonotonicInstant, reason: String) -> (changed: Bool, transition: Transition?) {
+        guard until > now else { return (false, nil) }
+        if state == .open {
+            guard until > openUntil else { return (false, nil) }
+            openUntil = until
+            return (true, nil)
+        }
+        trips += 1
+        openUntil = until
+        var transition = move(to: .open, reason: reason)
+        transition.openFor = until - now
+        return (true, transition)
+    }
+
+    /// Another replica's probe succeeded: close this breaker too when its own open period is
+    /// over (half-open, or open past its deadline). A breaker still open here has a later
+    /// deadline than the peer's success, and keeps it.
+    public mutating func adoptClose(now: MonotonicInstant, reason: String) -> Transition? {
+        guard effectiveState(now: now) == .halfOpen else { return nil }
+        trips = 0
+        return move(to: .closed, reason: reason)
+    }
+
     /// The open period the next trip would use, or the current one while open.
     public var currentOpenPeriod: Duration {
         let exponent = max(0, trips - 1)

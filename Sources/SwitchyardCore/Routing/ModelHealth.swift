@@ -5,6 +5,8 @@ public enum SkipReason: String, Sendable, Equatable {
     case breakerOpen = "breaker_open"
     case probesBusy = "half_open_busy"
     case rateLimited = "rate_limited"
+    /// A rate limit's remaining share is below the route's `headroom.min_remaining`.
+    case headroom
     case disabled
     /// The request already left this model (it spent its attempts there, or got a 429/529).
     case alreadyTried = "already_tried"
@@ -21,6 +23,18 @@ public struct ModelState: Sendable {
     public var lastError: LastError?
     /// Exponentially weighted moving average of attempt latency, in milliseconds.
     public var latencyEWMA: Double?
+    /// The rate-limit headroom the upstream's answers (or peers) reported.
+    public var headroom = Headroom()
+    /// The breaker's open period came from this peer (valid while it is open until `until`).
+    public var breakerPeer: PeerMark?
+    /// `rateLimitedUntil` came from this peer (valid while it is still that instant).
+    public var rateLimitPeer: PeerMark?
+
+    /// Which replica of the fleet set a deadline (``FleetEvent``), for the audit's `from_peer`.
+    public struct PeerMark: Sendable, Equatable {
+        public var replica: String
+        public var until: MonotonicInstant
+    }
 
     public struct LastError: Sendable {
         public var description: String
@@ -30,20 +44,29 @@ public struct ModelState: Sendable {
 
     public enum Admission: Sendable, Equatable {
         case admitted(CircuitBreaker.Ticket)
-        case skipped(SkipReason, availableAt: MonotonicInstant?)
+        /// `peer`: the replica whose report the skip rests on, when another replica's.
+        case skipped(SkipReason, availableAt: MonotonicInstant?, peer: String? = nil)
     }
 
     public init(policy: BreakerPolicy) {
         breaker = CircuitBreaker(policy: policy)
     }
 
-    /// - Parameter probeGrace: set for batch work (it comes second: see
-    ///   ``CircuitBreaker/admitDeferring(now:grace:)``); nil for interactive requests.
-    public mutating func tryAdmit(now: MonotonicInstant, probeGrace: Duration? = nil) -> (Admission, CircuitBreaker.Transition?) {
+    /// - Parameters:
+    ///   - probeGrace: set for batch work (it comes second: see
+    ///     ``CircuitBreaker/admitDeferring(now:grace:)``); nil for interactive requests.
+    ///   - minRemaining: the route's `headroom.min_remaining`; nil: headroom is not looked at.
+    public mutating func tryAdmit(
+        now: MonotonicInstant, probeGrace: Duration? = nil, minRemaining: Double? = nil
+    ) -> (Admission, CircuitBreaker.Transition?) {
         if disabledBy != nil { return (.skipped(.disabled, availableAt: nil), nil) }
         if let until = rateLimitedUntil {
-            if now < until { return (.skipped(.rateLimited, availableAt: until), nil) }
+            if now < until { return (.skipped(.rateLimited, availableAt: until, peer: rateLimitPeer?.until == until ? rateLimitPeer?.replica : nil), nil) }
             rateLimitedUntil = nil
+            rateLimitPeer = nil
+        }
+        if let minRemaining, let skip = headroom.skipUntil(now: now, minRemaining: minRemaining) {
+            return (.skipped(.headroom, availableAt: skip.until, peer: skip.peer), nil)
         }
         let (admission, transition) = probeGrace.map { breaker.admitDeferring(now: now, grace: $0) } ?? breaker.admit(now: now)
         switch admission {
@@ -51,7 +74,7 @@ public struct ModelState: Sendable {
             inFlight += 1
             return (.admitted(ticket), transition)
         case .open(let until):
-            return (.skipped(.breakerOpen, availableAt: until), transition)
+            return (.skipped(.breakerOpen, availableAt: until, peer: openPeer), transition)
         case .probesBusy:
             return (.skipped(.probesBusy, availableAt: nil), transition)
         }
@@ -74,6 +97,12 @@ public struct ModelState: Sendable {
             guard let since = breaker.probeSlotFreeSince else { return (true, nil) }
             return now >= since + grace ? (true, nil) : (false, since + grace)
         }
+    }
+
+    /// The peer whose report opened the breaker, while that open period lasts.
+    public var openPeer: String? {
+        guard breaker.state == .open, let mark = breakerPeer, mark.until == breaker.openUntil else { return nil }
+        return mark.replica
     }
 
     public mutating func forceProbe(now: MonotonicInstant, reason: String) -> (CircuitBreaker.Ticket, CircuitBreaker.Transition?) {

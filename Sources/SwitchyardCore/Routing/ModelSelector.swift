@@ -8,14 +8,19 @@ public struct DecisionEntry: Sendable, Equatable {
     public var model: String
     public var breaker: CircuitBreaker.State
     public var action: Action
-    /// Why it was skipped, or `forced_probe` when sent although no model admitted the request.
+    /// Why it was skipped; `forced_probe` when sent although no model admitted the request,
+    /// `headroom_fallback` when sent with low headroom because nothing else admitted it.
     public var reason: String?
+    /// The replica whose report the skip rests on (a breaker it opened, a 429 or a low headroom
+    /// it saw), when it was another replica's: the audit line's `from_peer`.
+    public var fromPeer: String?
 
-    public init(model: String, breaker: CircuitBreaker.State, action: Action, reason: String?) {
+    public init(model: String, breaker: CircuitBreaker.State, action: Action, reason: String?, fromPeer: String? = nil) {
         self.model = model
         self.breaker = breaker
         self.action = action
         self.reason = reason
+        self.fromPeer = fromPeer
     }
 }
 
@@ -23,10 +28,14 @@ public struct DecisionEntry: Sendable, Equatable {
 public struct ObservedTransition: Sendable {
     public var model: String
     public var transition: CircuitBreaker.Transition
+    /// The replica whose event caused it (README, "Shared health across replicas"); nil: this one's own.
+    public var fromPeer: String? = nil
 }
 
 /// Priority selection: walk the route's models in order and take the first that admits the
-/// request; if none does, apply the route's `when_all_unavailable` policy.
+/// request. If none does, a model skipped only for its headroom (and not spent) takes it, the
+/// first in route order: low headroom is a reason to prefer another model, not to refuse a
+/// request one could still serve. Failing that, the route's `when_all_unavailable` policy.
 public enum ModelSelector {
     public struct Selection: Sendable {
         /// Position in the route's model list.
@@ -58,11 +67,13 @@ public enum ModelSelector {
     ) -> Result {
         var earliestOpen: (index: Int, until: MonotonicInstant)?
         var earliestAvailable: MonotonicInstant?
+        var lowHeadroom: [Int] = []
+        let minRemaining = route.spec.headroom.minRemaining
 
         func consider(_ index: Int) -> CircuitBreaker.Ticket? {
             let model = route.models[index]
             let (admission, transition, state) = model.health.withState { state in
-                let (admission, transition) = state.tryAdmit(now: now, probeGrace: probeGrace)
+                let (admission, transition) = state.tryAdmit(now: now, probeGrace: probeGrace, minRemaining: minRemaining)
                 return (admission, transition, state.breaker.state)
             }
             if let transition { transitions.append(ObservedTransition(model: model.name, transition: transition)) }
@@ -70,8 +81,9 @@ public enum ModelSelector {
             case .admitted(let ticket):
                 decisions.append(DecisionEntry(model: model.name, breaker: state, action: .sent, reason: nil))
                 return ticket
-            case .skipped(let reason, let availableAt):
-                decisions.append(DecisionEntry(model: model.name, breaker: state, action: .skipped, reason: reason.rawValue))
+            case .skipped(let reason, let availableAt, let peer):
+                decisions.append(DecisionEntry(model: model.name, breaker: state, action: .skipped, reason: reason.rawValue, fromPeer: peer))
+                if reason == .headroom { lowHeadroom.append(index) }
                 if let availableAt {
                     earliestAvailable = min(earliestAvailable ?? availableAt, availableAt)
                     if reason == .breakerOpen, availableAt < (earliestOpen?.until ?? MonotonicInstant(nanoseconds: .max)) {
@@ -87,6 +99,19 @@ public enum ModelSelector {
         }
         for index in route.models.indices where index != preferred && !left.contains(index) {
             if let ticket = consider(index) {
+                return .selected(Selection(index: index, ticket: ticket))
+            }
+        }
+        for index in lowHeadroom {
+            let model = route.models[index]
+            let (admission, transition, state) = model.health.withState { state -> (ModelState.Admission, CircuitBreaker.Transition?, CircuitBreaker.State) in
+                guard !state.headroom.isSpent(now: now) else { return (.skipped(.headroom, availableAt: nil), nil, state.breaker.state) }
+                let (admission, transition) = state.tryAdmit(now: now, probeGrace: probeGrace, minRemaining: nil)
+                return (admission, transition, state.breaker.state)
+            }
+            if let transition { transitions.append(ObservedTransition(model: model.name, transition: transition)) }
+            if case .admitted(let ticket) = admission {
+                decisions.append(DecisionEntry(model: model.name, breaker: state, action: .sent, reason: "headroom_fallback"))
                 return .selected(Selection(index: index, ticket: ticket))
             }
         }

@@ -16,6 +16,8 @@ public struct RetryPlanner: Sendable {
         case exhausted
         /// Waiting would overrun `request_timeout`.
         case deadline
+        /// The route's `retry_budget` refused the next attempt (the engine's word, from ``RetryBudget``).
+        case retryBudget
     }
 
     public let policy: RetryPolicy

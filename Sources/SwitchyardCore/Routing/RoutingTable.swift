@@ -11,11 +11,14 @@ public final class RoutingTable: Sendable {
     public final class Route: Sendable {
         public let spec: RouteSpec
         public let models: [Model]
+        /// nil: no `retry_budget:`. A reload starts a new one (its counts are of requests in flight).
+        public let retryBudget: RouteRetryBudget?
         public var name: String { spec.name }
 
         init(spec: RouteSpec, models: [Model]) {
             self.spec = spec
             self.models = models
+            self.retryBudget = spec.retryBudget.map(RouteRetryBudget.init(policy:))
         }
     }
 
@@ -25,13 +28,17 @@ public final class RoutingTable: Sendable {
         public let health: ModelHealth
         /// The upstream model id as a JSON string literal, ready to splice into a body.
         public let encodedUpstreamModel: [UInt8]
+        /// The highest `headroom.min_remaining` of the routes that use this model: below it, some
+        /// route skips the model, and the fleet is told.
+        public let headroomFloor: Double
         public var name: String { spec.name }
 
-        init(spec: ModelSpec, provider: ProviderSpec, health: ModelHealth) {
+        init(spec: ModelSpec, provider: ProviderSpec, health: ModelHealth, headroomFloor: Double = HeadroomPolicy.defaults.minRemaining) {
             self.spec = spec
             self.provider = provider
             self.health = health
             self.encodedUpstreamModel = JSONWriter.encodedString(spec.upstreamModel)
+            self.headroomFloor = headroomFloor
         }
     }
 
@@ -42,6 +49,10 @@ public final class RoutingTable: Sendable {
         var carried: [String: ModelHealth] = [:]
         for model in previous?.models ?? [] {
             carried[model.name] = model.health
+        }
+        var floors: [String: Double] = [:]
+        for route in config.routes {
+            for name in route.models { floors[name] = max(floors[name] ?? 0, route.headroom.minRemaining) }
         }
         var models: [Model] = []
         for spec in config.models {
@@ -54,7 +65,7 @@ public final class RoutingTable: Sendable {
             } else {
                 health = ModelHealth(name: spec.name, identity: identity, policy: spec.breaker)
             }
-            models.append(Model(spec: spec, provider: provider, health: health))
+            models.append(Model(spec: spec, provider: provider, health: health, headroomFloor: floors[spec.name] ?? 0))
         }
         self.models = models
         var routes: [Route] = []

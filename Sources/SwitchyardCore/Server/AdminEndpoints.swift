@@ -11,6 +11,8 @@ struct AdminEndpoints: Sendable {
     let observability: Observability
     let clock: any RouterClock
     let configPath: String?
+    /// The fleet's outbox, for its state; nil without `fleet:`.
+    var fleet: FleetOutbox? = nil
     let reload: @Sendable (_ trigger: String) async -> ReloadResult
     let io: EndpointIO
 
@@ -24,7 +26,7 @@ struct AdminEndpoints: Sendable {
 
     func state(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
         guard case .success = authorize(request.request, channel: request.channel) else { return try await refuse(request, writer) }
-        try await io.writeJSON(status: 200, body: AdminState.body(table: configuration.table, now: clock.now(), configPath: configPath), to: writer)
+        try await io.writeJSON(status: 200, body: AdminState.body(table: configuration.table, now: clock.now(), configPath: configPath, fleet: fleet), to: writer)
     }
 
     func disable(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {

@@ -38,6 +38,9 @@ extension RouterRuntime {
         if loaded.config.telemetry != old.config.telemetry {
             notes.append("telemetry changed; it applies at the next restart")
         }
+        if loaded.config.fleet != old.config.fleet {
+            notes.append("fleet changed; it applies at the next restart")
+        }
         install(loaded.config)
         let current = table
         let kept = current.models.filter { model in old.models.contains { $0.health === model.health } }.map(\.name)

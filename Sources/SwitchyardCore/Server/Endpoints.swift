@@ -9,7 +9,7 @@ extension HTTPFront {
         )
         let admin = AdminEndpoints(
             configuration: runtime.configuration, observability: runtime.observability, clock: runtime.clock, configPath: runtime.configPath,
-            reload: { trigger in await runtime.reload(trigger: trigger) }, io: io
+            fleet: runtime.fleet, reload: { trigger in await runtime.reload(trigger: trigger) }, io: io
         )
         let dashboard = DashboardEndpoints(
             configuration: runtime.configuration, observability: runtime.observability, batches: runtime.batches, clock: runtime.clock,

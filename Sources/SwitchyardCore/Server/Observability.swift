@@ -27,10 +27,11 @@ public struct Observability: Sendable {
     func record(_ transitions: [ObservedTransition]) async {
         for observed in transitions {
             metrics.breakerTransition(model: observed.model, to: observed.transition.to)
-            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition))
+            await audit.append(AuditEvent.breaker(model: observed.model, transition: observed.transition, fromPeer: observed.fromPeer))
+            var metadata: Logger.Metadata = ["reason": .string(observed.transition.reason)]
+            if let peer = observed.fromPeer { metadata["from_peer"] = .string(peer) }
             logger.notice(
-                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)",
-                metadata: ["reason": .string(observed.transition.reason)]
+                "breaker \(observed.model): \(observed.transition.from.rawValue) -> \(observed.transition.to.rawValue)", metadata: metadata
             )
         }
     }

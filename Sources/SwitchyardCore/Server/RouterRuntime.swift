@@ -12,6 +12,9 @@ public final class RouterRuntime: Sendable {
     public let configuration: LiveConfiguration
     public let observability: Observability
     public let batches: BatchMachinery
+    /// Events for the other replicas (`fleet:`); nil when the fleet is off. Fixed at start: a
+    /// reload that adds or removes `fleet:` applies at the next restart.
+    public let fleet: FleetOutbox?
     /// Where `reload()` reads the configuration from; nil: reload is not available.
     public let configPath: String?
     let environment: @Sendable () -> [String: String]
@@ -46,6 +49,7 @@ public final class RouterRuntime: Sendable {
         self.eventLoopGroup = eventLoopGroup
         observability = Observability(audit: audit, metrics: RouterMetrics(), logger: logger)
         batches = BatchMachinery()
+        fleet = config.fleet.map { FleetOutbox(replica: $0.replica) }
         let credentialClients = CredentialClients(eventLoopGroup: eventLoopGroup, environment: environment())
         self.credentialClients = credentialClients
         configuration = LiveConfiguration(
@@ -89,7 +93,8 @@ public final class RouterRuntime: Sendable {
         return EngineContext(
             clock: clock, random: randomSource, logger: logger, maxUpstreamResponse: maxUpstreamResponse,
             endpoint: { spec in configuration.endpoint(for: spec) }, recordTransitions: { [self] transitions in await record(transitions) },
-            tracer: tracing?.tracer
+            tracer: tracing?.tracer,
+            wallClock: wallClock, fleet: fleet
         )
     }
 
@@ -98,6 +103,10 @@ public final class RouterRuntime: Sendable {
         for (name, endpoint) in configuration.endpoints {
             guard let statistics = endpoint.client.statistics else { continue }
             metrics.setUpstreamPool(provider: name, active: statistics.active, idle: statistics.idle, waiting: statistics.waiting)
+        }
+        let now = clock.now()
+        for model in configuration.table.models {
+            metrics.setHeadroom(model: model.name, model.health.withState { $0.headroom }, now: now)
         }
         return metrics.render()
     }

@@ -69,11 +69,19 @@ enum PostgresTestCluster {
     /// Runs the cluster script (`stop immediate`, `start`, `status`) for the cluster on `url`'s port.
     @discardableResult
     static func runScript(_ arguments: [String], url: String) async throws -> (status: Int32, output: String) {
+        guard case .postgres(_, let port, _, _, _, _) = try BatchStores.parse(url) else { throw HarnessError("\(variable) must be postgres://") }
+        return try await runScript(arguments, port: port, directory: nil)
+    }
+
+    /// Runs the cluster script for the cluster on `port` in `directory` (nil: the environment's).
+    @discardableResult
+    static func runScript(_ arguments: [String], port: Int, directory: String?) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script] + arguments
         var environment = ProcessInfo.processInfo.environment
-        if case .postgres(_, let port, _, _, _, _) = try BatchStores.parse(url) { environment["SWITCHYARD_PG_TEST_PORT"] = String(port) }
+        environment["SWITCHYARD_PG_TEST_PORT"] = String(port)
+        if let directory { environment["SWITCHYARD_PG_TEST_DIR"] = directory }
         process.environment = environment
         // A file, not a pipe: the server the script starts may inherit the descriptor and keep a
         // pipe open for as long as it runs.
@@ -89,6 +97,35 @@ enum PostgresTestCluster {
         try handle.close()
         let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         return (process.terminationStatus, output)
+    }
+
+    /// A cluster of the test's own (its own folder and port), for tests that stop and start
+    /// PostgreSQL while others use the shared one. nil (after saying why) when the PostgreSQL
+    /// tests are skipped.
+    static func ownCluster(_ test: String) async throws -> OwnCluster? {
+        if case .skipped = availability {
+            print("\(test): skipped (\(variable)=skip)")
+            return nil
+        }
+        let directory = "/tmp/switchyard-test-pg-\(UInt32.random(in: 0...UInt32.max))"
+        let port = Int.random(in: 20_000...39_999)
+        let (status, output) = try await runScript(["start"], port: port, directory: directory)
+        guard status == 0, let line = output.split(separator: "\n").first(where: { $0.contains("\(variable)=") }) else {
+            Issue.record("could not start a PostgreSQL cluster of its own (\(howToStart)): \(output.suffix(1000))")
+            _ = try? await runScript(["destroy"], port: port, directory: directory)
+            return nil
+        }
+        return OwnCluster(directory: directory, port: port, url: String(line.split(separator: "=", maxSplits: 1)[1]))
+    }
+
+    struct OwnCluster: Sendable {
+        let directory: String
+        let port: Int
+        let url: String
+
+        func stop() async throws -> Int32 { try await PostgresTestCluster.runScript(["stop", "immediate"], port: port, directory: directory).status }
+        func start() async throws -> Int32 { try await PostgresTestCluster.runScript(["start"], port: port, directory: directory).status }
+        func destroy() async throws { try await PostgresTestCluster.runScript(["destroy"], port: port, directory: directory) }
     }
 
     /// Whether `url` is the cluster the script manages (so a test may stop and start it).

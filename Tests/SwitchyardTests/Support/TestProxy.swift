@@ -142,14 +142,14 @@ final class TestProxy: Sendable {
 
         private func connect(host: String, port: Int, context: ChannelHandlerContext, then: @escaping (ChannelHandlerContext) -> Void) {
             let inbound = context.channel
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let bound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
             ClientBootstrap(group: context.eventLoop)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Outbound(peer: inbound)) }
                 }
                 .connect(host: host, port: port)
                 .whenComplete { result in
-                    let (handler, context) = bound.value
+                    let (handler, context, then) = bound.value
                     switch result {
                     case .success(let channel):
                         handler.peer = channel

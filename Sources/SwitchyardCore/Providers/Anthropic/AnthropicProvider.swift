@@ -77,6 +77,10 @@ struct AnthropicProvider: UpstreamProvider {
         )
     }
 
+    func headroom(in headers: HTTPHeaders) -> HeadroomReading? {
+        AnthropicRateLimitHeaders.read(headers)
+    }
+
     func requestID(in headers: HTTPHeaders) -> String? {
         headers.first(name: Self.requestIDHeader)
     }

@@ -1,4 +1,5 @@
 import Benchmark
+import NIOHTTP1
 import SwitchyardCore
 
 /// The per-request decisions Switchyard makes, without I/O: time and allocations per operation.
@@ -86,6 +87,23 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(AttemptVerdict.classify(outcomes[index & 3]))
             index &+= 1
+        }
+    }
+
+    Benchmark("headroom: read an answer's rate-limit headers and merge them") { benchmark in
+        // An Anthropic answer's head as it comes: the twelve rate-limit lines among the others.
+        var lines = [("content-type", "application/json"), ("request-id", "req_011CV3kVKFh4p2sH9EnVjXp6"), ("x-should-retry", "false")]
+        for kind in ["requests", "tokens", "input-tokens", "output-tokens"] {
+            lines.append(("anthropic-ratelimit-\(kind)-limit", "4000000"))
+            lines.append(("anthropic-ratelimit-\(kind)-remaining", "3999123"))
+            lines.append(("anthropic-ratelimit-\(kind)-reset", "2026-01-31T12:00:05Z"))
+        }
+        let headers = HTTPHeaders(lines)
+        var headroom = Headroom()
+        for _ in benchmark.scaledIterations {
+            if let reading = AnthropicRateLimitHeaders.read(headers) {
+                blackHole(headroom.merge(reading, now: now, wallNowMs: 1_769_860_800_000))
+            }
         }
     }
 
