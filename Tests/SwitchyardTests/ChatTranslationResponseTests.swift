@@ -143,7 +143,7 @@ struct ChatTranslationResponseTests {
     }
 
     static let upstreamRows: [UpstreamRow] = [
-        UpstreamRow(status: 429, body: #"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#, expectedStatus: 429, type: "rate_limit_error", row: .rateLimited, quota: true),
+        UpstreamRow(status: 429, body: #"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#, expectedStatus: 429, type: "rate_limit_error", row: .quotaExhausted, quota: true),
         UpstreamRow(status: 429, body: #"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#, expectedStatus: 429, type: "rate_limit_error", row: .rateLimited),
         UpstreamRow(status: 500, body: #"{"error":{"message":"oops","type":"server_error","param":null,"code":null}}"#, expectedStatus: 500, type: "api_error", row: .serverError),
         UpstreamRow(status: 502, body: "<html>bad gateway</html>", expectedStatus: 502, type: "api_error", row: .serverError),
@@ -173,9 +173,13 @@ struct ChatTranslationResponseTests {
         let read = OpenAIUpstreamErrors.read(
             status: 429, headers: HTTPHeaders(), body: ByteBuffer(string: #"{"error":{"type":"insufficient_quota","code":"insufficient_quota","message":"q"}}"#))
         let verdict = AttemptVerdict.classify(.response(status: 429, errorType: read.error.type, retryAfter: nil, shouldRetry: nil, row: read.error.row))
-        #expect(verdict.next == .nextModel)
+        // The next model at once, never this one again within the request, and skipped for the
+        // longest rate-limit period (a plain 429's default is 10 s).
+        #expect(verdict.next == .nextModelOnly)
+        #expect(verdict.breaker == .neutral)
         #expect(read.quotaExhausted)
-        #expect(OpenAIUpstreamErrors.quotaSkip > verdict.rateLimitFor ?? .zero)
+        #expect(verdict.rateLimitFor == OpenAIUpstreamErrors.quotaSkip)
+        #expect(OpenAIUpstreamErrors.quotaSkip > AttemptVerdict.defaultRateLimit)
         #expect(read.error.platformCode == "insufficient_quota")
     }
 }

@@ -148,7 +148,7 @@ struct ConfigTests {
             """
             version: 2
             providers:
-              anthropic: { type: openai, base_url: "ftp://x" }
+              anthropic: { type: gemini, base_url: "ftp://x" }
             models:
               sonnet: [not, a, map]
             routes:

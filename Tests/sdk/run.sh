@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the anthropic SDK end-to-end check: three upstream-sims, the router, then e2e.py; then the
-# openai SDK against upstream-sim's OpenAI mode (openai_sim.sh, sims of its own).
+# openai SDK against upstream-sim's OpenAI mode (openai_sim.sh, sims of its own), and against the
+# router's /v1/chat/completions with OpenAI-compatible upstreams (openai_router.sh).
 # Usage: Tests/sdk/run.sh SWITCHYARD_BINARY PYTHON
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,6 +47,7 @@ status=0
 "$python" "$here/recovery.py" http://127.0.0.1:18090 | tee "$work/recovery.out" || status=$?
 "$python" "$here/batches.py" http://127.0.0.1:18090 || status=$?
 "$here/openai_sim.sh" "$bin" "$python" || status=$?
+"$here/openai_router.sh" "$bin" "$python" || status=$?
 platform_requests=$(( $(sed -n 's/^ROUTED //p' "$work/platforms.out") + $(sed -n 's/^ROUTED //p' "$work/recovery.out") ))
 sleep 0.3
 # Batch requests have their own lines (with batch_id); count the callers' requests.

@@ -101,6 +101,9 @@ public struct RequestAuditRecord: Sendable {
     public var upstreamModel: String?
     public var upstreamRequestID: String?
     public var downgraded: Bool
+    /// The answer came from a platform that speaks another API (an OpenAI-compatible model) and
+    /// was translated into the Messages API's shape.
+    public var translated = false
     public var decision: [DecisionEntry]
     public var attempts: [AttemptRecord]
     public var durationMs: Int64
@@ -158,6 +161,7 @@ public struct RequestAuditRecord: Sendable {
         json.field("upstream_model", upstreamModel)
         json.field("upstream_request_id", upstreamRequestID)
         json.field("downgraded", downgraded)
+        json.field("translated", translated)
         json.key("decision")
         json.beginArray()
         for entry in decision {

@@ -34,10 +34,21 @@ extension RouteWalk {
             let call = UpstreamCall(api: request.api, body: callBody, inboundHeaders: request.inboundHeaders, query: request.query, stream: stream)
             upstreamRequest = try await provider.makeRequest(call, model: model, deadline: credentialDeadline)
         } catch {
-            attempt.error = "auth"
-            attempt.detail = error.description
-            return (.auth, nil)
+            switch error {
+            case .credential(let error):
+                attempt.error = "auth"
+                attempt.detail = error.description
+                return (.auth, nil)
+            case .refused(let refusal):
+                attempt.status = refusal.status
+                attempt.errorType = refusal.type
+                attempt.detail = refusal.message
+                let outcome = AttemptOutcome.response(status: refusal.status, errorType: refusal.type, retryAfter: nil, shouldRetry: nil, row: refusal.row)
+                let body = AnthropicErrorEnvelope.body(type: refusal.type, message: refusal.message ?? "request refused", requestID: nil)
+                return (outcome, .complete(status: refusal.status, headers: ["content-type": "application/json"], body: body))
+            }
         }
+        answersTranslated = provider.translatesAnswers
         upstreamRequest.budget = budget
         // The same key on every attempt of the request: an upstream that honours it runs the
         // request once however often it is sent.

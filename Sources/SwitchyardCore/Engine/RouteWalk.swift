@@ -43,6 +43,8 @@ final class RouteWalk {
     /// A retry granted by the route's `retry_budget` and not yet given back (its attempt has
     /// not answered yet).
     var holdsRetry = false
+    /// The last attempt's platform translates answers from another API (``UpstreamProvider/translatesAnswers``).
+    var answersTranslated = false
 
     /// The attempt a committed stream belongs to: what finishing it needs.
     struct StreamingAttempt {
@@ -285,6 +287,7 @@ final class RouteWalk {
         record.upstreamModel = model.spec.upstreamModel
         record.upstreamRequestID = upstreamRequestID
         record.downgraded = selectedIndex > 0
+        record.translated = answersTranslated
     }
 
     /// The upstream's relayed headers plus `request-id` (the upstream's id, or Switchyard's own when

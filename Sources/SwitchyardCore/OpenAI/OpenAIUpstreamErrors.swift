@@ -5,9 +5,8 @@ import NIOHTTP1
 public struct OpenAIUpstreamError: Sendable, Equatable {
     public var error: PlatformError
     /// `insufficient_quota`: the account behind the key is out of credit. Answered 429 and routed
-    /// as `rateLimited` (the route's next model at once, this model skipped), but no `retry-after`
-    /// will cure it: the attempt loop should skip the model for ``OpenAIUpstreamErrors/quotaSkip``
-    /// rather than a rate limit's few seconds.
+    /// in the `quotaExhausted` row: no `retry-after` will cure it, so the model is skipped for
+    /// ``OpenAIUpstreamErrors/quotaSkip`` and never retried within the request
     public var quotaExhausted: Bool
 }
 
@@ -17,7 +16,7 @@ public struct OpenAIUpstreamError: Sendable, Equatable {
 ///
 /// | OpenAI answer | status | Anthropic type | row |
 /// |---|---|---|---|
-/// | 429 with `code` or `type` `insufficient_quota` | 429 | rate_limit_error | rateLimited, ``OpenAIUpstreamError/quotaExhausted`` |
+/// | 429 with `code` or `type` `insufficient_quota` | 429 | rate_limit_error | quotaExhausted (next model at once, this one skipped for 5 minutes) |
 /// | 429 | 429 | rate_limit_error | rateLimited |
 /// | a 4xx with `code` `context_length_exceeded`, or whose message speaks of the context length | 400 | invalid_request_error | clientError (returned as is: another model with the same window would refuse it too) |
 /// | 400, 422 | as is | invalid_request_error | clientError |
@@ -41,7 +40,7 @@ public enum OpenAIUpstreamErrors {
         let code = details?.code ?? details?.type
         if status == 429, details?.code == "insufficient_quota" || details?.type == "insufficient_quota" {
             return OpenAIUpstreamError(
-                error: PlatformError(status: 429, type: "rate_limit_error", message: details?.message, row: .rateLimited, platformCode: "insufficient_quota"),
+                error: PlatformError(status: 429, type: "rate_limit_error", message: details?.message, row: .quotaExhausted, platformCode: "insufficient_quota"),
                 quotaExhausted: true
             )
         }

@@ -11,6 +11,7 @@ public struct Platform: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let anthropic = Platform(rawValue: "anthropic")
     public static let bedrock = Platform(rawValue: "bedrock")
     public static let vertex = Platform(rawValue: "vertex")
+    public static let openai = Platform(rawValue: "openai")
 }
 
 /// One platform as routes.yaml knows it: the provider `type`, the keys it adds to a provider
@@ -64,7 +65,7 @@ extension PlatformSettings {
 }
 
 enum Platforms {
-    static let all: [any PlatformKind.Type] = [AnthropicPlatform.self, BedrockPlatform.self, VertexPlatform.self]
+    static let all: [any PlatformKind.Type] = [AnthropicPlatform.self, BedrockPlatform.self, VertexPlatform.self, OpenAIPlatform.self]
 
     static func kind(named name: String) -> (any PlatformKind.Type)? {
         all.first { $0.platform.rawValue == name }

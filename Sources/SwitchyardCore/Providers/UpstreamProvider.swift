@@ -27,9 +27,10 @@ protocol UpstreamProvider: Sendable {
     func supports(_ api: UpstreamAPI) -> Bool
 
     /// The upstream request of one attempt, authenticated. A credential that cannot be had (token
-    /// endpoint down, no AWS credentials) fails the attempt as `auth`.
+    /// endpoint down, no AWS credentials) fails the attempt as `auth`; a request the platform
+    /// cannot express (a server tool for an OpenAI-compatible model) is refused with its error.
     /// `deadline` bounds the wait for a credential (the attempt's first-byte budget).
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest
 
     /// The upstream's request id (Anthropic's `request-id`, Bedrock's `x-amzn-requestid`, ...).
     func requestID(in headers: HTTPHeaders) -> String?
@@ -62,6 +63,18 @@ protocol UpstreamProvider: Sendable {
     /// What an answer's headers say about the model's rate limits, read once per answer; nil
     /// when they say nothing (Bedrock and Vertex report limits only by throttling).
     func headroom(in headers: HTTPHeaders) -> HeadroomReading?
+
+    /// The platform speaks another API than Messages, so what the caller gets was translated
+    /// (the audit line's `translated`).
+    var translatesAnswers: Bool { get }
+}
+
+/// Why an attempt's upstream request could not be made.
+enum UpstreamRequestError: Error {
+    /// Switchyard's own credential could not be had.
+    case credential(CredentialError)
+    /// The request cannot be put in the platform's terms; the caller gets this error.
+    case refused(PlatformError)
 }
 
 /// A 2xx answer's body as the caller gets it, with the token usage read from it on the way
@@ -145,4 +158,6 @@ extension UpstreamProvider {
     func platformError(inStreamError data: ByteBuffer) -> (code: String, status: Int?)? { nil }
 
     func headroom(in headers: HTTPHeaders) -> HeadroomReading? { nil }
+
+    var translatesAnswers: Bool { false }
 }

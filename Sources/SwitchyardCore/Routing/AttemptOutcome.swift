@@ -30,6 +30,10 @@ public enum OutcomeRow: Sendable, Equatable {
     case serverError
     /// 529 (and a platform's "service unavailable"): next model at once, breaker failure.
     case overloaded
+    /// The account behind the model's key is out of credit (OpenAI's `insufficient_quota`): no
+    /// `retry-after` cures it, so the model is skipped for the longest rate-limit period and the
+    /// request moves on at once, or stops when no model is left.
+    case quotaExhausted
     /// This model cannot serve this API (count_tokens where the platform has none): next model,
     /// breaker untouched.
     case unsupported
@@ -131,6 +135,8 @@ public struct AttemptVerdict: Sendable, Equatable {
             return AttemptVerdict(next: .retrySameModel, breaker: .failure(cause: String(status)), retryAfter: retryAfter)
         case .unsupported:
             return AttemptVerdict(next: .nextModel, breaker: .neutral)
+        case .quotaExhausted:
+            return AttemptVerdict(next: .nextModelOnly, breaker: .neutral, rateLimitFor: maxRateLimit)
         case .clientError:
             return AttemptVerdict(next: .returnAsIs, breaker: .neutral)
         }

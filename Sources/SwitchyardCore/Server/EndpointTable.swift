@@ -22,9 +22,9 @@ typealias EndpointHandler = @Sendable (EndpointRequest, consuming ResponseWriter
 /// literal paths), and the rest needs nothing a trie buys at two dozen entries.
 struct EndpointTable: Sendable {
     enum Handler: Sendable {
-        /// A Messages-API proxy endpoint: the fast path takes it when it can, Hummingbird's door
+        /// A proxy endpoint (Messages, count_tokens, Chat Completions): the fast path takes it when it can, Hummingbird's door
         /// otherwise.
-        case proxy(UpstreamAPI)
+        case proxy(CallerAPI)
         case handler(EndpointHandler)
     }
 
@@ -43,7 +43,7 @@ struct EndpointTable: Sendable {
 
     let endpoints: [Endpoint]
     /// The proxy endpoints' paths, for the fast path's scan.
-    private let proxyPaths: [(path: String, api: UpstreamAPI)]
+    private let proxyPaths: [(path: String, api: CallerAPI)]
 
     init(_ endpoints: [Endpoint]) {
         self.endpoints = endpoints
@@ -54,7 +54,7 @@ struct EndpointTable: Sendable {
     }
 
     /// The proxy API a `POST` to `path` is for; nil for any other path. No allocation.
-    func proxyAPI(postPath path: Substring) -> UpstreamAPI? {
+    func proxyAPI(postPath path: Substring) -> CallerAPI? {
         for entry in proxyPaths where path.utf8.elementsEqual(entry.path.utf8) { return entry.api }
         return nil
     }

@@ -18,6 +18,7 @@ extension HTTPFront {
         return EndpointTable([
             .init(method: .post, pattern: "/v1/messages", handler: .proxy(.messages)),
             .init(method: .post, pattern: "/v1/messages/count_tokens", handler: .proxy(.countTokens)),
+            .init(method: .post, pattern: "/v1/chat/completions", handler: .proxy(.chatCompletions)),
             .init(method: .get, pattern: "/v1/models", handler: .handler(info.models)),
             .init(method: .get, pattern: "/healthz", handler: .handler(info.health)),
             .init(method: .get, pattern: "/readyz", handler: .handler(info.readiness)),

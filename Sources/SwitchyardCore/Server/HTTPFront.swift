@@ -47,10 +47,10 @@ struct HTTPFront: Sendable {
 
     // MARK: Proxying
 
-    /// A Messages or count_tokens request as the proxy path reads it, from either front
+    /// A Messages, count_tokens or Chat Completions request as the proxy path reads it, from either front
     /// (Hummingbird's, or ``ProxyFastPath`` with NIO's HTTP/1 types).
     struct ProxyInbound {
-        var api: UpstreamAPI
+        var api: CallerAPI
         var headers: HTTPHeaders
         /// The query string, without `?`.
         var query: Substring?
@@ -71,24 +71,30 @@ struct HTTPFront: Sendable {
         let startedAt = engine.clock.now()
         let requestID = io.requestID(given: inbound.headers.first(name: HeaderPolicy.requestIDName))
         var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
-        let trace = engine.tracer.map { RequestTrace(tracer: $0, inbound: inbound.headers, api: api, path: api.path, requestID: requestID) }
+        let trace = engine.tracer.map { RequestTrace(tracer: $0, inbound: inbound.headers, api: api.upstream, path: api.path, requestID: requestID) }
         let table = configuration.table
         var outcome: RouteWalk.Outcome
         var walk: RouteWalk?
         var inFlight: RouterMetrics.InFlight?
         var client: ClientCredential?
+        /// Set for a Chat Completions caller once its body is translated.
+        var chat: ChatCompletionsFront?
         do {
             client = try io.authenticate(inbound.headers, table: table).get()
             record.client = client?.name
-            let buffer: ByteBuffer
+            var buffer: ByteBuffer
             switch inbound.body {
             case .whole(let whole): buffer = whole
             case .streamed(let body):
                 buffer = try await io.readBody(body, declaredLength: inbound.headers.first(name: "content-length"), limit: table.config.server.maxBody)
             }
+            if api == .chatCompletions {
+                let translated = try ChatCompletionsFront.translate(buffer, createdAtMs: record.timestampMs)
+                (buffer, chat) = (translated.0, translated.1)
+            }
             let body = try InboundBody.parse(buffer, requireMessages: true)
             record.requestedModel = body.model
-            record.stream = body.stream && api == .messages
+            record.stream = body.stream && api != .countTokens
             guard let route = table.route(named: body.model) else {
                 throw RouterError.notFound(
                     "model '\(body.model)' is not a route or alias of this Switchyard (routes: \(table.routeNames.joined(separator: ", ")))"
@@ -99,7 +105,7 @@ struct HTTPFront: Sendable {
                 throw RouterError.permission("client '\(client.name)' may not use route '\(route.name)'")
             }
             var proxyRequest = ProxyRequest(
-                requestID: requestID, idempotencyKey: HeaderPolicy.idempotencyKey(in: inbound.headers, fallback: requestID), api: api, body: body,
+                requestID: requestID, idempotencyKey: HeaderPolicy.idempotencyKey(in: inbound.headers, fallback: requestID), api: api.upstream, body: body,
                 inboundHeaders: inbound.headers, query: inbound.query
             )
             if api == .countTokens { proxyRequest.body = body.forcingNonStreaming() }
@@ -114,7 +120,11 @@ struct HTTPFront: Sendable {
             record.status = error.status
             record.outcome = error.outcome
             record.message = error.message
-            try await io.writeError(error, requestID: requestID, to: writer, channel: channel)
+            if api == .chatCompletions {
+                try await ChatCompletionsFront.writeError(error, requestID: requestID, to: writer, channel: channel)
+            } else {
+                try await io.writeError(error, requestID: requestID, to: writer, channel: channel)
+            }
             record.durationMs = (engine.clock.now() - startedAt).milliseconds
             trace?.finish(record)
             await observability.finish(record)
@@ -125,7 +135,8 @@ struct HTTPFront: Sendable {
         // Consumed, so that the headers below are this code's alone and take `content-length`
         // in place (a copy of the answer's headers otherwise).
         switch consume outcome {
-        case .complete(let status, var headers, let body):
+        case .complete(let status, var headers, var body):
+            if let chat { body = chat.answer(status: status, body: body) }
             headers.add(name: "content-length", value: String(body.readableBytes))
             do {
                 try await writer.writeResponse(status: status, headers: headers, body: body)
@@ -137,8 +148,14 @@ struct HTTPFront: Sendable {
             do {
                 var bodyWriter = try await writer.writeHead(status: status, headers: headers)
                 walk.responseStarted(at: engine.clock.now())
-                try await bodyWriter.write(prelude)
-                await walk.relay(into: &bodyWriter)
+                if let chat {
+                    var translating = chat.streamWriter(bodyWriter)
+                    try await translating.write(prelude)
+                    await walk.relay(into: &translating)
+                } else {
+                    try await bodyWriter.write(prelude)
+                    await walk.relay(into: &bodyWriter)
+                }
             } catch {
                 await walk.abandonStream()
             }

@@ -13,11 +13,17 @@ struct InfoEndpoints: Sendable {
     func models(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
         let table = configuration.table
         let requestID = io.requestID(for: request.request)
+        let openAI = ModelsListing.isOpenAICaller(HTTPHeaders(request.request.headers))
         if case .failure(let error) = io.authenticate(request.request, table: table) {
-            try await io.writeError(error, requestID: requestID, to: writer, channel: request.channel)
+            if openAI {
+                try await ChatCompletionsFront.writeError(error, requestID: requestID, to: writer, channel: request.channel)
+            } else {
+                try await io.writeError(error, requestID: requestID, to: writer, channel: request.channel)
+            }
             return
         }
-        try await io.writeJSON(status: 200, body: ModelsListing.body(table: table, createdAtMs: startedAtMs), to: writer, requestID: requestID)
+        let body = openAI ? ModelsListing.openAIBody(table: table, createdAtMs: startedAtMs) : ModelsListing.body(table: table, createdAtMs: startedAtMs)
+        try await io.writeJSON(status: 200, body: body, to: writer, requestID: requestID)
     }
 
     func health(_ request: EndpointRequest, _ writer: consuming ResponseWriter) async throws {
@@ -37,8 +43,41 @@ struct InfoEndpoints: Sendable {
 }
 
 /// `GET /v1/models`: the routes and their aliases, in Anthropic's list format, so that SDK
-/// `models.list()` calls show what callers may put in `model`.
+/// `models.list()` calls show what callers may put in `model` — or in OpenAI's for an OpenAI
+/// caller (``isOpenAICaller(_:)``).
 enum ModelsListing {
+    /// Anthropic's SDKs always send `anthropic-version`; OpenAI's send `Authorization: Bearer`, a
+    /// `User-Agent` of `OpenAI/…` and, when configured, `OpenAI-Organization`/`OpenAI-Project`.
+    /// So: no `anthropic-version`, and any one of OpenAI's marks.
+    static func isOpenAICaller(_ headers: HTTPHeaders) -> Bool {
+        guard !headers.contains(name: "anthropic-version") else { return false }
+        if headers.first(name: "user-agent")?.hasPrefix("OpenAI/") == true { return true }
+        if headers.contains(name: "openai-organization") || headers.contains(name: "openai-project") { return true }
+        return headers.first(name: "authorization")?.lowercased().hasPrefix("bearer ") == true
+    }
+
+    /// `{"object":"list","data":[{"id","object":"model","created","owned_by"}]}`, as OpenAI lists.
+    static func openAIBody(table: RoutingTable, createdAtMs: Int64) -> ByteBuffer {
+        var json = JSONWriter(capacity: 256 + table.routes.count * 120)
+        json.beginObject()
+        json.field("object", "list")
+        json.key("data")
+        json.beginArray()
+        for route in table.routes {
+            for id in [route.name] + route.spec.aliases {
+                json.beginObject()
+                json.field("id", id)
+                json.field("object", "model")
+                json.field("created", createdAtMs / 1000)
+                json.field("owned_by", "switchyard")
+                json.endObject()
+            }
+        }
+        json.endArray()
+        json.endObject()
+        return ByteBuffer(bytes: json.bytes)
+    }
+
     static func body(table: RoutingTable, createdAtMs: Int64) -> ByteBuffer {
         var json = JSONWriter(capacity: 256 + table.routes.count * 200)
         let created = ISO8601.format(milliseconds: createdAtMs)

@@ -111,7 +111,7 @@ final class ProxyFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A request target of the proxy: its API and its query string (without `?`).
     private struct Target {
-        var api: UpstreamAPI
+        var api: CallerAPI
         var query: Substring?
 
         /// nil for anything but an origin-form target of one of the table's proxy endpoints.

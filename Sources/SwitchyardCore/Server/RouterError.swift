@@ -13,6 +13,8 @@ public struct RouterError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Duration?
     /// Sent as `x-should-retry` when set.
     public var shouldRetry: Bool?
+    /// The request field at fault, for a Chat Completions caller (OpenAI's `param`).
+    public var param: String?
     /// Close the connection after answering (the rest of the request cannot be trusted or read).
     public var closeConnection = false
 

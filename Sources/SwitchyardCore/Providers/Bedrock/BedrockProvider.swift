@@ -35,7 +35,15 @@ final class BedrockProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
+        do {
+            return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
+        } catch {
+            throw .credential(error)
+        }
+    }
+
+    private func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let credentials else {
             throw CredentialError(source: "aws", message: "no AWS credential source was found when the configuration was loaded")
         }

@@ -19,7 +19,15 @@ final class VertexProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
+        do {
+            return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
+        } catch {
+            throw .credential(error)
+        }
+    }
+
+    private func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let tokens else {
             throw CredentialError(source: "gcp", message: "no Google credential source was found when the configuration was loaded")
         }
