@@ -33,7 +33,7 @@ public final class RouterMetrics: Sendable {
         )
         /// A platform-wide incident shows here first: every model of one platform failing at once.
         static let platformAttempts = Family(
-            name: "switchyard_platform_attempts_total", help: "Upstream attempts, by platform (anthropic, bedrock, vertex) and result.",
+            name: "switchyard_platform_attempts_total", help: "Upstream attempts, by platform (anthropic, bedrock, vertex, openai) and result.",
             labels: ["platform", "result"]
         )
         static let failovers = Family(
