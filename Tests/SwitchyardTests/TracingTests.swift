@@ -120,6 +120,38 @@ struct TracingTests {
         }
     }
 
+    @Test func aTraceTheSamplerLeavesOutIsNotExportedButItsContextStillGoesUpstream() async throws {
+        let receiver = try Receiver()
+        let yaml = TestConfigs.twoModels(
+            retry: "max_attempts: 3, per_model: 1, backoff: { initial: 10ms }",
+            extra: "telemetry: { otlp_endpoint: \"http://127.0.0.1:\(receiver.port)\", sample: 100%, service_name: switchyard-test }"
+        )
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: yaml) { harness in
+            let exporter = Task { try await harness.runtime.tracing?.service.run() }
+            defer { exporter.cancel() }
+            // The caller's own trace, flagged not sampled: followed, even at sample 100%.
+            let followed = try await harness.send(body: RouterHarness.messages(), headers: [("traceparent", "00-\(traceID)-00f067aa0ba902b7-00")])
+            #expect(followed.status == 200)
+            let sent = harness.sim("a").receivedRequests.compactMap { $0.header("traceparent") }
+            #expect(sent.count == 1)
+            #expect(sent.first?.hasPrefix("00-\(traceID)-") == true, "the caller's trace continues upstream")
+            #expect(sent.allSatisfy { $0.hasSuffix("-00") }, "flagged not sampled: \(sent)")
+            // A sampled request after them is exported, alone.
+            let sampled = try await harness.send(body: RouterHarness.messages(), headers: [("traceparent", "00-\(traceID)-00f067aa0ba902b7-01")])
+            #expect(sampled.status == 200)
+            var spans: [[String: Any]] = []
+            for _ in 0..<100 {
+                spans = try await receiver.spans()
+                if spans.count >= 2 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            spans = try await receiver.spans()
+            #expect(spans.count == 2, "one server and one client span, of the sampled request only: \(spans)")
+        }
+    }
+
     @Test func withoutTelemetryNothingIsTracedAndNoTraceparentGoesUpstream() async throws {
         try await RouterHarness.with(sims: ["a": "", "b": ""], yaml: TestConfigs.twoModels()) { harness in
             #expect(harness.runtime.tracing == nil)

@@ -17,6 +17,9 @@ struct RequestTrace: Sendable {
         tracer.extract(inbound, into: &context, using: HeaderExtractor())
         span = tracer.startSpan("\(api.operationName) switchyard", context: context, ofKind: .server)
         self.tracer = tracer
+        // A request the sampler left out still gets a span (its context goes upstream, flagged
+        // not sampled), but nothing is written into it.
+        guard span.isRecording else { return }
         span.attributes["http.request.method"] = "POST"
         span.attributes["url.path"] = path
         span.attributes["gen_ai.operation.name"] = api.operationName
@@ -25,6 +28,7 @@ struct RequestTrace: Sendable {
 
     /// The request's own attributes once it is over, and the span's end.
     func finish(_ record: RequestAuditRecord) {
+        guard span.isRecording else { return span.end() }
         span.attributes["http.response.status_code"] = record.status
         span.attributes["gen_ai.request.model"] = record.requestedModel
         span.attributes["switchyard.route"] = record.route
@@ -47,6 +51,8 @@ struct RequestTrace: Sendable {
     /// Starts an attempt's client span; its context goes upstream in `headers`.
     func startAttempt(model: RoutingTable.Model, breaker: String?, headers: inout HTTPHeaders) -> any Span {
         let attempt = tracer.startSpan("chat \(model.spec.upstreamModel)", context: span.context, ofKind: .client)
+        tracer.inject(attempt.context, into: &headers, using: HeaderInjector())
+        guard attempt.isRecording else { return attempt }
         attempt.attributes["gen_ai.system"] = Platforms.genAISystem(of: model.provider.platform)
         attempt.attributes["gen_ai.operation.name"] = "chat"
         attempt.attributes["gen_ai.request.model"] = model.spec.upstreamModel
@@ -55,12 +61,12 @@ struct RequestTrace: Sendable {
         attempt.attributes["switchyard.model"] = model.name
         attempt.attributes["switchyard.provider"] = model.provider.name
         if let breaker { attempt.attributes["switchyard.breaker"] = breaker }
-        tracer.inject(attempt.context, into: &headers, using: HeaderInjector())
         return attempt
     }
 
     /// An attempt's result on its span, and the span's end.
     static func finish(_ attempt: any Span, record: AttemptRecord, responseID: String? = nil, usage: TokenUsage? = nil) {
+        guard attempt.isRecording else { return attempt.end() }
         if let status = record.status { attempt.attributes["http.response.status_code"] = status }
         if let upstreamID = record.upstreamRequestID { attempt.attributes["switchyard.upstream_request_id"] = upstreamID }
         if let responseID { attempt.attributes["gen_ai.response.id"] = responseID }
