@@ -102,6 +102,9 @@ h2 { font-size: 15px; margin: 0; font-weight: 650; }
 .legend { display: inline-flex; flex-wrap: wrap; gap: 0 10px; }
 .sw { display: inline-block; width: 8px; height: 8px; border-radius: 2px; margin-right: 4px; vertical-align: 0; }
 .plot { position: relative; height: 58px; cursor: crosshair; touch-action: pan-y; }
+/* The svg's box is the plot's: an auto-height wrapper would let the viewBox's 5:1 ratio set its height,
+   and a wide chart would spill below its plot. */
+.plot .svg { position: absolute; inset: 0; }
 .plot svg { display: block; width: 100%; height: 100%; overflow: visible; }
 .plot .ymax { position: absolute; top: -2px; right: 0; padding-left: 3px; font-size: 10px; line-height: 1; color: var(--muted);
   background: var(--panel); }
