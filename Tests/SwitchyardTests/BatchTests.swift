@@ -147,6 +147,11 @@ struct BatchTests {
             let listed = try await harness.send(.GET, "/v1/messages/batches", headers: asB).json
             #expect((listed["data"] as? [Any])?.isEmpty == true)
             #expect(try await harness.send(.GET, "/v1/messages/batches").status == 401, "no key, no batches")
+            // The batch's request line names the client that submitted it, as a caller's does.
+            _ = try await harness.waitUntilEnded(id, headers: asA)
+            let lines = try await harness.auditLines(requests: 1)
+            let requestLine = try #require(lines.first { $0["event"] as? String == "request" && $0["batch_id"] as? String == id })
+            #expect(requestLine["client"] as? String == "team-a")
         }
     }
 

@@ -56,10 +56,12 @@ extension RouterHarness {
     }
 
     /// Polls until the batch has ended (real time), then returns it.
-    func waitUntilEnded(_ id: String, timeout: Duration = .seconds(30), whileWaiting: () async throws -> Void = {}) async throws -> [String: Any] {
+    func waitUntilEnded(
+        _ id: String, headers: [(String, String)] = [], timeout: Duration = .seconds(30), whileWaiting: () async throws -> Void = {}
+    ) async throws -> [String: Any] {
         let start = ContinuousClock.now
         while true {
-            let batch = try await self.batch(id)
+            let batch = try await self.batch(id, headers: headers)
             if batch["processing_status"] as? String == "ended" { return batch }
             if ContinuousClock.now - start > timeout {
                 Issue.record("batch \(id) did not end within \(timeout): \(batch)")
