@@ -42,18 +42,42 @@ for c in concurrencies:
         added = "" if t == "direct" else "%.3f" % (p50 - direct_p50)
         print("| %s | %d | %.0f | %.3f | %.3f | %s | %d |" % (t, c, rps, p50, p99, added, errors))
 
+# The judged rows: what each concurrency must meet against nginx in the same run (the issue's
+# section 10 targets, and c=1 for the idle-service path).
+TARGETS = {
+    1: {"added": 2.0, "cpu": 2.0},
+    16: {"added": 2.0, "cpu": 3.0},
+    64: {"rps": 0.5, "p99": 3.0, "cpu": 3.0},
+}
+
+def describe(target):
+    names = {"rps": "RPS ≥ %.1f", "added": "added ≤ %g", "p99": "p99 ≤ %g"}
+    return ", ".join(names[k] % v for k, v in target.items() if k in names)
+
+def verdict(ok):
+    return "PASS" if ok else "**FAIL**"
+
 print("\n## Switchyard relative to nginx (same run)\n")
-print("| conc. | RPS ratio (target ≥ 0.50) | added-latency ratio (target ≤ 2 at c=16) | p99 ratio (target ≤ 3 at c=64) |")
-print("|---:|---:|---:|---:|")
+print("| conc. | RPS ratio | added-latency ratio | p99 ratio | target | judged |")
+print("|---:|---:|---:|---:|---|---|")
 for c in concurrencies:
     if med("nginx", c, 0) is None or med("switchyard", c, 0) is None:
         continue
     d = med("direct", c, 1)
     nginx_added = med("nginx", c, 1) - d
     sy_added = med("switchyard", c, 1) - d
-    added_ratio = sy_added / nginx_added if nginx_added > 0 else float("inf")
-    print("| %d | %.2f | %.2f | %.2f |" % (c, med("switchyard", c, 0) / med("nginx", c, 0), added_ratio,
-                                          med("switchyard", c, 2) / med("nginx", c, 2)))
+    ratios = {
+        "rps": med("switchyard", c, 0) / med("nginx", c, 0),
+        "added": sy_added / nginx_added if nginx_added > 0 else float("inf"),
+        "p99": med("switchyard", c, 2) / med("nginx", c, 2),
+    }
+    target = {k: v for k, v in TARGETS.get(c, {}).items() if k != "cpu"}
+    if target:
+        ok = all(ratios[k] >= v if k == "rps" else ratios[k] <= v for k, v in target.items())
+        judged = (describe(target), verdict(ok))
+    else:
+        judged = ("—", "not judged")
+    print("| %d | %.2f | %.2f | %.2f | %s | %s |" % (c, ratios["rps"], ratios["added"], ratios["p99"], *judged))
 if "litellm" in targets and med("litellm", 64, 0):
     print("\nLiteLLM at c=64: %.0f RPS = %.4f of nginx's" % (med("litellm", 64, 0), med("litellm", 64, 0) / med("nginx", 64, 0)))
 
@@ -77,8 +101,8 @@ def cpu_per_request(target, c):
 
 if glob.glob(os.path.join(out, "cpu-*.json")):
     print("\n## CPU time per proxied request (user+sys from /proc, medians of rounds)\n")
-    print("| conc. | Switchyard µs/request | nginx worker as proxy µs/request | ratio (target ≤ 3) |")
-    print("|---:|---:|---:|---:|")
+    print("| conc. | Switchyard µs/request | nginx worker as proxy µs/request | ratio | target | judged |")
+    print("|---:|---:|---:|---:|---|---|")
     for c in concurrencies:
         sy, direct, ng = cpu_per_request("switchyard", c), cpu_per_request("direct", c), cpu_per_request("nginx", c)
         if not (sy and direct and ng):
@@ -86,7 +110,27 @@ if glob.glob(os.path.join(out, "cpu-*.json")):
         # upstream cost per request (nginx serving the canned answer) is the same in every run
         upstream = direct[1]
         nginx_proxy = ng[1] - upstream
-        print("| %d | %.1f | %.1f | %.2f |" % (c, sy[0], nginx_proxy, sy[0] / nginx_proxy if nginx_proxy > 0 else float("inf")))
+        ratio = sy[0] / nginx_proxy if nginx_proxy > 0 else float("inf")
+        limit = TARGETS.get(c, {}).get("cpu")
+        judged = ("≤ %g" % limit, verdict(ratio <= limit)) if limit else ("—", "not judged")
+        print("| %d | %.1f | %.1f | %.2f | %s | %s |" % (c, sy[0], nginx_proxy, ratio, *judged))
+
+if "switchyard_chat" in targets and any(t == "switchyard_chat" for t, _ in rows):
+    # The same conversation sent to /v1/chat/completions: translated to Messages on the way in and
+    # to a chat.completion on the way out, routed and audited as the /v1/messages row is.
+    print("\n## POST /v1/chat/completions through Switchyard, against its /v1/messages row (same run)\n")
+    print("| conc. | chat RPS | chat p50 ms | chat p99 ms | chat CPU µs/request | RPS / messages' | added p50 / messages' | CPU / messages' |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in concurrencies:
+        if med("switchyard_chat", c, 0) is None or med("switchyard", c, 0) is None:
+            continue
+        d = med("direct", c, 1)
+        chat_cpu, msg_cpu = cpu_per_request("switchyard_chat", c), cpu_per_request("switchyard", c)
+        added_ratio = (med("switchyard_chat", c, 1) - d) / (med("switchyard", c, 1) - d)
+        print("| %d | %.0f | %.3f | %.3f | %s | %.2f | %.2f | %s |" % (
+            c, med("switchyard_chat", c, 0), med("switchyard_chat", c, 1), med("switchyard_chat", c, 2),
+            "%.1f" % chat_cpu[0] if chat_cpu else "—", med("switchyard_chat", c, 0) / med("switchyard", c, 0), added_ratio,
+            "%.2f" % (chat_cpu[0] / msg_cpu[0]) if chat_cpu and msg_cpu else "—"))
 
 print("\n## Streaming (20 content events 5 ms apart, 200 sequential streams)\n")
 print("| path | first content event p50 ms | p99 ms | full stream p50 ms |")

@@ -3,6 +3,8 @@
 # (release build), and LiteLLM's proxy when it can be installed. One command:
 #   bash bench/run.sh            # full run (~6 min after the release build)
 #   ROUNDS=1 DURATION=3 bash bench/run.sh   # quicker
+#   CHAT=off                                # without the POST /v1/chat/completions row
+#   SWITCHYARD_BIN=path/to/switchyard       # a release build made elsewhere, not built here
 # Results: a table on stdout and bench/results/<timestamp>/ (raw wrk output, JSON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +35,13 @@ if ! need wrk || ! need nginx; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light) >/dev/null
 fi
 
-echo "== building switchyard (release)"
-swift build -c release --product switchyard 2>&1 | tail -1
-bin="$(swift build -c release --show-bin-path)/switchyard"
+if [ -n "${SWITCHYARD_BIN:-}" ]; then
+    bin=$SWITCHYARD_BIN   # a release build made elsewhere (another commit)
+else
+    echo "== building switchyard (release)"
+    swift build -c release --product switchyard 2>&1 | tail -1
+    bin="$(swift build -c release --show-bin-path)/switchyard"
+fi
 
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
@@ -64,6 +70,15 @@ nginx_worker=$(pgrep -f "nginx: worker" | head -1)
 
 targets="direct nginx switchyard"
 declare -A url=([direct]="http://127.0.0.1:$UPSTREAM/v1/messages" [nginx]="http://127.0.0.1:$PROXY/v1/messages" [switchyard]="http://127.0.0.1:$SWITCHYARD/v1/messages")
+# The wrk script per target: a Messages request, except for the Chat Completions row.
+declare -A script=([direct]=bench/post.lua [nginx]=bench/post.lua [switchyard]=bench/post.lua [litellm]=bench/post.lua)
+if [ "${CHAT:-on}" != off ]; then
+    # The same conversation through Switchyard's OpenAI-compatible front (translated to Messages
+    # and back), next to the /v1/messages row: the translation's cost.
+    targets="$targets switchyard_chat"
+    url[switchyard_chat]="http://127.0.0.1:$SWITCHYARD/v1/chat/completions"
+    script[switchyard_chat]=bench/chat.lua
+fi
 
 if [ "$LITELLM" != off ]; then
     echo "== LiteLLM proxy (pip litellm[proxy] in bench/.venv)"
@@ -96,7 +111,7 @@ YAML
 fi
 
 echo "== warm-up"
-for t in $targets; do wrk -t1 -c4 -d1s -s bench/post.lua "${url[$t]}" >/dev/null 2>&1 || true; done
+for t in $targets; do wrk -t1 -c4 -d1s -s "${script[$t]}" "${url[$t]}" >/dev/null 2>&1 || true; done
 
 echo "== wrk: $ROUNDS rounds × concurrency ($CONCURRENCY) × $DURATION s, targets alternating: $targets"
 for round in $(seq 1 "$ROUNDS"); do
@@ -104,7 +119,7 @@ for round in $(seq 1 "$ROUNDS"); do
         threads=$(( c < 2 ? 1 : 2 ))
         for t in $targets; do
             sy_before=$(cpu_ticks $sy_pid); ng_before=$(cpu_ticks "$nginx_worker")
-            wrk -t$threads -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}" > "$out/wrk-$t-c$c-r$round.txt" 2>&1 || true
+            wrk -t$threads -c$c -d${DURATION}s --latency -s "${script[$t]}" "${url[$t]}" > "$out/wrk-$t-c$c-r$round.txt" 2>&1 || true
             echo "{\"switchyard_ticks\": $(( $(cpu_ticks $sy_pid) - sy_before )), \"nginx_ticks\": $(( $(cpu_ticks "$nginx_worker") - ng_before )), \"clk_tck\": $clk_tck}" \
                 > "$out/cpu-$t-c$c-r$round.json"
             printf '   round %s c=%-3s %-10s %s\n' "$round" "$c" "$t" "$(grep 'Requests/sec' "$out/wrk-$t-c$c-r$round.txt" | awk '{print $2}')"

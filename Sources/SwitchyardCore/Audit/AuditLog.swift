@@ -58,14 +58,25 @@ public final class AuditLog: Sendable {
         var closed = false
         var writtenLines = 0
         var pendingLines = 0
-        /// The writer waits for a signal (it found nothing to write for a whole pause). While it
-        /// runs, it looks again every ``AuditLog/pause`` on its own: under load, lines are written
-        /// in batches without a wake-up (and a context switch) per line.
+        /// Lines the writer has taken and not yet written: a flush waits for these too.
+        var writingLines = 0
+        /// The writer waits for a signal (a whole linger brought nothing to write). While it
+        /// runs, it wakes every ``AuditLog/linger`` on its own: lines are written in batches,
+        /// without a wake-up (and a context switch) per line or per few lines.
         var writerAsleep = true
+        /// Something cannot wait for the linger to end: a ``flush()``, appenders held back by
+        /// the limit, or a batch of ``AuditLog/urgentBytes``.
+        var urgent = false
     }
 
-    /// How long the busy writer lets lines gather before it writes them.
-    static let pause = Duration.milliseconds(2)
+    /// How long the running writer lets lines gather before it writes them. Each wake-up of the
+    /// writer costs a timer, two context switches and a `write`; at 2 ms, a router serving one
+    /// connection at a time paid several µs of CPU per request for them (bench/README.md,
+    /// step 17). A line still reaches the file within about this long; `flush()` and shutdown
+    /// write at once.
+    static let linger = Duration.milliseconds(10)
+    /// A batch this large (about, in encoded bytes) is written without waiting out the linger.
+    static let urgentBytes = 256 << 10
 
     private let state = Mutex(State())
     private let wakeup = Condition()
@@ -111,15 +122,23 @@ public final class AuditLog: Sendable {
 
     private func append(_ entry: Entry) async {
         let size = entry.estimatedSize
-        let (mustWait, wasEmpty) = state.withLock { state -> (Bool, Bool) in
-            let wasEmpty = state.batch.isEmpty
+        let highWater = self.highWater
+        let (mustWait, wake) = state.withLock { state -> (Bool, Bool) in
             state.batch.append(entry)
             state.batchBytes += size
             state.pendingLines += 1
-            return (state.batchBytes > highWater, wasEmpty)
+            let mustWait = state.batchBytes > highWater
+            // Only the first line after a quiet spell wakes the writer, and a batch that should
+            // not wait; otherwise the writer wakes itself when its linger ends.
+            var wake = state.writerAsleep
+            if !state.urgent, mustWait || state.batchBytes >= Self.urgentBytes {
+                state.urgent = true
+                wake = true
+            }
+            state.writerAsleep = false
+            return (mustWait, wake)
         }
-        // Only the first line after a quiet spell wakes the writer; under load it wakes itself.
-        if wasEmpty, state.withLock({ state in defer { state.writerAsleep = false }; return state.writerAsleep }) { wakeup.signal() }
+        if wake { wakeup.signal() }
         if mustWait {
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLock { state -> Bool in
@@ -149,12 +168,15 @@ public final class AuditLog: Sendable {
     public func flush() async {
         await withCheckedContinuation { continuation in
             let done = state.withLock { state -> Bool in
-                if state.pendingLines == 0 { return true }
+                if state.pendingLines == 0 && state.writingLines == 0 { return true }
                 state.flushWaiters.append(continuation)
                 return false
             }
             if done { continuation.resume() }
-            state.withLock { $0.writerAsleep = false }
+            state.withLock { state in
+                state.writerAsleep = false
+                state.urgent = true
+            }
             wakeup.signal()
         }
     }
@@ -177,21 +199,32 @@ public final class AuditLog: Sendable {
     private func writerLoop() {
         var entries: [Entry] = []
         var encoded: [UInt8] = []
+        /// Whether the last round wrote something: then lines are coming, and the writer lets the
+        /// next ones gather for a linger (ended early only when something is urgent).
+        var running = false
         while true {
-            // A pause while lines keep coming; a wait for a signal once a pause brought none.
-            let busy = wakeup.wait(for: Self.pause) { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
-            if !busy {
-                state.withLock { $0.writerAsleep = true }
-                wakeup.wait { self.state.withLock { !$0.batch.isEmpty || $0.closed } }
+            if running {
+                _ = wakeup.wait(for: Self.linger) { self.state.withLock { $0.urgent || $0.closed } }
             }
             var lines = 0
-            let closed = state.withLock { state -> Bool in
+            let (closed, sleep) = state.withLock { state -> (Bool, Bool) in
                 swap(&entries, &state.batch)
                 state.batchBytes = 0
+                state.urgent = false
                 lines = state.pendingLines
                 state.pendingLines = 0
-                return state.closed
+                state.writingLines = lines
+                // A whole linger (or the start) brought nothing: sleep until a line comes.
+                let sleep = entries.isEmpty && !state.closed && state.flushWaiters.isEmpty
+                if sleep { state.writerAsleep = true }
+                return (state.closed, sleep)
             }
+            if sleep {
+                running = false
+                wakeup.wait { self.state.withLock { !$0.batch.isEmpty || $0.closed || $0.urgent } }
+                continue
+            }
+            running = !entries.isEmpty
             if !entries.isEmpty {
                 for entry in entries { entry.encode(into: &encoded) }
                 entries.removeAll(keepingCapacity: entries.count < 4096)
@@ -200,6 +233,7 @@ public final class AuditLog: Sendable {
             }
             let (waiters, flushWaiters) = state.withLock { state in
                 state.writtenLines += lines
+                state.writingLines = 0
                 let waiters = state.waiters
                 state.waiters.removeAll()
                 var flushWaiters: [CheckedContinuation<Void, Never>] = []
@@ -266,7 +300,8 @@ final class Condition: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// Sleeps `pause` (or until signalled), then tells whether `ready` is true.
+    /// Sleeps `pause` (or until signalled), then tells whether `ready` is true; returns at once
+    /// when it is true already.
     func wait(for pause: Duration, ready: () -> Bool) -> Bool {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
