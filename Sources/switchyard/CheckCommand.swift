@@ -11,15 +11,14 @@ struct CheckCommand: ParsableCommand {
         abstract: "Validate routes.yaml and print the resolved routing table; exit 0 when valid, 1 otherwise."
     )
 
-    @Option(name: .long, help: "Path to the configuration file.")
-    var config = "routes.yaml"
+    @OptionGroup var configFile: ConfigFileOption
 
     @Flag(name: .long, help: "Treat unset environment variables as errors, as serve does.")
     var strict = false
 
     func run() throws {
         do {
-            let loaded = try ConfigLoader(mode: strict ? .serve : .check).load(path: config)
+            let loaded = try ConfigLoader(mode: strict ? .serve : .check).load(path: configFile.config)
             for warning in loaded.warnings {
                 printError(warning.description)
             }
@@ -28,7 +27,7 @@ struct CheckCommand: ParsableCommand {
             for problem in error.problems {
                 printError(problem.description)
             }
-            printError("\(config): \(error.problems.filter { $0.severity == .error }.count) problem(s)")
+            printError("\(configFile.config): \(error.problems.filter { $0.severity == .error }.count) problem(s)")
             throw ExitCode(1)
         }
     }

@@ -10,8 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the router."
     )
 
-    @Option(name: .long, help: "Path to the configuration file.")
-    var config = "routes.yaml"
+    @OptionGroup var configFile: ConfigFileOption
 
     @Option(name: .long, help: "Address to listen on, HOST:PORT (overrides server.listen).")
     var listen: String?
@@ -19,10 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded: ConfigLoader.Loaded
         do {
-            loaded = try ConfigLoader(mode: .serve).load(path: config)
+            loaded = try ConfigLoader(mode: .serve).load(path: configFile.config)
         } catch {
             for problem in error.problems { printError(problem.description) }
-            printError("switchyard: not starting: \(config) has \(error.problems.count) problem(s)")
+            printError("switchyard: not starting: \(configFile.config) has \(error.problems.count) problem(s)")
             throw ExitCode(1)
         }
         var listenOverride: HostPort?
@@ -42,7 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for warning in loaded.warnings { logger.warning("\(warning.description)") }
-        let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger, configPath: config)
+        let runtime = RouterRuntime(config: loaded.config, audit: audit, logger: logger, configPath: configFile.config)
         let (hangups, hangupSink) = AsyncStream<Void>.makeStream()
         let hangupSignals = await UnixSignalsSequence(trapping: .sighup)
         Task {
@@ -53,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let fleet = loaded.config.fleet, let outbox = runtime.fleet {
             companions.append(FleetLink(runtime: runtime, settings: fleet, outbox: outbox))
         }
-        let service = RouterService(runtime: runtime, configPath: config, listen: listenOverride, companions: companions)
+        let service = RouterService(runtime: runtime, configPath: configFile.config, listen: listenOverride, companions: companions)
         var configuration = ServiceGroupConfiguration(
             services: [.init(service: service), .init(service: reloader)],
             gracefulShutdownSignals: [.sigterm, .sigint],

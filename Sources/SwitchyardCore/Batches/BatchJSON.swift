@@ -10,6 +10,18 @@ enum BatchJSON {
         return "in_progress"
     }
 
+    /// `request_counts`, as the batch object has it; the dashboard shows the same member.
+    static func requestCounts(_ counts: BatchRequestCounts, into json: inout JSONWriter) {
+        json.key("request_counts")
+        json.beginObject()
+        json.field("processing", counts.processing)
+        json.field("succeeded", counts.succeeded)
+        json.field("errored", counts.errored)
+        json.field("canceled", counts.canceled)
+        json.field("expired", counts.expired)
+        json.endObject()
+    }
+
     /// - Parameter resultsBase: `http://host:port` as the caller reached this router, for
     ///   `results_url` (set once the batch ended).
     static func object(_ batch: BatchRecord, resultsBase: String, into json: inout JSONWriter) {
@@ -17,14 +29,7 @@ enum BatchJSON {
         json.field("id", batch.id)
         json.field("type", "message_batch")
         json.field("processing_status", processingStatus(batch))
-        json.key("request_counts")
-        json.beginObject()
-        json.field("processing", batch.counts.processing)
-        json.field("succeeded", batch.counts.succeeded)
-        json.field("errored", batch.counts.errored)
-        json.field("canceled", batch.counts.canceled)
-        json.field("expired", batch.counts.expired)
-        json.endObject()
+        requestCounts(batch.counts, into: &json)
         timestamp("ended_at", batch.endedAtMs, into: &json)
         timestamp("created_at", batch.createdAtMs, into: &json)
         timestamp("expires_at", batch.expiresAtMs, into: &json)

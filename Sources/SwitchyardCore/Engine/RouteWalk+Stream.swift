@@ -247,9 +247,7 @@ extension RouteWalk {
             attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
             releaseRetry()
             if Task.isCancelled {
-                if let span { RequestTrace.finish(span, record: attempt) }
-                await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
-                record.attempts.append(attempt)
+                await abandon(attempt, model: model, ticket: selected.ticket, span: span)
                 return .failed(.cancelled)
             }
             if case .stream(_, _, let prelude, let resumed) = delivery {
@@ -262,11 +260,7 @@ extension RouteWalk {
                     )
                 )
             }
-            let verdict = AttemptVerdict.classify(outcome)
-            attempt.retryAfterMs = verdict.retryAfter?.milliseconds
-            if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
-            await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
-            record.attempts.append(attempt)
+            let verdict = await settle(&attempt, model: model, ticket: selected.ticket, outcome: outcome, delivery: delivery, span: span)
             failedIndex = loop.planner.current
             step = loop.planner.next(after: verdict, now: context.clock.now(), using: &random)
             // A resumption answered with a client error was refused (a model that takes no prefill).

@@ -114,9 +114,7 @@ final class RouteWalk {
             releaseRetry()
 
             if Task.isCancelled {
-                if let span { RequestTrace.finish(span, record: attempt) }
-                await finishAttempt(model: model, ticket: selected.ticket, effect: .neutral, attempt: attempt)
-                record.attempts.append(attempt)
+                await abandon(attempt, model: model, ticket: selected.ticket, span: span)
                 return .cancelled
             }
             if case .stream(let status, let headers, let prelude, let committed) = delivery {
@@ -135,11 +133,7 @@ final class RouteWalk {
                 return .stream(status: status, headers: responseHeaders(headers, upstreamRequestID: attempt.upstreamRequestID, model: model), prelude: prelude)
             }
 
-            let verdict = AttemptVerdict.classify(outcome)
-            attempt.retryAfterMs = verdict.retryAfter?.milliseconds
-            if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
-            await finishAttempt(model: model, ticket: selected.ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
-            record.attempts.append(attempt)
+            let verdict = await settle(&attempt, model: model, ticket: selected.ticket, outcome: outcome, delivery: delivery, span: span)
 
             switch loop.next(after: verdict, now: context.clock.now(), using: &random) {
             case .answer:
@@ -222,6 +216,30 @@ final class RouteWalk {
         guard holdsRetry else { return }
         holdsRetry = false
         route.retryBudget?.withBudget { $0.retryEnded() }
+    }
+
+    // MARK: Attempts that end here
+
+    /// An attempt the caller's going away cut short: no verdict on the model, but its span, its
+    /// breaker ticket and its audit entry are closed as for any other.
+    func abandon(_ attempt: AttemptRecord, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, span: (any Span)?) async {
+        if let span { RequestTrace.finish(span, record: attempt) }
+        await finishAttempt(model: model, ticket: ticket, effect: .neutral, attempt: attempt)
+        record.attempts.append(attempt)
+    }
+
+    /// An answered attempt that is not relayed as a stream: its verdict, recorded on its span, the
+    /// model's breaker and rate limit, and the audit record, for the walk (or a resumption) to act on.
+    func settle(
+        _ attempt: inout AttemptRecord, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, outcome: AttemptOutcome, delivery: AttemptDelivery?,
+        span: (any Span)?
+    ) async -> AttemptVerdict {
+        let verdict = AttemptVerdict.classify(outcome)
+        attempt.retryAfterMs = verdict.retryAfter?.milliseconds
+        if let span { finishSpan(span, attempt: attempt, delivery: delivery) }
+        await finishAttempt(model: model, ticket: ticket, effect: verdict.breaker, attempt: attempt, rateLimitFor: verdict.rateLimitFor)
+        record.attempts.append(attempt)
+        return verdict
     }
 
     // MARK: Breakers

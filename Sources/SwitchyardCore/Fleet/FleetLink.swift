@@ -114,17 +114,10 @@ public struct FleetLink: Service {
         guard case .postgres(let host, let port, let username, let database, let schema, let tls) = try BatchStores.parse(url) else {
             throw BatchStoreError(.failed, "fleet.store: postgres needs batches.store to be a postgres:// URL")
         }
-        let mode: PostgresConnection.Configuration.TLS
-        switch tls {
-        case .disable:
-            mode = .disable
-        case .prefer, .require:
-            var settings = TLSConfiguration.makeClientConfiguration()
-            settings.certificateVerification = .none
+        var mode = PostgresConnection.Configuration.TLS.disable
+        if case let (settings, optional)? = tls.clientTLS {
             let context = try NIOSSLContext(configuration: settings)
-            mode = tls == .prefer ? .prefer(context) : .require(context)
-        case .verifyFull:
-            mode = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            mode = optional ? .prefer(context) : .require(context)
         }
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: mode)
         configuration.options.connectTimeout = .seconds(5)

@@ -156,12 +156,9 @@ final class CallerRequestSide: PlainHTTP1Side {
     private var previous: HTTPRequestHead?
 
     func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny> {
-        switch SimpleHTTPHead.request(buffer, limits: headLimits, previous: previous) {
-        case .head(let head, let length, let bodyLength):
+        SimpleHTTPHead.request(buffer, limits: headLimits, previous: previous).map { head in
             previous = head
-            return .head(NIOAny(HTTPServerRequestPart.head(head)), length: length, bodyLength: bodyLength)
-        case .incomplete: return .incomplete
-        case .declined: return .declined
+            return NIOAny(HTTPServerRequestPart.head(head))
         }
     }
 

@@ -25,6 +25,15 @@ enum SimpleHTTPHead {
         case incomplete
         /// Not the plain shape (or over a limit): NIO's decoder takes over.
         case declined
+
+        /// The same verdict with the head in another form (the part a decoder passes on).
+        func map<Other>(_ transform: (Head) -> Other) -> Parsed<Other> {
+            switch self {
+            case .head(let head, let length, let bodyLength): .head(transform(head), length: length, bodyLength: bodyLength)
+            case .incomplete: .incomplete
+            case .declined: .declined
+            }
+        }
     }
 
     struct Limits {

@@ -18,6 +18,13 @@ public enum AnthropicErrorEnvelope {
         return ByteBuffer(bytes: json.bytes)
     }
 
+    /// The envelope in place of a platform's own error: its message, else the error's name on the
+    /// platform (`codeName` says what that name is called when there is none).
+    static func body(rewriting error: PlatformError, platform: String, codeName: String, requestID: String?) -> ByteBuffer {
+        let said = error.platformCode ?? "HTTP \(error.status) without an error \(codeName)"
+        return body(type: error.type, message: error.message ?? "\(platform) answered \(said)", requestID: requestID)
+    }
+
     /// The `error.type` Anthropic's API uses with a status.
     public static func type(forStatus status: Int) -> String {
         switch status {

@@ -32,13 +32,9 @@ public enum AnthropicPayload {
     /// `error.type` and `error.message` of an error body or `event: error` data.
     public static func error(in buffer: ByteBuffer) -> (type: String?, message: String?) {
         buffer.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let error = JSONSkimmer.member("error", in: skim, bytes: bytes),
-                error.kind == .object
-            else { return (nil, nil) }
-            let inner = UnsafeRawBufferPointer(rebasing: bytes[error.value])
-            guard let errorSkim = try? JSONSkimmer.skim(inner) else { return (nil, nil) }
-            let type = JSONSkimmer.member("type", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
-            let message = JSONSkimmer.member("message", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
+            guard let error = JSONSkimmer.object("error", in: bytes) else { return (nil, nil) }
+            let type = error.member("type").flatMap { JSONSkimmer.stringValue($0, bytes: error.bytes) }
+            let message = error.member("message").flatMap { JSONSkimmer.stringValue($0, bytes: error.bytes) }
             return (type, message)
         }
     }
@@ -90,24 +86,16 @@ public enum AnthropicPayload {
     /// `message.usage` of a `message_start` event.
     public static func usage(inMessageStart buffer: ByteBuffer) -> TokenUsage? {
         buffer.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let message = JSONSkimmer.member("message", in: skim, bytes: bytes),
-                message.kind == .object
-            else { return nil }
-            let inner = UnsafeRawBufferPointer(rebasing: bytes[message.value])
-            guard let messageSkim = try? JSONSkimmer.skim(inner) else { return nil }
-            return usage(member: JSONSkimmer.member("usage", in: messageSkim, bytes: inner), bytes: inner)
+            guard let message = JSONSkimmer.object("message", in: bytes) else { return nil }
+            return usage(member: message.member("usage"), bytes: message.bytes)
         }
     }
 
     /// `message.id` of a `message_start` event.
     public static func messageID(inMessageStart buffer: ByteBuffer) -> String? {
         buffer.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let message = JSONSkimmer.member("message", in: skim, bytes: bytes),
-                message.kind == .object
-            else { return nil }
-            let inner = UnsafeRawBufferPointer(rebasing: bytes[message.value])
-            guard let messageSkim = try? JSONSkimmer.skim(inner), let id = JSONSkimmer.member("id", in: messageSkim, bytes: inner) else { return nil }
-            return JSONSkimmer.stringValue(id, bytes: inner)
+            guard let message = JSONSkimmer.object("message", in: bytes), let id = message.member("id") else { return nil }
+            return JSONSkimmer.stringValue(id, bytes: message.bytes)
         }
     }
 

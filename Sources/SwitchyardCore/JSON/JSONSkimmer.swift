@@ -61,6 +61,30 @@ public enum JSONSkimmer {
         return nil
     }
 
+    /// An object member of the top-level object, skimmed in its turn: how `outer.inner` is read
+    /// (`message.usage`, `delta.text`) without decoding the rest. Valid only while the buffer it
+    /// was found in is.
+    struct NestedObject {
+        /// The object's bytes, braces included: a slice of the outer buffer.
+        var bytes: UnsafeRawBufferPointer
+        /// Where ``bytes`` start in the outer buffer.
+        var offset: Int
+        var skim: Skim
+
+        func member(_ key: StaticString) -> Member? {
+            JSONSkimmer.member(key, in: skim, bytes: bytes)
+        }
+    }
+
+    /// The top-level object's member `key`, skimmed; nil when `bytes` or the member is not valid
+    /// JSON, or the member is missing or not an object.
+    static func object(_ key: StaticString, in bytes: UnsafeRawBufferPointer) -> NestedObject? {
+        guard let skim = try? JSONSkimmer.skim(bytes), let member = JSONSkimmer.member(key, in: skim, bytes: bytes), member.kind == .object else { return nil }
+        let inner = UnsafeRawBufferPointer(rebasing: bytes[member.value])
+        guard let innerSkim = try? JSONSkimmer.skim(inner) else { return nil }
+        return NestedObject(bytes: inner, offset: member.value.lowerBound, skim: innerSkim)
+    }
+
     /// Decodes the content of a JSON string (the bytes between its quotes).
     public static func decodeString(_ bytes: UnsafeRawBufferPointer, contentRange: Range<Int>) -> String? {
         var scalars = String.UnicodeScalarView()
@@ -260,28 +284,14 @@ extension JSONSkimmer {
                     var escaped = false
                     switch byte {
                     case UInt8(ascii: "{"):
-                        if isTop && depth == 0 { topLevel = .object }
-                        if depth == 1 && isObject(atDepth: 1) { memberValueStart = start }
-                        try push(object: true)
-                        index += 1
-                        skipWhitespace()
-                        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                            index += 1
-                            depth -= 1
+                        if try open(object: true, topLevel: isTop) {
                             kind = .object
                             break
                         }
                         try parseKey()
                         continue
                     case UInt8(ascii: "["):
-                        if isTop && depth == 0 { topLevel = .array }
-                        if depth == 1 && isObject(atDepth: 1) { memberValueStart = start }
-                        try push(object: false)
-                        index += 1
-                        skipWhitespace()
-                        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                            index += 1
-                            depth -= 1
+                        if try open(object: false, topLevel: isTop) {
                             kind = .array
                             break
                         }
@@ -340,6 +350,21 @@ extension JSONSkimmer {
                     )
                 }
             }
+        }
+
+        /// Enters the `{` or `[` at `index`. True when it closes at once (`{}`, `[]`): a value that
+        /// is finished; otherwise `index` is left at the container's first key or element.
+        @inline(__always)
+        private mutating func open(object: Bool, topLevel isTop: Bool) throws(SyntaxError) -> Bool {
+            if isTop && depth == 0 { topLevel = object ? .object : .array }
+            if depth == 1 && isObject(atDepth: 1) { memberValueStart = index }
+            try push(object: object)
+            index += 1
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == (object ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return false }
+            index += 1
+            depth -= 1
+            return true
         }
 
         /// Parses `"key" :` and leaves `index` at the value.

@@ -68,57 +68,51 @@ public struct JSONValueParser {
     }
 
     private mutating func parseObject() throws(SyntaxError) -> JSONValue {
-        try enter()
-        index += 1
         var object = JSONObject()
-        skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(object)
+        try parseElements(closedBy: UInt8(ascii: "}")) { parser throws(SyntaxError) in
+            guard parser.current == UInt8(ascii: "\"") else { throw parser.error("expected a string key") }
+            let key = try parser.parseString()
+            parser.skipWhitespace()
+            guard parser.current == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
+            parser.index += 1
+            parser.skipWhitespace()
+            object[key] = try parser.parseValue()
         }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
-            index += 1
-            skipWhitespace()
-            object[key] = try parseValue()
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
-                return .object(object)
-            default: throw error("expected ',' or '}'")
-            }
-        }
+        return .object(object)
     }
 
     private mutating func parseArray() throws(SyntaxError) -> JSONValue {
+        var elements: [JSONValue] = []
+        try parseElements(closedBy: UInt8(ascii: "]")) { parser throws(SyntaxError) in
+            elements.append(try parser.parseValue())
+        }
+        return .array(elements)
+    }
+
+    /// The comma-separated elements of the object or array at `index`, up to its `close`: what
+    /// objects and arrays share. `element` reads one member or element from the parser's `index`.
+    private mutating func parseElements(
+        closedBy close: UInt8, _ element: (inout JSONValueParser) throws(SyntaxError) -> Void
+    ) throws(SyntaxError) {
         try enter()
         index += 1
-        var elements: [JSONValue] = []
         skipWhitespace()
-        if current == UInt8(ascii: "]") {
+        if current == close {
             index += 1
             depth -= 1
-            return .array(elements)
+            return
         }
         while true {
             skipWhitespace()
-            elements.append(try parseValue())
+            try element(&self)
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
+            case close:
                 index += 1
                 depth -= 1
-                return .array(elements)
-            default: throw error("expected ',' or ']'")
+                return
+            default: throw error("expected ',' or '\(Character(Unicode.Scalar(close)))'")
             }
         }
     }

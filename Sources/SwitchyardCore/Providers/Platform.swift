@@ -33,6 +33,15 @@ protocol PlatformKind: SendableMetatype {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider
 }
 
+extension PlatformKind {
+    /// The settings this kind read for `spec`, as its own type. ``Platforms/makeProvider(spec:services:)``
+    /// picks the kind by the spec's platform, so any other type is a bug, not a configuration error.
+    static func settings<Settings: PlatformSettings>(of spec: ProviderSpec, as _: Settings.Type = Settings.self) -> Settings {
+        guard let settings = spec.settings as? Settings else { preconditionFailure("provider '\(spec.name)' is not a \(Self.self) definition") }
+        return settings
+    }
+}
+
 /// A provider's validated, platform-specific configuration.
 public protocol PlatformSettings: Sendable {
     var platform: Platform { get }

@@ -77,11 +77,40 @@ enum UpstreamRequestError: Error {
     case refused(PlatformError)
 }
 
+/// A platform whose requests carry Switchyard's own credential (Bedrock's AWS keys, Vertex's
+/// access token) and fail only for want of it: such a failure is the attempt's `auth`, never a
+/// refusal of the request itself.
+protocol CredentialAuthorizedProvider: UpstreamProvider {
+    /// The upstream request of one attempt with the credential it needs, or why that credential
+    /// cannot be had.
+    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest
+}
+
+extension CredentialAuthorizedProvider {
+    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
+        do {
+            return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
+        } catch {
+            throw .credential(error)
+        }
+    }
+}
+
 /// A 2xx answer's body as the caller gets it, with the token usage read from it on the way
 /// (`messages` only), so that the body is skimmed once.
 struct UsableResponse {
     var body: ByteBuffer
     var usage: TokenUsage? = nil
+}
+
+extension UsableResponse {
+    /// A 2xx Messages answer relayed as it came, when it is one: a 200 that is not a message (a
+    /// gateway's page, a truncated body) is no answer. For platforms that answer in Anthropic's
+    /// shape but may put something else in front of it.
+    static func message(_ body: ByteBuffer) -> UsableResponse? {
+        guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
+        return UsableResponse(body: body, usage: summary.usage)
+    }
 }
 
 /// What a provider gets from the router to do its work.

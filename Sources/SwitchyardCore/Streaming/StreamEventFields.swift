@@ -15,23 +15,15 @@ enum StreamEventFields {
     /// A string member of a top-level object member: `content_block.type`, `delta.type`, `delta.text`.
     static func nestedString(_ outer: StaticString, _ inner: StaticString, in data: ByteBuffer) -> String? {
         data.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let object = JSONSkimmer.member(outer, in: skim, bytes: bytes), object.kind == .object
-            else { return nil }
-            let objectBytes = UnsafeRawBufferPointer(rebasing: bytes[object.value])
-            guard let innerSkim = try? JSONSkimmer.skim(objectBytes), let member = JSONSkimmer.member(inner, in: innerSkim, bytes: objectBytes)
-            else { return nil }
-            return JSONSkimmer.stringValue(member, bytes: objectBytes)
+            guard let object = JSONSkimmer.object(outer, in: bytes), let member = object.member(inner) else { return nil }
+            return JSONSkimmer.stringValue(member, bytes: object.bytes)
         }
     }
 
     static func nestedInt(_ outer: StaticString, _ inner: StaticString, in data: ByteBuffer) -> Int? {
         data.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let object = JSONSkimmer.member(outer, in: skim, bytes: bytes), object.kind == .object
-            else { return nil }
-            let objectBytes = UnsafeRawBufferPointer(rebasing: bytes[object.value])
-            guard let innerSkim = try? JSONSkimmer.skim(objectBytes), let member = JSONSkimmer.member(inner, in: innerSkim, bytes: objectBytes)
-            else { return nil }
-            return JSONSkimmer.intValue(member, bytes: objectBytes)
+            guard let object = JSONSkimmer.object(outer, in: bytes), let member = object.member(inner) else { return nil }
+            return JSONSkimmer.intValue(member, bytes: object.bytes)
         }
     }
 
@@ -46,12 +38,8 @@ enum StreamEventFields {
     /// The event with `outer.inner` (an existing member) set to an encoded value.
     static func settingNested(_ outer: StaticString, _ inner: StaticString, to raw: [UInt8], in data: ByteBuffer) -> ByteBuffer {
         data.withUnsafeReadableBytes { bytes in
-            guard let skim = try? JSONSkimmer.skim(bytes), let object = JSONSkimmer.member(outer, in: skim, bytes: bytes), object.kind == .object
-            else { return data }
-            let objectBytes = UnsafeRawBufferPointer(rebasing: bytes[object.value])
-            guard let innerSkim = try? JSONSkimmer.skim(objectBytes), let member = JSONSkimmer.member(inner, in: innerSkim, bytes: objectBytes)
-            else { return data }
-            let start = object.value.lowerBound + member.value.lowerBound
+            guard let object = JSONSkimmer.object(outer, in: bytes), let member = object.member(inner) else { return data }
+            let start = object.offset + member.value.lowerBound
             return replacing(start..<(start + member.value.count), in: bytes, with: raw)
         }
     }

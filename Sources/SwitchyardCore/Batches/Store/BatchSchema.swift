@@ -40,25 +40,7 @@ enum BatchSchema {
                     cancel_initiated_at INTEGER
                 )
                 """,
-                // The blobs come last: SQLite reads a row's leading columns without its overflow pages.
-                """
-                CREATE TABLE batch_requests (
-                    batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-                    custom_id TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    route TEXT NOT NULL,
-                    state TEXT NOT NULL DEFAULT 'pending',
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    next_attempt_at INTEGER NOT NULL,
-                    lease_owner TEXT,
-                    lease_until INTEGER,
-                    upstream_batch_id TEXT,
-                    direct INTEGER NOT NULL DEFAULT 0,
-                    params BLOB NOT NULL,
-                    result BLOB,
-                    PRIMARY KEY (batch_id, custom_id)
-                )
-                """,
+                batchRequestsTable(time: "INTEGER", blob: "BLOB"),
             ] + sharedIndexes,
             postgres: [
                 """
@@ -72,27 +54,35 @@ enum BatchSchema {
                     cancel_initiated_at BIGINT
                 )
                 """,
-                """
-                CREATE TABLE batch_requests (
-                    batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
-                    custom_id TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    route TEXT NOT NULL,
-                    state TEXT NOT NULL DEFAULT 'pending',
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    next_attempt_at BIGINT NOT NULL,
-                    lease_owner TEXT,
-                    lease_until BIGINT,
-                    upstream_batch_id TEXT,
-                    direct INTEGER NOT NULL DEFAULT 0,
-                    params BYTEA NOT NULL,
-                    result BYTEA,
-                    PRIMARY KEY (batch_id, custom_id)
-                )
-                """,
+                batchRequestsTable(time: "BIGINT", blob: "BYTEA"),
             ] + sharedIndexes
         )
     ]
+
+    /// Migration 1's `batch_requests` in a dialect's column types: `time` for Unix milliseconds,
+    /// `blob` for bytes; the rest is the same in both. The blobs come last: SQLite reads a row's
+    /// leading columns without its overflow pages. Applied stores hold this text: a change to the
+    /// table is a new migration, never an edit here.
+    private static func batchRequestsTable(time: String, blob: String) -> String {
+        """
+        CREATE TABLE batch_requests (
+            batch_id TEXT NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+            custom_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            route TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at \(time) NOT NULL,
+            lease_owner TEXT,
+            lease_until \(time),
+            upstream_batch_id TEXT,
+            direct INTEGER NOT NULL DEFAULT 0,
+            params \(blob) NOT NULL,
+            result \(blob),
+            PRIMARY KEY (batch_id, custom_id)
+        )
+        """
+    }
 
     /// The indexes the queries need, the same in both databases.
     /// - `batch_requests_due`: `lease` walks the open batches oldest first and, for each route it

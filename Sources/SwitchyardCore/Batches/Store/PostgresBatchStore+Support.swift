@@ -17,6 +17,22 @@ extension PostgresBatchStore {
             case require
             /// TLS always, with the certificate checked against the system's roots and the host name.
             case verifyFull = "verify-full"
+
+            /// The TLS settings the mode asks for, and whether a server without TLS is still
+            /// accepted (`prefer`); nil for `disable`. The batch store's pool and the fleet link
+            /// both connect this way.
+            var clientTLS: (settings: TLSConfiguration, optional: Bool)? {
+                switch self {
+                case .disable:
+                    return nil
+                case .prefer, .require:
+                    var settings = TLSConfiguration.makeClientConfiguration()
+                    settings.certificateVerification = .none
+                    return (settings, self == .prefer)
+                case .verifyFull:
+                    return (.makeClientConfiguration(), false)
+                }
+            }
         }
 
         public var host: String
@@ -53,16 +69,9 @@ extension PostgresBatchStore {
         var endpoint: String { "\(host):\(port)/\(database)" }
 
         func clientConfiguration() -> PostgresClient.Configuration {
-            let tlsConfiguration: PostgresClient.Configuration.TLS
-            switch tls {
-            case .disable:
-                tlsConfiguration = .disable
-            case .prefer, .require:
-                var settings = TLSConfiguration.makeClientConfiguration()
-                settings.certificateVerification = .none
-                tlsConfiguration = tls == .prefer ? .prefer(settings) : .require(settings)
-            case .verifyFull:
-                tlsConfiguration = .require(.makeClientConfiguration())
+            var tlsConfiguration = PostgresClient.Configuration.TLS.disable
+            if case let (settings, optional)? = tls.clientTLS {
+                tlsConfiguration = optional ? .prefer(settings) : .require(settings)
             }
             var configuration = PostgresClient.Configuration(
                 host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)

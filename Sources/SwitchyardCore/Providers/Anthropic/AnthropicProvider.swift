@@ -5,8 +5,7 @@ import Yams
 /// `type: anthropic`: the Anthropic API itself (or anything that speaks it).
 enum AnthropicPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
-        guard let settings = spec.settings as? AnthropicSettings else { preconditionFailure("provider '\(spec.name)' is not a AnthropicPlatform definition") }
-        return AnthropicProvider(spec: spec, apiKey: settings.apiKey)
+        AnthropicProvider(spec: spec, apiKey: settings(of: spec, as: AnthropicSettings.self).apiKey)
     }
 
     static let platform = Platform.anthropic

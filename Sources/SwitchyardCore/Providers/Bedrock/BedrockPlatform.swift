@@ -3,8 +3,7 @@ import Yams
 /// `type: bedrock`: Claude on AWS Bedrock (README, "Claude on every platform").
 enum BedrockPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
-        guard let settings = spec.settings as? BedrockSettings else { preconditionFailure("provider '\(spec.name)' is not a BedrockPlatform definition") }
-        return BedrockProvider(spec: spec, settings: settings, services: services)
+        BedrockProvider(spec: spec, settings: settings(of: spec), services: services)
     }
 
     static let platform = Platform.bedrock

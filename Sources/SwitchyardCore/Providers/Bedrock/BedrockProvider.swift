@@ -7,7 +7,7 @@ import NIOHTTP1
 /// Claude on Bedrock: the model lives in the URL, the body carries `anthropic_version` instead of
 /// `model` and `stream`, every request is signed with SigV4, streams arrive as AWS event-stream
 /// frames and errors as `x-amzn-errortype`.
-final class BedrockProvider: UpstreamProvider {
+final class BedrockProvider: CredentialAuthorizedProvider {
     let spec: ProviderSpec
     let settings: BedrockSettings
     private let credentials: AWSCredentialProvider?
@@ -35,15 +35,7 @@ final class BedrockProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
-        do {
-            return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
-        } catch {
-            throw .credential(error)
-        }
-    }
-
-    private func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let credentials else {
             throw CredentialError(source: "aws", message: "no AWS credential source was found when the configuration was loaded")
         }
@@ -118,16 +110,13 @@ final class BedrockProvider: UpstreamProvider {
 
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? {
         // Bedrock never relays Anthropic's envelope: its errors (and a gateway's pages) are always rewritten.
-        let said = error.platformCode ?? "HTTP \(error.status) without an error type"
-        return AnthropicErrorEnvelope.body(type: error.type, message: error.message ?? "Bedrock answered \(said)", requestID: upstreamRequestID)
+        AnthropicErrorEnvelope.body(rewriting: error, platform: "Bedrock", codeName: "type", requestID: upstreamRequestID)
     }
 
     func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse? {
         switch api {
         case .messages:
-            // A 200 that is not a message (a gateway page, a truncated body) is no answer.
-            guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
-            return UsableResponse(body: body, usage: summary.usage)
+            return .message(body)
         case .countTokens:
             guard let count = Self.inputTokens(in: body) else { return nil }
             return UsableResponse(body: ByteBuffer(string: #"{"input_tokens":\#(count)}"#))

@@ -74,15 +74,10 @@ public struct AWSContainerCredentials: Sendable, Equatable {
         else {
             throw CredentialError(.invalidResponse, source: source, message: "the answer lacks AccessKeyId, SecretAccessKey, Token or Expiration")
         }
-        guard [keyID, secret, sessionToken].allSatisfy(CredentialHTTP.isHeaderSafe) else {
-            throw CredentialError(
-                .invalidResponse, source: source, message: "the answer holds credentials with characters that cannot be sent in a header")
-        }
-        guard let expiresAtMs = CredentialTimestamp.unixMilliseconds(expiration) else {
-            throw CredentialError(.invalidResponse, source: source, message: "the answer's Expiration is not an ISO 8601 time")
-        }
-        let value = AWSCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: sessionToken, expiresAtMs: expiresAtMs)
-        return .init(value: value, expiresAtMs: expiresAtMs)
+        return try AWSTemporaryCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: sessionToken, expiration: expiration).checked(
+            source: source, unsafeMessage: "the answer holds credentials with characters that cannot be sent in a header",
+            expirationMessage: "the answer's Expiration is not an ISO 8601 time"
+        )
     }
 
     private func authorizationToken() throws(CredentialError) -> String? {

@@ -66,15 +66,10 @@ public struct AWSWebIdentity: Sendable, Equatable {
                 message: "STS answered 200 without Credentials/AccessKeyId, SecretAccessKey, SessionToken and Expiration"
             )
         }
-        guard [keyID, secret, sessionToken].allSatisfy(CredentialHTTP.isHeaderSafe) else {
-            throw CredentialError(
-                .invalidResponse, source: source, message: "STS answered credentials with characters that cannot be sent in a header")
-        }
-        guard let expiresAtMs = CredentialTimestamp.unixMilliseconds(expiration) else {
-            throw CredentialError(.invalidResponse, source: source, message: "STS answered an Expiration that is not an ISO 8601 time")
-        }
-        let value = AWSCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: sessionToken, expiresAtMs: expiresAtMs)
-        return .init(value: value, expiresAtMs: expiresAtMs)
+        return try AWSTemporaryCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: sessionToken, expiration: expiration).checked(
+            source: source, unsafeMessage: "STS answered credentials with characters that cannot be sent in a header",
+            expirationMessage: "STS answered an Expiration that is not an ISO 8601 time"
+        )
     }
 
     /// `<ErrorResponse><Error><Code>…</Code><Message>…</Message>`: the code and message are

@@ -5,8 +5,7 @@ import Yams
 /// out and answers on the way back (``OpenAIProvider``).
 enum OpenAIPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
-        guard let settings = spec.settings as? OpenAISettings else { preconditionFailure("provider '\(spec.name)' is not an OpenAIPlatform definition") }
-        return OpenAIProvider(spec: spec, settings: settings)
+        OpenAIProvider(spec: spec, settings: settings(of: spec))
     }
 
     static let platform = Platform.openai

@@ -75,13 +75,10 @@ enum VertexErrors {
                 guard let end = Self.endOfFirstObject(inner) else { return nil }
                 object = UnsafeRawBufferPointer(rebasing: inner[..<end])
             }
-            guard let skim = try? JSONSkimmer.skim(object), let error = JSONSkimmer.member("error", in: skim, bytes: object), error.kind == .object
-            else { return nil }
-            let inner = UnsafeRawBufferPointer(rebasing: object[error.value])
-            guard let errorSkim = try? JSONSkimmer.skim(inner) else { return nil }
-            let status = JSONSkimmer.member("status", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
-            let message = JSONSkimmer.member("message", in: errorSkim, bytes: inner).flatMap { JSONSkimmer.stringValue($0, bytes: inner) }
-            guard status != nil || JSONSkimmer.member("code", in: errorSkim, bytes: inner) != nil else { return nil }
+            guard let error = JSONSkimmer.object("error", in: object) else { return nil }
+            let status = error.member("status").flatMap { JSONSkimmer.stringValue($0, bytes: error.bytes) }
+            let message = error.member("message").flatMap { JSONSkimmer.stringValue($0, bytes: error.bytes) }
+            guard status != nil || error.member("code") != nil else { return nil }
             return (status, message)
         }
     }

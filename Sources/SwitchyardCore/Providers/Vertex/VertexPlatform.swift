@@ -3,8 +3,7 @@ import Yams
 /// `type: vertex`: Claude on Google Vertex AI (README, "Claude on every platform").
 enum VertexPlatform: PlatformKind {
     static func makeProvider(spec: ProviderSpec, services: ProviderServices) -> any UpstreamProvider {
-        guard let settings = spec.settings as? VertexSettings else { preconditionFailure("provider '\(spec.name)' is not a VertexPlatform definition") }
-        return VertexProvider(spec: spec, settings: settings, services: services)
+        VertexProvider(spec: spec, settings: settings(of: spec), services: services)
     }
 
     static let platform = Platform.vertex
@@ -14,22 +13,8 @@ enum VertexPlatform: PlatformKind {
 
     static func readSettings(_ fields: ConfigReader.Fields, context: ProviderConfigContext) -> (any PlatformSettings)? {
         let reader = context.reader
-        var project: String?
-        if let node = fields.required("project"), let text = reader.string(node, path: fields.path("project")) {
-            if isName(text) {
-                project = text
-            } else {
-                reader.report("invalid Google Cloud project '\(text)' (letters, digits, '-' and '.')", at: node, path: fields.path("project"))
-            }
-        }
-        var region: String?
-        if let node = fields.required("region"), let text = reader.string(node, path: fields.path("region")) {
-            if isName(text) {
-                region = text
-            } else {
-                reader.report("invalid Vertex AI region '\(text)' (expected e.g. us-east5 or global)", at: node, path: fields.path("region"))
-            }
-        }
+        let project = requiredName("project", in: fields, reader: reader, invalid: "Google Cloud project", expected: "letters, digits, '-' and '.'")
+        let region = requiredName("region", in: fields, reader: reader, invalid: "Vertex AI region", expected: "expected e.g. us-east5 or global")
         let version = fields["anthropic_version"].flatMap { reader.string($0, path: fields.path("anthropic_version")) } ?? defaultAnthropicVersion
         var credentialsFileEnv: String?
         if let node = fields["credentials_file_env"], let name = reader.string(node, path: fields.path("credentials_file_env")) {
@@ -52,6 +37,19 @@ enum VertexPlatform: PlatformKind {
             if context.mode == .serve { return nil }
         }
         return settings
+    }
+
+    /// The required `key`, a Google Cloud name (``isName(_:)``); a missing one is reported by
+    /// `fields`, any other as `invalid <what> '<text>' (<expected>)`.
+    private static func requiredName(
+        _ key: String, in fields: ConfigReader.Fields, reader: ConfigReader, invalid what: String, expected: String
+    ) -> String? {
+        guard let node = fields.required(key), let text = reader.string(node, path: fields.path(key)) else { return nil }
+        guard isName(text) else {
+            reader.report("invalid \(what) '\(text)' (\(expected))", at: node, path: fields.path(key))
+            return nil
+        }
+        return text
     }
 
     private static func isName(_ text: String) -> Bool {

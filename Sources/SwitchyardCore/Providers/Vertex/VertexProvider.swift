@@ -4,7 +4,7 @@ import NIOHTTP1
 /// Claude on Vertex AI: the model lives in the URL (`:rawPredict`, `:streamRawPredict`), the body
 /// carries `anthropic_version` instead of `model`, requests carry an OAuth2 access token, and
 /// answers (SSE included) are Anthropic's already; errors may be Google's.
-final class VertexProvider: UpstreamProvider {
+final class VertexProvider: CredentialAuthorizedProvider {
     let spec: ProviderSpec
     let settings: VertexSettings
     private let tokens: GoogleAccessTokenProvider?
@@ -19,15 +19,7 @@ final class VertexProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
-        do {
-            return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
-        } catch {
-            throw .credential(error)
-        }
-    }
-
-    private func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let tokens else {
             throw CredentialError(source: "gcp", message: "no Google credential source was found when the configuration was loaded")
         }
@@ -66,15 +58,12 @@ final class VertexProvider: UpstreamProvider {
     func errorBody(_ error: PlatformError, upstreamRequestID: String?) -> ByteBuffer? {
         // The model's own errors arrive in Anthropic's envelope already; everything else is rewritten.
         guard !error.bodyIsEnvelope else { return nil }
-        let said = error.platformCode ?? "HTTP \(error.status) without an error status"
-        return AnthropicErrorEnvelope.body(type: error.type, message: error.message ?? "Vertex AI answered \(said)", requestID: upstreamRequestID)
+        return AnthropicErrorEnvelope.body(rewriting: error, platform: "Vertex AI", codeName: "status", requestID: upstreamRequestID)
     }
 
     func readSuccess(api: UpstreamAPI, body: ByteBuffer) -> UsableResponse? {
         switch api {
-        case .messages:
-            guard let summary = AnthropicPayload.summary(ofMessage: body), summary.type == "message" else { return nil }
-            return UsableResponse(body: body, usage: summary.usage)
+        case .messages: return .message(body)
         case .countTokens: return AnthropicPayload.isJSONObject(body) ? UsableResponse(body: body) : nil
         }
     }

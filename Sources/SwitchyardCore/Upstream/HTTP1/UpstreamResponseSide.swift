@@ -43,13 +43,10 @@ final class UpstreamResponseSide: PlainHTTP1Side {
 
     func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny> {
         guard let request = awaiting.first, request.method != .HEAD, request.method != .CONNECT else { return .declined }
-        switch SimpleHTTPHead.response(buffer, limits: headLimits, previous: previous) {
-        case .head(let head, let length, let bodyLength):
+        return SimpleHTTPHead.response(buffer, limits: headLimits, previous: previous).map { head in
             awaiting.removeFirst()
             previous = head
-            return .head(NIOAny(HTTPClientResponsePart.head(head)), length: length, bodyLength: bodyLength)
-        case .incomplete: return .incomplete
-        case .declined: return .declined
+            return NIOAny(HTTPClientResponsePart.head(head))
         }
     }
 
