@@ -85,7 +85,10 @@ struct UpstreamTransportTests {
             // The real answer and a stray one (another caller's text) in one write.
             return [.write(answer(request.marker, nil) + answer("stray-of-\(request.marker)", nil))]
         }
-        try await RouterHarness.with(sims: [:], yaml: Self.config(primary: upstream.baseURL, maxConnections: 1)) { harness in
+        // Twelve callers share one connection: on a loaded machine the queue can pass the default
+        // queue_timeout, which would be a 529, not the misdelivery this test is about.
+        let yaml = Self.config(primary: upstream.baseURL, maxConnections: 1, providerExtra: ", queue_timeout: 60s")
+        try await RouterHarness.with(sims: [:], yaml: yaml) { harness in
             for round in 0..<20 {
                 let replies = try await Self.fire(harness, route: "only", total: 64, concurrency: 12, prefix: "r\(round)")
                 var misdelivered: [String] = []
