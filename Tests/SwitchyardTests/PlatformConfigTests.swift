@@ -41,6 +41,49 @@ import Testing
         #expect(defaultText.contains("region ap-south-1 (from AWS_DEFAULT_REGION)"))
     }
 
+    /// `type: openai`: its keys read into settings, its mistakes reported at the key with line
+    /// and column.
+    @Test func openAIProvidersReadTheirKeysAndPointAtMistakes() throws {
+        let good = """
+            version: 1
+            providers:
+              openai: { type: openai, api_key_env: OPENAI_API_KEY, organization: org-1 }
+              azure: { type: openai, base_url: "https://res.openai.azure.com", api_key_env: OPENAI_API_KEY, api_version: "2024-10-21" }
+            models:
+              gpt: { provider: openai, model: gpt-4o }
+              gpt-azure: { provider: azure, model: "my deployment" }
+            routes:
+              default: { models: [gpt, gpt-azure] }
+            """
+        let loaded = try ConfigLoader(environment: ["OPENAI_API_KEY": "sk-test-000000000000"], mode: .serve).load(yaml: good, source: "routes.yaml")
+        let openai = try #require(loaded.config.providers.first { $0.name == "openai" }?.settings as? OpenAISettings)
+        #expect(openai.apiKey == "sk-test-000000000000" && openai.organization == "org-1" && openai.apiVersion == nil)
+        #expect(openai.path(upstreamModel: "gpt-4o", api: .messages, stream: false) == "/chat/completions")
+        #expect(openai.defaultBaseURL.description == "https://api.openai.com/v1")
+        let azure = try #require(loaded.config.providers.first { $0.name == "azure" }?.settings as? OpenAISettings)
+        #expect(azure.path(upstreamModel: "my deployment", api: .messages, stream: true) == "/openai/deployments/my%20deployment/chat/completions?api-version=2024-10-21")
+        #expect(!RoutingTableDescription.render(loaded.config).contains("sk-test-000000000000"))
+
+        let bad = """
+            version: 1
+            providers:
+              azure: { type: openai, api_key_env: OPENAI_API_KEY, api_version: "2024-10-21", organization: "two words" }
+            models:
+              gpt: { provider: azure, model: gpt-4o }
+            routes:
+              default: { models: [gpt] }
+            """
+        do {
+            _ = try ConfigLoader(environment: ["OPENAI_API_KEY": "sk-test-000000000000"], mode: .serve).load(yaml: bad, source: "routes.yaml")
+            Issue.record("loaded api_version without base_url")
+        } catch {
+            let problems = error.problems
+            let version = problems.first { $0.path == "providers.azure.api_version" }
+            #expect(version?.message.contains("needs base_url") == true && version?.line == 3 && (version?.column ?? 0) > 1, "\(problems)")
+            #expect(problems.contains { $0.path == "providers.azure.organization" && $0.message.contains("invalid organization") })
+        }
+    }
+
     @Test func noRegionAnywhereIsAnErrorNamingAllThree() throws {
         for mode in [ConfigLoader.Mode.serve, .check] {
             do {

@@ -180,6 +180,59 @@ struct SecretsTests {
         }
     }
 
+    /// An OpenAI-compatible provider's key: sent upstream as a bearer token (or Azure's `api-key`),
+    /// shown nowhere — not in the trace log, the audit log, `/admin/state`, nor in
+    /// the answers of a refused key, an error or a stream.
+    @Test func anOpenAIKeyAppearsNowhere() async throws {
+        let key = Self.secret("sk-proj-")
+        let openai = UpstreamSimulator(
+            name: "o", script: try FaultScript.parse("ok,error(invalid_api_key,401),quota,500,ok*"), platform: .openai,
+            options: SimPlatformOptions(acceptedKeys: [key])
+        )
+        let port = try await openai.start()
+        let config = """
+            version: 1
+            server: { listen: 127.0.0.1:0 }
+            providers:
+              openai: { type: openai, base_url: "http://127.0.0.1:\(port)/v1", api_key_env: OPENAI_API_KEY, organization: org-secrets-test }
+              azure: { type: openai, base_url: "http://127.0.0.1:\(port)", api_key_env: OPENAI_API_KEY, api_version: "2024-10-21" }
+            models:
+              gpt: { provider: openai, model: gpt-4o }
+              gpt-azure: { provider: azure, model: deployment-1 }
+            defaults:
+              retry: { backoff: { initial: 10ms } }
+            routes:
+              default: { models: [gpt, gpt-azure] }
+            logging: { level: trace }
+            """
+        let router = try ProcessTests.RouterProcess(config: config, environment: ["OPENAI_API_KEY": key, "HOME": "/nonexistent-home"])
+        defer { if router.process.isRunning { router.process.terminate() } }
+        let routerPort = try await router.port()
+        var shown: [String] = []
+        for (path, stream) in [("/v1/messages", false), ("/v1/chat/completions", false), ("/v1/messages", true), ("/v1/chat/completions", true), ("/v1/messages", false), ("/admin/state", false)] {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(routerPort)\(path)")
+            if path != "/admin/state" {
+                request.method = .POST
+                let body = path == "/v1/messages"
+                    ? RouterHarness.messages(model: "default", stream: stream, text: "hello")
+                    : #"{"model":"default","stream":\#(stream),"messages":[{"role":"user","content":"hello"}]}"#
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await RouterHarness.client.execute(request, timeout: .seconds(30))
+            shown.append(String(buffer: try await response.body.collect(upTo: 8 << 20)))
+        }
+        router.process.terminate()
+        #expect(try await router.waitForExit(within: .seconds(15)) == 0)
+        #expect(openai.receivedRequests.contains { $0.header("authorization") == "Bearer \(key)" }, "the key is sent as a bearer token")
+        #expect(openai.receivedRequests.contains { $0.header("api-key") == key }, "and to Azure as api-key")
+        await openai.stop()
+        #expect(router.stdout.contains("\"platform\":\"openai\""), "the OpenAI provider served")
+        for (place, text) in [("stdout (audit)", router.stdout), ("stderr (trace log)", router.stderr)] + shown.map({ ("an answer", $0) }) {
+            #expect(!text.contains(key), "the OpenAI key found in \(place)")
+            #expect(!text.contains(String(key.suffix(12))), "a piece of the OpenAI key found in \(place)")
+        }
+    }
+
     @Test func checkPrintsVariableNamesNotValues() async throws {
         let key = Self.secret("sk-ant-api03-")
         let process = Process()
