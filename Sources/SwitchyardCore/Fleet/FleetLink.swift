@@ -43,12 +43,13 @@ public struct FleetLink: Service {
                     on: runtime.eventLoopGroup.any(), configuration: configuration, id: 1, logger: Self.quiet(logger)
                 )
                 connection = opened
-                runtime.metrics.setFleetConnected(true)
-                outbox.linkUp.store(true, ordering: .relaxed)
-                logger.info("fleet: listening for the other replicas' health on PostgreSQL (replica \(settings.replica))")
-                failures = 0
-                reportedDown = false
-                try await serve(opened, channel: channel)
+                try await serve(opened, channel: channel) {
+                    runtime.metrics.setFleetConnected(true)
+                    outbox.linkUp.store(true, ordering: .relaxed)
+                    logger.info("fleet: listening for the other replicas' health on PostgreSQL (replica \(settings.replica))")
+                    failures = 0
+                    reportedDown = false
+                }
             } catch {
                 if !Task.isCancelled, !reportedDown {
                     logger.warning("fleet: PostgreSQL link lost or unavailable (\(Self.describe(error))); deciding locally, reconnecting")
@@ -65,9 +66,12 @@ public struct FleetLink: Service {
     }
 
     /// LISTENs and NOTIFYs on one connection until it fails or the task is cancelled.
-    private func serve(_ connection: PostgresConnection, channel: String) async throws {
+    /// `listening` runs once PostgreSQL has confirmed the LISTEN: the link is reported up only
+    /// then, since a peer's NOTIFY sent before it would never arrive here.
+    private func serve(_ connection: PostgresConnection, channel: String, listening: () -> Void) async throws {
         let logger = Self.quiet(runtime.logger)
         try await connection.listen(on: channel) { notifications in
+            listening()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await notification in notifications {
