@@ -89,21 +89,19 @@ struct BedrockDialect: SimDialect {
         return awsError(status: failure.httpStatus, type: failure.awsErrorType, message: failure.message)
     }
 
+    /// Bedrock's error type for each status it answers with, and the status it uses for it.
+    static let errorTypes: [Int: (status: Int, type: String)] = [
+        400: (400, "ValidationException"), 403: (403, "AccessDeniedException"), 404: (404, "ResourceNotFoundException"),
+        408: (408, "ModelTimeoutException"), 424: (424, "ModelErrorException"), 429: (429, "ThrottlingException"),
+        503: (503, "ServiceUnavailableException"), 529: (503, "ServiceUnavailableException"),
+    ]
+
     func error(status: Int, name: String?, message: String, requestID: String) -> SimResponse {
         if let name { return awsError(status: status, type: name, message: message) }
-        switch status {
-        case 400: return awsError(status: 400, type: "ValidationException", message: message)
-        case 403: return awsError(status: 403, type: "AccessDeniedException", message: message)
-        case 404: return awsError(status: 404, type: "ResourceNotFoundException", message: message)
-        case 408: return awsError(status: 408, type: "ModelTimeoutException", message: message)
-        case 424: return awsError(status: 424, type: "ModelErrorException", message: message)
-        case 429: return awsError(status: 429, type: "ThrottlingException", message: message)
-        case 503, 529: return awsError(status: 503, type: "ServiceUnavailableException", message: message)
-        case 500..<600 where status != 504: return awsError(status: 500, type: "InternalServerException", message: message)
-        default:
-            // A gateway's answer: no error type at all.
-            return SimResponse(status: status, headers: [], body: SimJSON.string(["message": message]))
-        }
+        if let known = Self.errorTypes[status] { return awsError(status: known.status, type: known.type, message: message) }
+        if (500..<600).contains(status), status != 504 { return awsError(status: 500, type: "InternalServerException", message: message) }
+        // A gateway's answer: no error type at all.
+        return SimResponse(status: status, headers: [], body: SimJSON.string(["message": message]))
     }
 
     /// `{"message": …}` with no `x-amzn-errortype` and no `__type`.

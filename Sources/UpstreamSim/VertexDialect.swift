@@ -65,22 +65,19 @@ struct VertexDialect: SimDialect {
         }
     }
 
+    /// Google's canonical code for each status Vertex answers with.
+    static let errorCodes: [Int: String] = [
+        400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+        409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    ]
+
     func error(status: Int, name: String?, message: String, requestID: String) -> SimResponse {
         if let name { return googleError(status: status, code: name, message: message) }
-        switch status {
         // The model's own overload comes through Vertex in Anthropic's envelope.
-        case 529: return anthropicError(status: 529, type: "overloaded_error", message: message)
-        case 400: return googleError(status: 400, code: "INVALID_ARGUMENT", message: message)
-        case 401: return googleError(status: 401, code: "UNAUTHENTICATED", message: message)
-        case 403: return googleError(status: 403, code: "PERMISSION_DENIED", message: message)
-        case 404: return googleError(status: 404, code: "NOT_FOUND", message: message)
-        case 409: return googleError(status: 409, code: "ABORTED", message: message)
-        case 429: return googleError(status: 429, code: "RESOURCE_EXHAUSTED", message: message)
-        case 503: return googleError(status: 503, code: "UNAVAILABLE", message: message)
-        case 504: return googleError(status: 504, code: "DEADLINE_EXCEEDED", message: message)
-        case 500..<600: return googleError(status: status, code: "INTERNAL", message: message)
-        default: return anthropicError(status: status, type: SimPayloads.errorType(status: status), message: message)
-        }
+        if status == 529 { return anthropicError(status: 529, type: "overloaded_error", message: message) }
+        if let code = Self.errorCodes[status] { return googleError(status: status, code: code, message: message) }
+        if (500..<600).contains(status) { return googleError(status: status, code: "INTERNAL", message: message) }
+        return anthropicError(status: status, type: SimPayloads.errorType(status: status), message: message)
     }
 
     func googleError(status: Int, code: String, message: String) -> SimResponse {

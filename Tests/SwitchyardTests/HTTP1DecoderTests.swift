@@ -333,3 +333,19 @@ struct UpstreamResponseDecoderTests {
         #expect(handedOver > 100 && handedOver < 1400)
     }
 }
+
+@Suite("ASCII byte sets")
+struct ASCIIByteSetTests {
+    /// Every one of the 256 bytes, against a plain membership test of the same characters: the
+    /// mask's two halves and the bytes above 127 (never members).
+    @Test func membershipIsExactlyTheNamedBytes() {
+        let others = "-._~:/?[]@!$&'()*+,;=%"
+        let set = ASCIIByteSet(alphanumericsAnd: others)
+        for byte in 0...255 {
+            let scalar = Unicode.Scalar(UInt8(byte))
+            let expected = byte < 128 && (Character(scalar).isLetter || Character(scalar).isNumber || others.unicodeScalars.contains(scalar))
+            #expect(set.contains(UInt8(byte)) == expected, "byte \(byte)")
+        }
+        #expect(!set.contains(UInt8(ascii: " ")) && !set.contains(UInt8(ascii: "#")) && set.contains(UInt8(ascii: "~")))
+    }
+}

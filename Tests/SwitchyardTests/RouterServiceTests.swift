@@ -37,7 +37,7 @@ struct RouterServiceTests {
         let path = TestScratch.path("router-service.yaml")
         try """
         version: 1
-        server: { listen: 127.0.0.1:0, drain_timeout: 10s }
+        server: { listen: 127.0.0.1:0, drain_timeout: 30s }
         providers:
           anthropic: { type: anthropic, base_url: http://127.0.0.1:9, api_key_env: SIM_KEY }
         models:
@@ -72,6 +72,9 @@ struct RouterServiceTests {
         }
         #expect(companion.sawDraining.withLock { $0 } == true, "the server was draining while its companion stopped")
         #expect(events == ["server.started", "server.draining", "companion.stopped", "server.stopped"])
-        #expect(took >= .milliseconds(500) && took < .seconds(5), "took \(took)")
+        // At least the companion's 500 ms; far below drain_timeout (30 s), which a stop that waited
+        // for something that never ends would reach. Not tighter: with the whole suite running
+        // on two cores this has taken over 5 s.
+        #expect(took >= .milliseconds(500) && took < .seconds(15), "took \(took)")
     }
 }

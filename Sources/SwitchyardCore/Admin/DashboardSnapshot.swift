@@ -43,11 +43,8 @@ enum DashboardSnapshot {
             let breaker = state.breaker
             let effective = breaker.effectiveState(now: now)
             let figures = stats.model(model.name, nowMs: nowMs)
-            json.beginObject()
-            json.field("name", model.name)
-            json.field("provider", model.provider.name)
+            model.writeIdentity(into: &json)
             json.field("platform", model.provider.platform.rawValue)
-            json.field("upstream_model", model.spec.upstreamModel)
             json.field("breaker", effective.rawValue)
             json.key("open_remaining_ms")
             if effective == .open { json.int((breaker.openUntil - now).milliseconds) } else { json.null() }

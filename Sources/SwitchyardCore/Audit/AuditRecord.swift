@@ -305,19 +305,13 @@ public enum ISO8601 {
                 divisor /= 10
             }
         }
-        put(Int(time.year), digits: 4)
-        put(UInt8(ascii: "-"))
-        put(Int(time.month), digits: 2)
-        put(UInt8(ascii: "-"))
-        put(Int(time.day), digits: 2)
-        put(UInt8(ascii: "T"))
-        put(Int(time.hour), digits: 2)
-        put(UInt8(ascii: ":"))
-        put(Int(time.minute), digits: 2)
-        put(UInt8(ascii: ":"))
-        put(Int(time.second), digits: 2)
-        put(UInt8(ascii: "."))
-        put(Int(time.millisecond), digits: 3)
-        put(UInt8(ascii: "Z"))
+        func put(_ value: Int64, digits: Int, then separator: Unicode.Scalar) {
+            put(Int(value), digits: digits)
+            put(UInt8(ascii: separator))
+        }
+        // 2026-12-05T17:07:23.042Z
+        put(time.year, digits: 4, then: "-"); put(time.month, digits: 2, then: "-"); put(time.day, digits: 2, then: "T")
+        put(time.hour, digits: 2, then: ":"); put(time.minute, digits: 2, then: ":"); put(time.second, digits: 2, then: ".")
+        put(time.millisecond, digits: 3, then: "Z")
     }
 }

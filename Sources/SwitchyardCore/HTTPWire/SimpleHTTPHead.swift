@@ -303,31 +303,13 @@ enum SimpleHTTPHead {
     }
 
     /// RFC 9110 tchar.
-    @inline(__always)
-    private static func isTokenByte(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"),
-            UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "^"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            true
-        default:
-            false
-        }
-    }
-
+    private static let tokenBytes = ASCIIByteSet(alphanumericsAnd: "-_.!#$%&'*+^`|~")
     /// RFC 3986 unreserved, reserved but `#`, and `%`: what an origin-form target is made of.
+    private static let targetBytes = ASCIIByteSet(alphanumericsAnd: "-._~:/?[]@!$&'()*+,;=%")
+
     @inline(__always)
-    private static func isTargetByte(_ c: UInt8) -> Bool {
-        switch c {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "/"),
-            UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"), UInt8(ascii: "!"), UInt8(ascii: "$"),
-            UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-            UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"):
-            true
-        default:
-            false
-        }
-    }
+    private static func isTokenByte(_ c: UInt8) -> Bool { tokenBytes.contains(c) }
+
+    @inline(__always)
+    private static func isTargetByte(_ c: UInt8) -> Bool { targetBytes.contains(c) }
 }

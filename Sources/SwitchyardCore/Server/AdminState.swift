@@ -57,10 +57,7 @@ enum AdminState {
         for model in table.models {
             let state = model.health.snapshot
             let breaker = state.breaker
-            json.beginObject()
-            json.field("name", model.name)
-            json.field("provider", model.provider.name)
-            json.field("upstream_model", model.spec.upstreamModel)
+            model.writeIdentity(into: &json)
             json.field("breaker", breaker.effectiveState(now: now).rawValue)
             json.field("consecutive_failures", breaker.consecutiveFailures)
             if breaker.state == .open {
@@ -125,5 +122,16 @@ enum AdminState {
         if let skip = headroom.skipUntil(now: now, minRemaining: floor) {
             json.field("headroom_skipped_until", wall(skip.until))
         }
+    }
+}
+
+extension RoutingTable.Model {
+    /// Opens a model's object in `/admin/state` and the dashboard's snapshot with the fields
+    /// that say which model it is.
+    func writeIdentity(into json: inout JSONWriter) {
+        json.beginObject()
+        json.field("name", name)
+        json.field("provider", provider.name)
+        json.field("upstream_model", spec.upstreamModel)
     }
 }
