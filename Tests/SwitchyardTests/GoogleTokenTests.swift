@@ -30,10 +30,12 @@ import _CryptoExtras
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
     }
 
-    /// A provider for a service account whose token_uri is `server`'s `/token`.
+    /// A provider for a service account whose token_uri is `server`'s `/token`. The fetch timeout
+    /// is long unless a test is about it: signing with RSA in a debug build, beside the whole
+    /// suite on two cores, once took CI more than 5 s.
     static func serviceAccountProvider(
         server: TinyHTTPServer, client: HTTPClient, time: TestUnixTime, folder: borrowing TemporaryFolder,
-        key: _RSA.Signing.PrivateKey? = nil, fetchTimeout: Duration = .seconds(5), logs: RecordingLogs = RecordingLogs()
+        key: _RSA.Signing.PrivateKey? = nil, fetchTimeout: Duration = .seconds(60), logs: RecordingLogs = RecordingLogs()
     ) throws -> GoogleAccessTokenProvider {
         let path = try folder.write("key.json", keyFileJSON(key: key ?? Self.key, tokenURI: server.baseURL + "/token"))
         let source = try GoogleCredentialSource.resolve(
