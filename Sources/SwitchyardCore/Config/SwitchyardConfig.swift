@@ -261,7 +261,7 @@ public struct HeadroomPolicy: Sendable, Equatable {
 /// `stream_recovery: continue` (README, "Stream recovery"): a stream that fails after its commit point
 /// is finished by a resumed stream when the partial answer is plain text.
 public struct StreamRecoveryPolicy: Sendable, Equatable {
-    /// Continuations per request.
+    /// Resumed streams per request (`max_resumes`).
     public var maxResumes: Int
 
     public static let defaultMaxResumes = 1
