@@ -59,8 +59,9 @@ public struct FleetLink: Service {
             runtime.metrics.setFleetConnected(false)
             outbox.linkUp.store(false, ordering: .relaxed)
             try? await connection?.close()
-            failures += 1
+            // 100 ms after the first failure, doubling to 5 s.
             let delay = min(Self.maxReconnectDelay, .milliseconds(100 << min(failures, 6)))
+            failures += 1
             try? await Task.sleep(for: delay)
         }
     }
