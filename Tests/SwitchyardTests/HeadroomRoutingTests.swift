@@ -31,6 +31,14 @@ struct HeadroomRoutingTests {
             #expect(decision.first?["model"] as? String == "sonnet")
             #expect(decision.first?["action"] as? String == "skipped")
             #expect(decision.first?["reason"] as? String == "headroom")
+            // The audit keeps the reading that started the skip (for `switchyard replay`), and
+            // only that one: the first answer's reading changed nothing.
+            func kept(_ line: [String: Any]) -> [String: Any]? {
+                ((line["attempts"] as? [[String: Any]])?.first?["headroom"] as? [String: Any])?["requests"] as? [String: Any]
+            }
+            #expect(kept(lines[0]) == nil)
+            let reading = try #require(kept(lines[1]), "the draining answer's reading is in its attempt")
+            #expect(reading["remaining"] as? Int == 3 && reading["limit"] as? Int == 100 && reading["reset"] is String)
 
             let state = try await harness.send(.GET, "/admin/state").json
             let models = try #require(state["models"] as? [[String: Any]])

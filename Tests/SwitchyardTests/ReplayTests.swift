@@ -174,6 +174,36 @@ struct ReplayTests {
         #expect(report.json().contains(#""unknown_models":["opus"]"#))
     }
 
+    /// Sonnet's answer says 3 of 100 requests remain until 02:00:04, and the router skipped it for
+    /// the next request; after the reset sonnet served again.
+    static func headroomSkip() -> String {
+        let low = #"{"model":"sonnet","status":200,"duration_ms":10,"ttfb_ms":5,"headroom":{"requests":{"limit":100,"remaining":3,"reset":"2026-11-25T02:00:04.000Z"},"input_tokens":{"limit":1000,"remaining":900}}}"#
+        return [
+            request(ts: "2026-11-25T02:00:00.000Z", attempts: [low]),
+            request(ts: "2026-11-25T02:00:01.000Z", model: "haiku", downgraded: true, attempts: [#"{"model":"haiku","status":200,"duration_ms":20}"#]),
+            request(ts: "2026-11-25T02:00:05.000Z", attempts: [#"{"model":"sonnet","status":200,"duration_ms":10}"#]),
+        ].joined(separator: "\n")
+    }
+
+    @Test func aHeadroomSkipIsReplayedFromTheReadingTheAuditKept() throws {
+        let recording = try AuditRecording(jsonLines: Self.headroomSkip())
+        let reading = try #require(recording.requests[0].attempts[0].headroom)
+        #expect(reading.requests == HeadroomReport(limit: 100, remaining: 3, resetWallMs: recording.originMs + 4000))
+        #expect(reading.inputTokens == HeadroomReport(limit: 1000, remaining: 900, resetWallMs: nil))
+        #expect(recording.requests[0].attempts[0].ttfb == .milliseconds(5))
+
+        // The recording's own rule (min_remaining 5 %): the same skip, the same counts.
+        let same = ReplayReport(recording: recording, config: try Self.config(), seed: 1, auditSource: "headroom", configSource: "same")
+        #expect(same.sameCounts)
+        #expect(same.candidate.served["haiku"] == 1 && same.candidate.served["sonnet"] == 2)
+
+        // A candidate that skips only below 1 %: the second request stays on sonnet.
+        let lower = try Self.config(models: "[sonnet, haiku], headroom: { min_remaining: 1% }")
+        let report = ReplayReport(recording: recording, config: lower, seed: 1, auditSource: "headroom", configSource: "1%")
+        #expect(!report.sameCounts)
+        #expect(report.candidate.served["sonnet"] == 3 && report.candidate.downgrades == 0)
+    }
+
     // MARK: Replaying real traffic
 
     /// Sequential requests through the router; sonnet fails 500 four times, then recovers. With

@@ -61,6 +61,9 @@ public struct AttemptRecord: Sendable {
     /// What Switchyard knows about a failure beyond its kind (a CRC mismatch, a refused signature,
     /// a token endpoint's answer). Never a secret.
     public var detail: String?
+    /// The answer's rate-limit reading, kept only when it started, kept or ended a headroom skip
+    /// (written as `headroom`; `switchyard replay` reads it back).
+    public var headroom: HeadroomReading?
 
     public init(model: String) {
         self.model = model
@@ -193,6 +196,7 @@ public struct RequestAuditRecord: Sendable {
             json.field("platform_error", attempt.platformError)
             json.field("platform_status", attempt.platformStatus)
             json.field("detail", attempt.detail)
+            if let headroom = attempt.headroom { Self.write(headroom, into: &json) }
             if attempt.resumesStream { json.field("continuation", true) }
             json.endObject()
         }
@@ -313,5 +317,27 @@ public enum ISO8601 {
         put(time.year, digits: 4, then: "-"); put(time.month, digits: 2, then: "-"); put(time.day, digits: 2, then: "T")
         put(time.hour, digits: 2, then: ":"); put(time.minute, digits: 2, then: ":"); put(time.second, digits: 2, then: ".")
         put(time.millisecond, digits: 3, then: "Z")
+    }
+}
+
+extension RequestAuditRecord {
+    /// An attempt's `headroom`: `{"requests": {"limit": 100, "remaining": 3, "reset": "…"}, …}`,
+    /// the kinds as `/admin/state` names them.
+    static func write(_ reading: HeadroomReading, into json: inout JSONWriter) {
+        json.key("headroom")
+        json.beginObject()
+        for kind in HeadroomKind.each {
+            guard let report = reading[kind] else { continue }
+            json.key(dynamic: kind.name)
+            json.beginObject()
+            json.field("limit", report.limit)
+            json.field("remaining", report.remaining)
+            if let reset = report.resetWallMs {
+                json.key("reset")
+                json.timestamp(milliseconds: reset)
+            }
+            json.endObject()
+        }
+        json.endObject()
     }
 }

@@ -69,7 +69,7 @@ extension RouteWalk {
         if response.queued >= .milliseconds(1) { attempt.queuedMs = response.queued.milliseconds }
         attempt.ttfbMs = (context.clock.now() - started).milliseconds
         attempt.upstreamRequestID = provider.requestID(in: response.headers)
-        if let reading = provider.headroom(in: response.headers) { noteHeadroom(reading, model: model) }
+        if let reading = provider.headroom(in: response.headers), noteHeadroom(reading, model: model) { attempt.headroom = reading }
         let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }
 
         if stream, (200..<300).contains(response.status) {

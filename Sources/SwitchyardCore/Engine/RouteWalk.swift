@@ -282,20 +282,27 @@ final class RouteWalk {
 
     /// An answer's rate-limit headers: merged into the model's headroom (skips start with the
     /// next selection), and told to the fleet when they pushed the model below its floor.
-    func noteHeadroom(_ reading: HeadroomReading, model: RoutingTable.Model) {
+    /// Merges an answer's rate-limit reading into the model's headroom. Returns whether the
+    /// reading started, kept or ended a headroom skip: then the attempt's audit entry keeps it, so
+    /// that `switchyard replay` can skip as the server did (most answers' readings are left out).
+    @discardableResult
+    func noteHeadroom(_ reading: HeadroomReading, model: RoutingTable.Model) -> Bool {
         let now = context.clock.now()
         let wallNow = context.wallClock()
         let fleet = context.fleet
         let floor = model.headroomFloor
-        let announced = model.health.withState { state -> [FleetEvent.Change] in
-            let before = fleet == nil ? nil : state.headroom.skipUntil(now: now, minRemaining: floor)?.until
+        let (announced, skipping) = model.health.withState { state -> ([FleetEvent.Change], Bool) in
+            let before = state.headroom.skipUntil(now: now, minRemaining: floor)?.until
             state.headroom.merge(reading, now: now, wallNowMs: wallNow)
-            guard fleet != nil else { return [] }
-            return state.announcements(
+            let skipping = before != nil || state.headroom.skipUntil(now: now, minRemaining: floor) != nil
+            guard fleet != nil else { return ([], skipping) }
+            let announced = state.announcements(
                 transition: nil, rateLimitedBefore: state.rateLimitedUntil, headroomSkipBefore: before, floor: floor, now: now, wallNowMs: wallNow
             )
+            return (announced, skipping)
         }
         fleet?.post(announced, model: model, wallNowMs: wallNow)
+        return skipping
     }
 
     // MARK: Answers

@@ -133,7 +133,8 @@ public struct RecordedRequest: Sendable {
             return RecordedAttempt(
                 model: attempt.model, outcome: outcome, duration: .milliseconds(attempt.durationMs ?? 0),
                 backoff: attempt.backoffMs.map { .milliseconds($0) }, resumesStream: attempt.continuation ?? false,
-                refusedStatus: attempt.error == "auth" ? attempt.platformStatus : nil
+                refusedStatus: attempt.error == "auth" ? attempt.platformStatus : nil,
+                ttfb: attempt.ttfbMs.map { .milliseconds($0) }, headroom: attempt.headroom.flatMap(HeadroomLine.reading)
             )
         }
     }
@@ -161,6 +162,11 @@ public struct RecordedAttempt: Sendable {
     public var resumesStream: Bool
     /// `error: auth` with a `platform_status`: the platform's own refusal of Switchyard's credentials.
     public var refusedStatus: Int?
+    /// When the answer's head came, after the start (`ttfb_ms`).
+    public var ttfb: Duration?
+    /// The rate-limit reading the audit line kept: the server writes it only when it started, kept
+    /// or ended a headroom skip.
+    public var headroom: HeadroomReading?
     /// Its start on the recorded clock.
     public var start = MonotonicInstant(nanoseconds: 0)
 }
@@ -227,6 +233,27 @@ struct AttemptLine: Decodable {
     var backoffMs: Int64?
     var platformStatus: Int?
     var continuation: Bool?
+    var ttfbMs: Int64?
+    var headroom: [String: HeadroomLine]?
+}
+
+/// One kind of an attempt's `headroom`.
+struct HeadroomLine: Decodable {
+    var limit: Int64
+    var remaining: Int64
+    var reset: String?
+
+    /// The reading, by kind name (`requests`, `input_tokens`, …; the decoder may have turned the
+    /// names into camel case). Nil when no kind is known.
+    static func reading(_ lines: [String: HeadroomLine]) -> HeadroomReading? {
+        func folded(_ name: String) -> String { name.lowercased().replacingOccurrences(of: "_", with: "") }
+        var reading = HeadroomReading()
+        for (name, line) in lines {
+            guard let kind = HeadroomKind.allCases.first(where: { folded($0.name) == folded(name) }) else { continue }
+            reading[kind] = HeadroomReport(limit: line.limit, remaining: line.remaining, resetWallMs: line.reset.flatMap(CredentialTimestamp.unixMilliseconds))
+        }
+        return reading.isEmpty ? nil : reading
+    }
 }
 
 struct BreakerLine: Decodable {

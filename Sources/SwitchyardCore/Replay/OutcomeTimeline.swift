@@ -10,6 +10,10 @@ public struct OutcomeTimeline: Sendable {
         public var start: MonotonicInstant
         public var outcome: RecordedOutcome
         public var duration: Duration
+        /// When the answer's head came, after the start (`ttfb_ms`).
+        public var ttfb: Duration?
+        /// The rate-limit reading the answer carried, when the audit line kept it (`headroom`).
+        public var headroom: HeadroomReading?
     }
 
     private var byModel: [String: [Entry]] = [:]
@@ -18,7 +22,7 @@ public struct OutcomeTimeline: Sendable {
         for request in requests {
             for attempt in request.attempts where attempt.outcome.answer(forStream: request.stream) != nil {
                 byModel[attempt.model, default: []].append(
-                    Entry(start: attempt.start, outcome: attempt.outcome, duration: attempt.duration)
+                    Entry(start: attempt.start, outcome: attempt.outcome, duration: attempt.duration, ttfb: attempt.ttfb, headroom: attempt.headroom)
                 )
             }
         }
@@ -34,6 +38,11 @@ public struct OutcomeTimeline: Sendable {
     /// The recorded answer nearest in time by the rule above, adjusted for whether the asking
     /// request streams, with the attempt's duration; nil when the model was never tried.
     public func answer(model: String, at time: MonotonicInstant, stream: Bool) -> (outcome: RecordedOutcome, duration: Duration)? {
+        entry(model: model, at: time, stream: stream).map { ($0.outcome, $0.duration) }
+    }
+
+    /// The whole recorded entry nearest in time, its outcome adjusted as in ``answer(model:at:stream:)``.
+    func entry(model: String, at time: MonotonicInstant, stream: Bool) -> Entry? {
         guard let entries = byModel[model], !entries.isEmpty else { return nil }
         // The first entry that starts after `time`; the one before it is the latest at or before.
         var low = 0
@@ -42,8 +51,9 @@ public struct OutcomeTimeline: Sendable {
             let middle = (low + high) / 2
             if entries[middle].start <= time { low = middle + 1 } else { high = middle }
         }
-        let entry = low > 0 ? entries[low - 1] : entries[0]
+        var entry = low > 0 ? entries[low - 1] : entries[0]
         guard let outcome = entry.outcome.answer(forStream: stream) else { return nil }
-        return (outcome, entry.duration)
+        entry.outcome = outcome
+        return entry
     }
 }

@@ -39,6 +39,9 @@ public enum ReplaySimulator {
                 let drain = recording.drains[drain]
                 table.model(named: drain.model)?.health.withState { $0.disabledBy = drain.disabled ? drain.by : nil }
                 continue
+            case .headroom(let request):
+                walks[request]?.noteHeadroom(at: now, originMs: recording.originMs)
+                continue
             case .arrival(let request):
                 index = request
                 let recorded = recording.requests[request]
@@ -67,7 +70,8 @@ public enum ReplaySimulator {
             }
             observed.removeAll()
             switch next {
-            case .attemptEnds(let at):
+            case .attemptEnds(let at, let headroomAt):
+                if let headroomAt { queue.push(.headroom(index), at: headroomAt) }
                 queue.push(.attemptEnds(index), at: at)
             case .waitEnds(let at):
                 queue.push(.waitEnds(index), at: at)
@@ -84,6 +88,8 @@ public enum ReplaySimulator {
         case attemptEnds(Int)
         case waitEnds(Int)
         case drain(Int)
+        /// An attempt's answer has its head: its rate-limit reading is noted.
+        case headroom(Int)
     }
 }
 

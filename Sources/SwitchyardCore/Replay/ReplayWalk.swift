@@ -7,8 +7,9 @@
 /// - once it leaves them, what ``OutcomeTimeline`` says the model answered at that moment.
 struct ReplayWalk {
     enum Next {
-        /// The attempt sent runs until then.
-        case attemptEnds(MonotonicInstant)
+        /// The attempt sent runs until then; its answer's rate-limit reading, if the recording
+        /// kept one, is noted at `headroomAt` (when its head came).
+        case attemptEnds(MonotonicInstant, headroomAt: MonotonicInstant?)
         /// A backoff: select again then.
         case waitEnds(MonotonicInstant)
         case finished(RequestResult)
@@ -18,6 +19,7 @@ struct ReplayWalk {
         var index: Int
         var ticket: CircuitBreaker.Ticket
         var outcome: RecordedOutcome
+        var headroom: HeadroomReading?
     }
 
     let request: RecordedRequest
@@ -43,13 +45,16 @@ struct ReplayWalk {
         case .attempt(let selected):
             let model = route.models[selected.index]
             let recorded = ownAttempt(model: model.name)
-            let answer = recorded.map { ($0.outcome, $0.duration) } ?? timeline.answer(model: model.name, at: now, stream: request.stream)
-            guard let (outcome, duration) = answer else {
+            let answer =
+                recorded.map { OutcomeTimeline.Entry(start: now, outcome: $0.outcome, duration: $0.duration, ttfb: $0.ttfb, headroom: $0.headroom) }
+                ?? timeline.entry(model: model.name, at: now, stream: request.stream)
+            guard let answer else {
                 // Nothing is known of this model: the request's fate is not guessed, and its
                 // admission is given back without a verdict.
                 _ = model.health.withState { $0.settle(selected.ticket, effect: .neutral, rateLimitFor: nil, now: now) }
                 return .finished(result(status: 0, outcome: RequestResult.unknownOutcome, servedBy: nil, unknownModel: model.name))
             }
+            let (outcome, duration) = (answer.outcome, answer.duration)
             var attempt = AttemptRecord(model: model.name)
             outcome.describe(&attempt)
             if let refused = recorded?.refusedStatus {
@@ -60,14 +65,24 @@ struct ReplayWalk {
             attempt.backoffMs = loop.backoff?.milliseconds
             attempts.append(attempt)
             durations.append(duration)
-            inFlight = InFlight(index: selected.index, ticket: selected.ticket, outcome: outcome)
-            return .attemptEnds(now + duration)
+            inFlight = InFlight(index: selected.index, ticket: selected.ticket, outcome: outcome, headroom: answer.headroom)
+            let headAt = answer.headroom.map { _ in now + min(answer.ttfb ?? duration, duration) }
+            return .attemptEnds(now + duration, headroomAt: headAt)
         case .noModelAvailable(let retryAfter):
             let error = RouterError.noModelAvailable(route: route.name, retryAfter: retryAfter, detail: "")
             return .finished(result(status: error.status, outcome: error.outcome.rawValue, servedBy: nil))
         case .stopped(let reason):
             return .finished(exhausted(reason))
         }
+    }
+
+    /// The answer of the attempt in flight has its head: its rate-limit reading goes into the
+    /// model's headroom, as the server's `RouteWalk.noteHeadroom` does. `originMs` is the recorded
+    /// clock's zero in Unix milliseconds (resets are wall-clock times).
+    func noteHeadroom(at now: MonotonicInstant, originMs: Int64) {
+        guard let flight = inFlight, let reading = flight.headroom else { return }
+        let wallNow = originMs + now.nanoseconds / 1_000_000
+        route.models[flight.index].health.withState { _ = $0.headroom.merge(reading, now: now, wallNowMs: wallNow) }
     }
 
     /// The attempt sent last has ended: its verdict goes to the model's health, then the loop decides.
