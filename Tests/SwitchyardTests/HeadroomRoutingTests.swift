@@ -37,6 +37,15 @@ struct HeadroomRoutingTests {
                 ((line["attempts"] as? [[String: Any]])?.first?["headroom"] as? [String: Any])?["requests"] as? [String: Any]
             }
             #expect(kept(lines[0]) == nil)
+            // Microsecond times beside the millisecond ones, for replay's ordering.
+            let first = lines[0]
+            let arrivalUs = try #require((first["ts_us"] as? NSNumber)?.int64Value)
+            #expect(CredentialTimestamp.unixMilliseconds(try #require(first["ts"] as? String)) == arrivalUs / 1000)
+            let attempt = try #require((first["attempts"] as? [[String: Any]])?.first)
+            let durationUs = try #require((attempt["duration_us"] as? NSNumber)?.int64Value)
+            #expect(durationUs / 1000 == (attempt["duration_ms"] as? NSNumber)?.int64Value)
+            #expect(((attempt["start_us"] as? NSNumber)?.int64Value ?? -1) >= 0)
+            #expect(((attempt["ttfb_us"] as? NSNumber)?.int64Value ?? .max) <= durationUs)
             let reading = try #require(kept(lines[1]), "the draining answer's reading is in its attempt")
             #expect(reading["remaining"] as? Int == 3 && reading["limit"] as? Int == 100 && reading["reset"] is String)
 

@@ -185,6 +185,21 @@ struct ReplayTests {
         ].joined(separator: "\n")
     }
 
+    @Test func microsecondFieldsOrderRequestsAndPlaceAttemptsWithinAMillisecond() throws {
+        let ms = try #require(CredentialTimestamp.unixMilliseconds("2026-11-25T02:00:00.000Z"))
+        func line(arrivalUs: Int64, startUs: Int64) -> String {
+            Self.request(ts: "2026-11-25T02:00:00.000Z", attempts: [#"{"model":"sonnet","status":200,"duration_ms":2,"duration_us":2500,"start_us":\#(startUs)}"#])
+                .replacingOccurrences(of: #""event":"request","#, with: #""event":"request","ts_us":\#(ms * 1000 + arrivalUs),"#)
+        }
+        // Both in one millisecond; the log has them in the order they ended, not arrived.
+        let recording = try AuditRecording(jsonLines: line(arrivalUs: 700, startUs: 40) + "\n" + line(arrivalUs: 300, startUs: 1200))
+        #expect(recording.requests.map(\.lineNumber) == [2, 1])
+        #expect(recording.requests.map(\.arrival.nanoseconds) == [300_000, 700_000])
+        #expect(recording.requests[0].firstSelection.nanoseconds == 1_500_000, "arrival + start_us")
+        #expect(recording.requests[1].firstSelection.nanoseconds == 740_000)
+        #expect(recording.requests[0].attempts[0].duration == .microseconds(2500))
+    }
+
     @Test func aHeadroomSkipIsReplayedFromTheReadingTheAuditKept() throws {
         let recording = try AuditRecording(jsonLines: Self.headroomSkip())
         let reading = try #require(recording.requests[0].attempts[0].headroom)

@@ -64,6 +64,24 @@ public struct AttemptRecord: Sendable {
     /// The answer's rate-limit reading, kept only when it started, kept or ended a headroom skip
     /// (written as `headroom`; `switchyard replay` reads it back).
     public var headroom: HeadroomReading?
+    /// The same times in microseconds (`ttfb_us`, `duration_us`), and the attempt's start — the
+    /// instant its model was chosen — counted from the request's arrival (`start_us`):
+    /// `switchyard replay` orders events less than a millisecond apart as they happened.
+    public var startUs: Int64?
+    public var ttfbUs: Int64?
+    public var durationUs: Int64?
+
+    /// Sets `duration_ms` and `duration_us`.
+    public mutating func setDuration(_ duration: Duration) {
+        durationMs = duration.milliseconds
+        durationUs = duration.microseconds
+    }
+
+    /// Sets `ttfb_ms` and `ttfb_us`.
+    public mutating func setTTFB(_ ttfb: Duration) {
+        ttfbMs = ttfb.milliseconds
+        ttfbUs = ttfb.microseconds
+    }
 
     public init(model: String) {
         self.model = model
@@ -92,6 +110,8 @@ public struct AttemptRecord: Sendable {
 /// The `request` line: everything an auditor needs to know about one request, and nothing secret.
 public struct RequestAuditRecord: Sendable {
     public var timestampMs: Int64
+    /// The arrival in Unix microseconds (`ts_us`), for `switchyard replay`; nil for batch work.
+    public var timestampUs: Int64?
     public var requestID: String
     public var client: String?
     public var route: String?
@@ -139,7 +159,7 @@ public struct RequestAuditRecord: Sendable {
     }
 
     /// About how many bytes the line takes, for reserving room and for the audit queue's limit.
-    var estimatedSize: Int { 512 + attempts.count * 160 + decision.count * 80 }
+    var estimatedSize: Int { 512 + attempts.count * 220 + decision.count * 80 }
 
     /// Appends the line (without its newline) to `buffer`: the audit writer encodes a whole batch
     /// of records into one buffer on its own thread, off the event loops.
@@ -150,6 +170,7 @@ public struct RequestAuditRecord: Sendable {
         json.key("ts")
         json.timestamp(milliseconds: timestampMs)
         json.field("event", event)
+        json.field("ts_us", timestampUs)
         json.field("request_id", requestID)
         json.field("client", client)
         json.field("batch_id", batchID)
@@ -196,6 +217,9 @@ public struct RequestAuditRecord: Sendable {
             json.field("platform_error", attempt.platformError)
             json.field("platform_status", attempt.platformStatus)
             json.field("detail", attempt.detail)
+            json.field("start_us", attempt.startUs)
+            json.field("ttfb_us", attempt.ttfbUs)
+            json.field("duration_us", attempt.durationUs)
             if let headroom = attempt.headroom { Self.write(headroom, into: &json) }
             if attempt.resumesStream { json.field("continuation", true) }
             json.endObject()

@@ -67,7 +67,7 @@ extension RouteWalk {
             return (.transport(error.failure), nil)
         }
         if response.queued >= .milliseconds(1) { attempt.queuedMs = response.queued.milliseconds }
-        attempt.ttfbMs = (context.clock.now() - started).milliseconds
+        attempt.setTTFB(context.clock.now() - started)
         attempt.upstreamRequestID = provider.requestID(in: response.headers)
         if let reading = provider.headroom(in: response.headers), noteHeadroom(reading, model: model) { attempt.headroom = reading }
         let shouldRetry = response.headers.first(name: "x-should-retry").map { $0 != "false" }

@@ -75,7 +75,7 @@ extension RouteWalk {
         guard !current.finished else { return end }
         defer { endSpan(&current) }
         var attempt = record.attempts[current.index]
-        attempt.durationMs = (context.clock.now() - current.started).milliseconds
+        attempt.setDuration(context.clock.now() - current.started)
         let effect: BreakerEffect
         switch end {
         case .completed:
@@ -143,7 +143,7 @@ extension RouteWalk {
         }
         // The failed stream counts against its model like any failure, before the next choice.
         var attempt = record.attempts[current.index]
-        attempt.durationMs = (context.clock.now() - current.started).milliseconds
+        attempt.setDuration(context.clock.now() - current.started)
         Self.markFailed(&attempt, cause: failure.cause, detail: failure.detail)
         record.attempts[current.index] = attempt
         await finishAttempt(model: current.model, ticket: current.ticket, effect: .failure(cause: failure.cause), attempt: attempt)
@@ -244,7 +244,7 @@ extension RouteWalk {
             let attemptStart = context.clock.now()
             var span: (any Span)?
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span, body: body)
-            attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            attempt.setDuration(context.clock.now() - attemptStart)
             releaseRetry()
             if Task.isCancelled {
                 await abandon(attempt, model: model, ticket: selected.ticket, span: span)

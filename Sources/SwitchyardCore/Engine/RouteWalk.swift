@@ -88,7 +88,10 @@ final class RouteWalk {
     func run() async -> Outcome {
         var transitions: [ObservedTransition] = []
         while true {
-            let selection = loop.select(now: context.clock.now(), decisions: &record.decision, transitions: &transitions)
+            // The attempt's times count from its choice of model, which is the instant
+            // `switchyard replay` makes the same choice at (`start_us`).
+            let selectedAt = context.clock.now()
+            let selection = loop.select(now: selectedAt, decisions: &record.decision, transitions: &transitions)
             if !transitions.isEmpty {
                 await context.recordTransitions(transitions)
                 transitions.removeAll()
@@ -107,10 +110,11 @@ final class RouteWalk {
             let model = route.models[selected.index]
             var attempt = AttemptRecord(model: model.name)
             attempt.backoffMs = loop.backoff?.milliseconds
-            let attemptStart = context.clock.now()
+            let attemptStart = selectedAt
+            attempt.startUs = (attemptStart - startedAt).microseconds
             var span: (any Span)?
             let (outcome, delivery) = await perform(model: model, attempt: &attempt, span: &span)
-            attempt.durationMs = (context.clock.now() - attemptStart).milliseconds
+            attempt.setDuration(context.clock.now() - attemptStart)
             releaseRetry()
 
             if Task.isCancelled {

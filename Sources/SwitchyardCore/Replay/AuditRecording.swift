@@ -3,9 +3,11 @@ import Foundation
 /// An audit log read back for `switchyard replay`: the requests that walked a route, each with its
 /// attempts placed on the recorded clock, the breaker transitions, and the operators' drains.
 ///
-/// The recorded clock: a request starts at its `ts`; attempt k starts after the attempts before it
-/// and the waits before each (`backoff_ms`): `ts + Σ duration_ms[j<k] + Σ backoff_ms[j≤k]`.
-/// Instants are nanoseconds from the first replayed request's `ts`.
+/// The recorded clock: a request starts at its `ts_us` (or `ts`); attempt k starts at `start_us`
+/// after it, or, in a log without the microsecond fields, after the attempts before it and the
+/// waits before each (`backoff_ms`): `ts + Σ duration_ms[j<k] + Σ backoff_ms[j≤k]`. Durations are
+/// `duration_us` where given. Instants are nanoseconds from the first replayed request's arrival
+/// (whole millisecond).
 public struct AuditRecording: Sendable {
     public var requests: [RecordedRequest]
     public var transitions: [TimedTransition]
@@ -62,10 +64,12 @@ public struct AuditRecording: Sendable {
                 continue
             }
         }
-        requests.sort { ($0.timestampMs, $0.lineNumber) < ($1.timestampMs, $1.lineNumber) }
+        requests.sort { ($0.timestampUs, $0.lineNumber) < ($1.timestampUs, $1.lineNumber) }
         let origin = requests.first?.timestampMs ?? transitions.first?.ms ?? 0
         func instant(_ ms: Int64) -> MonotonicInstant { MonotonicInstant(nanoseconds: (ms - origin) * 1_000_000) }
-        for index in requests.indices { requests[index].place(arrival: instant(requests[index].timestampMs)) }
+        for index in requests.indices {
+            requests[index].place(arrival: MonotonicInstant(nanoseconds: (requests[index].timestampUs - origin * 1000) * 1000))
+        }
         self.requests = requests
         self.transitions = transitions.map { ms, transition in
             var placed = transition
@@ -92,6 +96,8 @@ public struct RecordedRequest: Sendable {
     public var lineNumber: Int
     public var requestID: String
     public var timestampMs: Int64
+    /// `ts_us`, or `ts` in microseconds.
+    public var timestampUs: Int64
     /// `ts` on the recorded clock.
     public var arrival = MonotonicInstant(nanoseconds: 0)
     public var route: String
@@ -109,6 +115,7 @@ public struct RecordedRequest: Sendable {
         lineNumber = number
         requestID = line.requestId ?? "line \(number)"
         self.timestampMs = timestampMs
+        timestampUs = line.tsUs.flatMap { $0 / 1000 == timestampMs ? $0 : nil } ?? timestampMs * 1000
         self.route = route
         self.requestedModel = requestedModel
         stream = line.stream ?? false
@@ -131,10 +138,12 @@ public struct RecordedRequest: Sendable {
                 cancelled: isLast && line.outcome == RequestOutcome.cancelled.rawValue
             )
             return RecordedAttempt(
-                model: attempt.model, outcome: outcome, duration: .milliseconds(attempt.durationMs ?? 0),
+                model: attempt.model, outcome: outcome,
+                duration: attempt.durationUs.map { .microseconds($0) } ?? .milliseconds(attempt.durationMs ?? 0),
                 backoff: attempt.backoffMs.map { .milliseconds($0) }, resumesStream: attempt.continuation ?? false,
                 refusedStatus: attempt.error == "auth" ? attempt.platformStatus : nil,
-                ttfb: attempt.ttfbMs.map { .milliseconds($0) }, headroom: attempt.headroom.flatMap(HeadroomLine.reading)
+                ttfb: attempt.ttfbUs.map { .microseconds($0) } ?? attempt.ttfbMs.map { .milliseconds($0) },
+                headroom: attempt.headroom.flatMap(HeadroomLine.reading), recordedStart: attempt.startUs.map { .microseconds($0) }
             )
         }
     }
@@ -145,10 +154,15 @@ public struct RecordedRequest: Sendable {
         var clock = arrival
         for index in attempts.indices {
             clock = clock + (attempts[index].backoff ?? .zero)
+            if let recorded = attempts[index].recordedStart { clock = max(clock, arrival + recorded) }
             attempts[index].start = clock
             clock = clock + attempts[index].duration
         }
     }
+
+    /// When the request's first choice of model was made: its first attempt's start (the time the
+    /// router spent reading the request is the request's own, whatever the configuration).
+    public var firstSelection: MonotonicInstant { attempts.first?.start ?? arrival }
 }
 
 /// One attempt of a replayed request.
@@ -167,6 +181,8 @@ public struct RecordedAttempt: Sendable {
     /// The rate-limit reading the audit line kept: the server writes it only when it started, kept
     /// or ended a headroom skip.
     public var headroom: HeadroomReading?
+    /// `start_us`: its start after the request's arrival, when the log has it.
+    public var recordedStart: Duration?
     /// Its start on the recorded clock.
     public var start = MonotonicInstant(nanoseconds: 0)
 }
@@ -211,6 +227,7 @@ struct LineHead: Decodable {
 }
 
 struct RequestLine: Decodable {
+    var tsUs: Int64?
     var requestId: String?
     var batchId: String?
     var route: String?
@@ -235,6 +252,9 @@ struct AttemptLine: Decodable {
     var continuation: Bool?
     var ttfbMs: Int64?
     var headroom: [String: HeadroomLine]?
+    var startUs: Int64?
+    var ttfbUs: Int64?
+    var durationUs: Int64?
 }
 
 /// One kind of an attempt's `headroom`.

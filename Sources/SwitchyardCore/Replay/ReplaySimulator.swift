@@ -21,7 +21,7 @@ public enum ReplaySimulator {
         var random = SplitMix64(seed: seed)
         var queue = EventQueue<Event>()
         for index in recording.requests.indices {
-            queue.push(.arrival(index), at: recording.requests[index].arrival)
+            queue.push(.arrival(index), at: recording.requests[index].firstSelection)
         }
         for index in recording.drains.indices {
             queue.push(.drain(index), at: recording.drains[index].at)

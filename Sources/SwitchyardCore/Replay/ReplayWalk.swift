@@ -109,9 +109,13 @@ struct ReplayWalk {
             case .stopped(let reason):
                 return .finished(exhausted(reason))
             case .selectAgain:
+                // On the recording's path the next choice is made when the server made it (after
+                // writing a transition this attempt caused, say), which other walks may meet.
+                if let resume = recordedResume(after: now, waited: false) { return .waitEnds(resume) }
                 return select(at: now, timeline: timeline, transitions: &transitions)
             case .wait(let delay):
-                return .waitEnds(now + delay)
+                // On the recording's path the wait is the recorded one (its jitter is known).
+                return .waitEnds(recordedResume(after: now, waited: true) ?? now + delay)
             }
         case .streamFailedAfterCommit(let cause):
             settle(.failure(cause: cause))
@@ -120,6 +124,16 @@ struct ReplayWalk {
             settle(.neutral)
             return .finished(result(status: status ?? request.status, outcome: RequestOutcome.cancelled.rawValue, servedBy: nil))
         }
+    }
+
+    /// When the recording chose the model of its next attempt (after a wait or not, as `waited`
+    /// says), while the walk is on its path and the log has microsecond starts.
+    private func recordedResume(after now: MonotonicInstant, waited: Bool) -> MonotonicInstant? {
+        let index = attempts.count
+        guard onRecordedPath, index < request.attempts.count, (request.attempts[index].backoff != nil) == waited,
+            request.attempts[index].recordedStart != nil, request.attempts[index].start >= now
+        else { return nil }
+        return request.attempts[index].start
     }
 
     /// The recorded attempt this one is, while the walk is still on the recording's path.

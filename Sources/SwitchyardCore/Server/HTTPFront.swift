@@ -70,7 +70,9 @@ struct HTTPFront: Sendable {
         let api = inbound.api
         let startedAt = engine.clock.now()
         let requestID = io.requestID(given: inbound.headers.first(name: HeaderPolicy.requestIDName))
-        var record = RequestAuditRecord(timestampMs: WallClock.nowMilliseconds(), requestID: requestID, api: api.auditName)
+        let arrivalUs = WallClock.nowMicroseconds()
+        var record = RequestAuditRecord(timestampMs: arrivalUs / 1000, requestID: requestID, api: api.auditName)
+        record.timestampUs = arrivalUs
         let trace = engine.tracer.map { RequestTrace(tracer: $0, inbound: inbound.headers, api: api.upstream, path: api.path, requestID: requestID) }
         let table = configuration.table
         var outcome: RouteWalk.Outcome
