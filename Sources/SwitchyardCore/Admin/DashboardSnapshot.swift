@@ -36,14 +36,10 @@ enum DashboardSnapshot {
             json.endObject()
         }
         json.endArray()
-        json.key("models")
-        json.beginArray()
-        for model in table.models {
-            let state = model.health.snapshot
+        table.writeModels(into: &json) { model, state, json in
             let breaker = state.breaker
             let effective = breaker.effectiveState(now: now)
             let figures = stats.model(model.name, nowMs: nowMs)
-            model.writeIdentity(into: &json)
             json.field("platform", model.provider.platform.rawValue)
             json.field("breaker", effective.rawValue)
             json.key("open_remaining_ms")
@@ -62,9 +58,7 @@ enum DashboardSnapshot {
             json.beginObject()
             writeHistory(figures, to: &json)
             json.endObject()
-            json.endObject()
         }
-        json.endArray()
         json.key("decisions")
         json.beginArray()
         for decision in stats.decisions(50) {

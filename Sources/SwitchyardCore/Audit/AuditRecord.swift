@@ -348,20 +348,30 @@ extension RequestAuditRecord {
     /// An attempt's `headroom`: `{"requests": {"limit": 100, "remaining": 3, "reset": "…"}, …}`,
     /// the kinds as `/admin/state` names them.
     static func write(_ reading: HeadroomReading, into json: inout JSONWriter) {
-        json.key("headroom")
-        json.beginObject()
-        for kind in HeadroomKind.each {
-            guard let report = reading[kind] else { continue }
-            json.key(dynamic: kind.name)
-            json.beginObject()
+        json.headroom({ reading[$0] }) { report, json in
             json.field("limit", report.limit)
             json.field("remaining", report.remaining)
             if let reset = report.resetWallMs {
                 json.key("reset")
                 json.timestamp(milliseconds: reset)
             }
-            json.endObject()
         }
-        json.endObject()
+    }
+}
+
+extension JSONWriter {
+    /// `"headroom": {"requests": {…}, "input_tokens": {…}, …}` over the kinds `report` gives,
+    /// each object's fields written by `fields` (the audit line's and `/admin/state`'s shapes).
+    mutating func headroom<Report>(_ report: (HeadroomKind) -> Report?, _ fields: (Report, inout JSONWriter) -> Void) {
+        key("headroom")
+        beginObject()
+        for kind in HeadroomKind.each {
+            guard let value = report(kind) else { continue }
+            key(dynamic: kind.name)
+            beginObject()
+            fields(value, &self)
+            endObject()
+        }
+        endObject()
     }
 }

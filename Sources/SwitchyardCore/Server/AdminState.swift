@@ -52,12 +52,8 @@ enum AdminState {
             json.endObject()
         }
         json.endArray()
-        json.key("models")
-        json.beginArray()
-        for model in table.models {
-            let state = model.health.snapshot
+        table.writeModels(into: &json) { model, state, json in
             let breaker = state.breaker
-            model.writeIdentity(into: &json)
             json.field("breaker", breaker.effectiveState(now: now).rawValue)
             json.field("consecutive_failures", breaker.consecutiveFailures)
             if breaker.state == .open {
@@ -87,9 +83,7 @@ enum AdminState {
                 json.field("upstream_request_id", last.upstreamRequestID)
                 json.endObject()
             }
-            json.endObject()
         }
-        json.endArray()
         json.endObject()
         return ByteBuffer(bytes: json.bytes)
     }
@@ -99,12 +93,7 @@ enum AdminState {
     /// the model's routes.
     private static func writeHeadroom(_ headroom: Headroom, floor: Double, now: MonotonicInstant, wall: (MonotonicInstant) -> String, into json: inout JSONWriter) {
         guard HeadroomKind.allCases.contains(where: { headroom[$0] != nil }) else { return }
-        json.key("headroom")
-        json.beginObject()
-        for kind in HeadroomKind.allCases {
-            guard let bucket = headroom[kind] else { continue }
-            json.key(dynamic: kind.name)
-            json.beginObject()
+        json.headroom({ headroom[$0] }) { bucket, json in
             json.field("limit", bucket.limit)
             json.field("remaining", bucket.remaining)
             if let share = bucket.share {
@@ -116,9 +105,7 @@ enum AdminState {
                 json.field("reset_passed", now >= reset)
             }
             json.field("from_peer", bucket.peer)
-            json.endObject()
         }
-        json.endObject()
         if let skip = headroom.skipUntil(now: now, minRemaining: floor) {
             json.field("headroom_skipped_until", wall(skip.until))
         }
@@ -133,5 +120,20 @@ extension RoutingTable.Model {
         json.field("name", name)
         json.field("provider", provider.name)
         json.field("upstream_model", spec.upstreamModel)
+    }
+}
+
+extension RoutingTable {
+    /// `"models": [...]`, one object per model opened with its identity; `body` writes the rest
+    /// from the model's health as it stands (`/admin/state` and the dashboard's snapshot).
+    func writeModels(into json: inout JSONWriter, _ body: (Model, ModelState, inout JSONWriter) -> Void) {
+        json.key("models")
+        json.beginArray()
+        for model in models {
+            model.writeIdentity(into: &json)
+            body(model, model.health.snapshot, &json)
+            json.endObject()
+        }
+        json.endArray()
     }
 }
