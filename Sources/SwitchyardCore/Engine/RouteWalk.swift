@@ -286,10 +286,9 @@ final class RouteWalk {
 
     /// An answer's rate-limit headers: merged into the model's headroom (skips start with the
     /// next selection), and told to the fleet when they pushed the model below its floor.
-    /// Merges an answer's rate-limit reading into the model's headroom. Returns whether the
-    /// reading started, kept or ended a headroom skip: then the attempt's audit entry keeps it, so
-    /// that `switchyard replay` can skip as the server did (most answers' readings are left out).
-    @discardableResult
+    /// Returns whether the reading started, kept or ended a headroom skip: then the attempt's
+    /// audit entry keeps it, so that `switchyard replay` skips as the server did (readings that
+    /// changed nothing are left out of the audit line).
     func noteHeadroom(_ reading: HeadroomReading, model: RoutingTable.Model) -> Bool {
         let now = context.clock.now()
         let wallNow = context.wallClock()
