@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// The last 15 minutes of traffic in 10-second buckets, per route and per model, for the
@@ -16,8 +17,9 @@ final class LiveStats: Sendable {
         var models: [String: Series] = [:]
         /// Per route, per serving model: requests served per bucket.
         var served: [String: [String: Ring<Int>]] = [:]
-        /// The latest decisions, oldest first, at most `decisionsKept`.
-        var decisions: [Decision] = []
+        /// The latest decisions, oldest first, at most `decisionsKept`. A deque: dropping the
+        /// oldest of an array moved all 200 on every request, a tenth of a request's instructions.
+        var decisions = Deque<Decision>(minimumCapacity: LiveStats.decisionsKept)
     }
 
     /// One finished request, as the decisions table shows it.
@@ -29,8 +31,12 @@ final class LiveStats: Sendable {
         var downgraded: Bool
         var status: Int
         var outcome: String
-        var attempts: [String]
+        /// Kept as records (a retain of the request's own array); their one-line summaries are
+        /// written only when the dashboard asks.
+        var attemptRecords: [AttemptRecord]
         var durationMs: Int64
+
+        var attempts: [String] { attemptRecords.map(\.summary) }
     }
 
     /// What a series answers for the dashboard.
@@ -60,11 +66,11 @@ final class LiveStats: Sendable {
                 let failedAttempt = attempt.error != nil || (attempt.status ?? 0) >= 500 || attempt.status == 429
                 state.models[attempt.model, default: Series()].add(bucket: bucket, failed: failedAttempt, latencyMs: attempt.durationMs)
             }
-            if state.decisions.count >= Self.decisionsKept { state.decisions.removeFirst(state.decisions.count - Self.decisionsKept + 1) }
+            while state.decisions.count >= Self.decisionsKept { state.decisions.removeFirst() }
             state.decisions.append(
                 Decision(
                     timestampMs: record.timestampMs, requestID: record.requestID, route: record.route, model: record.model,
-                    downgraded: record.downgraded, status: record.status, outcome: record.outcome.rawValue, attempts: record.attempts.map(\.summary),
+                    downgraded: record.downgraded, status: record.status, outcome: record.outcome.rawValue, attemptRecords: record.attempts,
                     durationMs: record.durationMs
                 )
             )
@@ -87,7 +93,7 @@ final class LiveStats: Sendable {
 
     /// The last `count` decisions, downgrades first, newest first within each.
     func decisions(_ count: Int) -> [Decision] {
-        let all = state.withLock { $0.decisions }
+        let all = state.withLock { Array($0.decisions) }
         let newestFirst = all.reversed()
         return Array((newestFirst.filter(\.downgraded) + newestFirst.filter { !$0.downgraded }).prefix(count))
     }
