@@ -384,8 +384,9 @@ final class SimConnectionHandler: ChannelInboundHandler, RemovableChannelHandler
                 return
             case .cut(let after) where index == after:
                 // Let the events already written arrive first: a reset discards data the peer
-                // has not read yet, which would turn a cut mid-stream into a cut before it.
-                schedule(context: context, after: .milliseconds(50)) { [self] in reset(context: context) }
+                // has not read yet, which would turn a cut mid-stream into a cut before it. 50 ms
+                // was once too short for a client on two cores busy with the whole test suite.
+                schedule(context: context, after: .milliseconds(200)) { [self] in reset(context: context) }
                 return
             case .stall(let after) where index == after:
                 return

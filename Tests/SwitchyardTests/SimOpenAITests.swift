@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 import UpstreamSim
 
@@ -350,16 +351,42 @@ struct OpenAISim {
     }
 
     /// Reads a stream until it ends or fails; returns its data lines and whether it failed.
+    /// Streams `path` on a connection of its own whose bytes are read as they arrive, on the
+    /// loop: a client that reads only when its consumer asks (AsyncHTTPClient) can still hold
+    /// events in the kernel when the reset lands, which discards them, and a consumer on two
+    /// cores busy with the whole suite sometimes did for longer than the sim's pause.
     func streamUntilCut(_ path: String, _ body: [String: Any]) async throws -> (data: [String], failed: Bool) {
-        let response = try await execute(.POST, path, body: body, headers: [])
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+        let port = try #require(URL(string: baseURL)?.port)
+        let request = "POST \(path) HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: \(json.utf8.count)\r\n\r\n\(json)"
+        let received = EagerReader()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(received) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: request)).get()
+        try await channel.closeFuture.get()
+        let (text, failed) = try await channel.eventLoop.submit { (received.text, received.failed) }.get()
+        // Lines by bytes: in Swift's strings "\r\n" is one character, and the chunked framing's
+        // size lines end in it.
+        let lines = text.utf8.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        return (lines.filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }, failed)
+    }
+
+    /// Keeps every byte the connection reads, and whether it ended in an error (a reset) rather
+    /// than a clean close.
+    final class EagerReader: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
         var text = ""
         var failed = false
-        do {
-            for try await part in response.body { text += String(buffer: part) }
-        } catch {
-            failed = true
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            text += String(buffer: unwrapInboundIn(data))
         }
-        return (Reply(status: 200, headers: [:], body: text).dataLines, failed)
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            failed = true
+            context.close(promise: nil)
+        }
     }
 
     private func execute(_ method: HTTPMethod, _ path: String, body: [String: Any]?, headers: [(String, String)]) async throws -> HTTPClientResponse {

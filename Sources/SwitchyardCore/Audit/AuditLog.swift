@@ -111,16 +111,16 @@ public final class AuditLog: Sendable {
 
     /// Appends one line (without its newline); returns once it is queued, waiting while the
     /// queue is over its limit.
-    public func append(_ line: [UInt8]) async {
+    nonisolated(nonsending) public func append(_ line: [UInt8]) async {
         await append(.line(line))
     }
 
     /// Appends a request's line, to be encoded on the writer's thread.
-    public func append(_ record: RequestAuditRecord) async {
+    nonisolated(nonsending) public func append(_ record: RequestAuditRecord) async {
         await append(.record(record))
     }
 
-    private func append(_ entry: Entry) async {
+    nonisolated(nonsending) private func append(_ entry: Entry) async {
         let size = entry.estimatedSize
         let highWater = self.highWater
         let (mustWait, wake) = state.withLock { state -> (Bool, Bool) in

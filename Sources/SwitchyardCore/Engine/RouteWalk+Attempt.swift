@@ -13,7 +13,7 @@ enum AttemptDelivery {
 extension RouteWalk {
     /// One attempt on `model`, with the caller's body or (for a stream resumption) another.
     /// - Parameter span: set to the attempt's client span when the request is traced; the caller ends it.
-    func perform(
+    nonisolated(nonsending) func perform(
         model: RoutingTable.Model, attempt: inout AttemptRecord, span: inout (any Span)?, body callBody: InboundBody? = nil
     ) async -> (AttemptOutcome, AttemptDelivery?) {
         let callBody = callBody ?? request.body

@@ -51,7 +51,7 @@ extension RouteWalk {
     }
 
     /// The head could not be written (the caller is gone): release the model without a verdict.
-    func abandonStream() async {
+    nonisolated(nonsending) func abandonStream() async {
         guard var current = streaming else { return }
         record.outcome = .cancelled
         endSpan(&current)
@@ -59,7 +59,7 @@ extension RouteWalk {
         await finishAttempt(model: current.model, ticket: current.ticket, effect: .neutral, attempt: record.attempts[current.index])
     }
 
-    private func ended(_ end: StreamEnd, _ current: inout StreamingAttempt, failure: StreamRelay.Failure? = nil) async -> StreamEnd {
+    nonisolated(nonsending) private func ended(_ end: StreamEnd, _ current: inout StreamingAttempt, failure: StreamRelay.Failure? = nil) async -> StreamEnd {
         let usage = current.relay.stream.usage
         record.usage = usage.isEmpty ? nil : usage
         switch end {
@@ -187,7 +187,7 @@ extension RouteWalk {
 
     /// - Parameter failure: how the stream failed, for the attempt budget (an overloaded model is
     ///   left at once, a reset may be retried on the same model after backoff).
-    private func resumeStream(after failure: AttemptOutcome, partial: PartialResponse) async -> ResumeResult {
+    nonisolated(nonsending) private func resumeStream(after failure: AttemptOutcome, partial: PartialResponse) async -> ResumeResult {
         let resumeRequest = ResumeRequest(partial: partial)
         guard let buffer = resumeRequest.body(original: request.body.buffer),
             let body = try? InboundBody.parse(buffer, requireMessages: true)

@@ -85,7 +85,7 @@ final class RouteWalk {
         route.retryBudget?.withBudget { $0.requestEnded() }
     }
 
-    func run() async -> Outcome {
+    nonisolated(nonsending) func run() async -> Outcome {
         var transitions: [ObservedTransition] = []
         while true {
             // The attempt's times count from its choice of model, which is the instant
@@ -226,7 +226,7 @@ final class RouteWalk {
 
     /// An attempt the caller's going away cut short: no verdict on the model, but its span, its
     /// breaker ticket and its audit entry are closed as for any other.
-    func abandon(_ attempt: AttemptRecord, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, span: (any Span)?) async {
+    nonisolated(nonsending) func abandon(_ attempt: AttemptRecord, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, span: (any Span)?) async {
         if let span { RequestTrace.finish(span, record: attempt) }
         await finishAttempt(model: model, ticket: ticket, effect: .neutral, attempt: attempt)
         record.attempts.append(attempt)
@@ -234,7 +234,7 @@ final class RouteWalk {
 
     /// An answered attempt that is not relayed as a stream: its verdict, recorded on its span, the
     /// model's breaker and rate limit, and the audit record, for the walk (or a resumption) to act on.
-    func settle(
+    nonisolated(nonsending) func settle(
         _ attempt: inout AttemptRecord, model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, outcome: AttemptOutcome, delivery: AttemptDelivery?,
         span: (any Span)?
     ) async -> AttemptVerdict {
@@ -250,7 +250,7 @@ final class RouteWalk {
 
     /// Applies an attempt's verdict to the model's shared health, and posts what changed for the
     /// other replicas when there is a fleet.
-    func finishAttempt(
+    nonisolated(nonsending) func finishAttempt(
         model: RoutingTable.Model, ticket: CircuitBreaker.Ticket, effect: BreakerEffect, attempt: AttemptRecord, rateLimitFor: Duration? = nil
     ) async {
         let now = context.clock.now()

@@ -32,7 +32,7 @@ enum StreamCommit {
         var malformed: String?
     }
 
-    static func read(_ body: UpstreamBody, provider: any UpstreamProvider) async -> Result {
+    nonisolated(nonsending) static func read(_ body: UpstreamBody, provider: any UpstreamProvider) async -> Result {
         var iterator = body.makeAsyncIterator()
         var parser = SSEEventParser()
         var usage = TokenUsage()

@@ -30,7 +30,7 @@ protocol UpstreamProvider: Sendable {
     /// endpoint down, no AWS credentials) fails the attempt as `auth`; a request the platform
     /// cannot express (a server tool for an OpenAI-compatible model) is refused with its error.
     /// `deadline` bounds the wait for a credential (the attempt's first-byte budget).
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest
+    nonisolated(nonsending) func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest
 
     /// The upstream's request id (Anthropic's `request-id`, Bedrock's `x-amzn-requestid`, ...).
     func requestID(in headers: HTTPHeaders) -> String?
@@ -83,11 +83,11 @@ enum UpstreamRequestError: Error {
 protocol CredentialAuthorizedProvider: UpstreamProvider {
     /// The upstream request of one attempt with the credential it needs, or why that credential
     /// cannot be had.
-    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest
+    nonisolated(nonsending) func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest
 }
 
 extension CredentialAuthorizedProvider {
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
+    nonisolated(nonsending) func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
         do {
             return try await makeAuthorizedRequest(call, model: model, deadline: deadline)
         } catch {

@@ -80,7 +80,7 @@ struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
 
     /// Runs `write` on the context's event loop and waits for the write to complete (back-pressure:
     /// a caller that does not read holds the stream here, as Hummingbird's writer does).
-    static func onLoop(
+    nonisolated(nonsending) static func onLoop(
         _ context: NIOLoopBound<ChannelHandlerContext>, _ write: @escaping @Sendable (ChannelHandlerContext) -> EventLoopFuture<Void>
     ) async throws {
         let loop = context.eventLoop
@@ -94,7 +94,7 @@ struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
     /// Waits for a write made on its loop. A connection with room takes the bytes while they are
     /// flushed, so the write is usually complete here: its result is taken without suspending
     /// the task.
-    private static func settle(_ written: EventLoopFuture<Void>) async throws {
+    nonisolated(nonsending) private static func settle(_ written: EventLoopFuture<Void>) async throws {
         if let result = written.resultIfComplete { return try result.get() }
         try await written.get()
     }

@@ -80,7 +80,7 @@ public struct UpstreamBody: Sendable, AsyncSequence {
         var translator: (any UpstreamBodyTranslator)?
         var ended = false
 
-        public mutating func next() async throws(UpstreamError) -> ByteBuffer? {
+        nonisolated(nonsending) public mutating func next() async throws(UpstreamError) -> ByteBuffer? {
             guard var translator else { return try await nextRaw() }
             while !ended {
                 let chunk = try await nextRaw()
@@ -97,7 +97,7 @@ public struct UpstreamBody: Sendable, AsyncSequence {
             return nil
         }
 
-        private mutating func nextRaw() async throws(UpstreamError) -> ByteBuffer? {
+        nonisolated(nonsending) private mutating func nextRaw() async throws(UpstreamError) -> ByteBuffer? {
             do {
                 return try await iterator.next()
             } catch {
@@ -112,7 +112,7 @@ public struct UpstreamBody: Sendable, AsyncSequence {
 
     /// Reads the whole body; a body over `limit` is an error (an upstream gone mad must not
     /// exhaust memory).
-    public func collect(upTo limit: Int) async throws(UpstreamError) -> ByteBuffer {
+    nonisolated(nonsending) public func collect(upTo limit: Int) async throws(UpstreamError) -> ByteBuffer {
         var iterator = makeAsyncIterator()
         var collected = ByteBuffer()
         while let chunk = try await iterator.next() {
@@ -177,7 +177,7 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Consumes `request`: its headers go into the request head without a copy.
-    public func send(_ request: consuming UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
+    nonisolated(nonsending) public func send(_ request: consuming UpstreamRequest) async throws(UpstreamError) -> UpstreamResponse {
         let client: HTTP1Client
         switch self.client {
         case .success(let ready): client = ready

@@ -35,7 +35,7 @@ final class BedrockProvider: CredentialAuthorizedProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    nonisolated(nonsending) func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let credentials else {
             throw CredentialError(source: "aws", message: "no AWS credential source was found when the configuration was loaded")
         }

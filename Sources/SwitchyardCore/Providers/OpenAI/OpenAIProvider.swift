@@ -36,7 +36,7 @@ struct OpenAIProvider: UpstreamProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { api == .messages }
 
-    func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
+    nonisolated(nonsending) func makeRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(UpstreamRequestError) -> UpstreamRequest {
         guard call.api == .messages else {
             throw .refused(
                 PlatformError(

@@ -19,7 +19,7 @@ final class VertexProvider: CredentialAuthorizedProvider {
 
     func supports(_ api: UpstreamAPI) -> Bool { true }
 
-    func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
+    nonisolated(nonsending) func makeAuthorizedRequest(_ call: UpstreamCall, model: RoutingTable.Model, deadline: NIODeadline) async throws(CredentialError) -> UpstreamRequest {
         guard let tokens else {
             throw CredentialError(source: "gcp", message: "no Google credential source was found when the configuration was loaded")
         }
