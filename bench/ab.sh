@@ -45,7 +45,7 @@ url[nginx]="http://127.0.0.1:$PROXY/v1/messages"; url[direct]="http://127.0.0.1:
 declare -A lua=([A]=$LUA [B]=$LUA [nginx]=bench/post.lua [direct]=bench/post.lua)
 for t in A B; do wrk -t2 -c16 -d2s -s "${lua[$t]}" "${url[$t]}" >/dev/null; done
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-switches() { cat /proc/$1/task/*/status | awk -v k="$2" '$1 == k":" {s += $2} END {print s}'; }
+switches() { { cat /proc/$1/task/*/status 2>/dev/null || true; } | awk -v k="$2" '$1 == k":" {s += $2} END {print s}'; }
 out=$work/rows.txt
 for round in $(seq 1 "$ROUNDS"); do
     order="A B"; [ $((round % 2)) = 0 ] && order="B A"
