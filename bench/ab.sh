@@ -25,7 +25,7 @@ trap cleanup EXIT
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
         -e "s|@SWITCHYARD_PORT@|$2|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
-        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|audit.jsonl|audit-$2.jsonl|" "$1"
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|@RELAY_SIM_PORT@|19207|g" -e "s|audit.jsonl|audit-$2.jsonl|" "$1"
 }
 fill bench/nginx.conf.template 0 > "$work/nginx.conf"
 nginx -c "$work/nginx.conf" -p "$work" & pids+=($!)

@@ -40,7 +40,7 @@ layered="$root/bench/floor/.build/release/LayeredProxy"
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
         -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
-        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|@APART_PORT@|$APART|g" "$1"
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|@RELAY_SIM_PORT@|19107|g" -e "s|@APART_PORT@|$APART|g" "$1"
 }
 fill bench/nginx.conf.template > "$work/nginx.conf"
 fill bench/routes.bench.yaml.template > "$work/routes.yaml"

@@ -148,6 +148,28 @@ for name in ["direct", "nginx", "switchyard"]:
 if "direct" in stream and "switchyard" in stream:
     print("\nSwitchyard's first content event: %+.3f ms vs the upstream's (target: within 1 ms)" % (stream["switchyard"] - stream["direct"]))
 
+relay = {}
+for path in glob.glob(os.path.join(out, "relay-*-r*.json")):
+    run = json.load(open(path))
+    if run["result"]["streams"] > 0:
+        relay.setdefault(run["target"], []).append((run["ticks"] / run["clk_tck"] * 1e6 / run["result"]["streams"], run["result"]))
+if relay:
+    print("\n## Streams relayed (100 content events 10 ms apart, %d concurrent; CPU user+sys of the proxy process)\n" % relay[next(iter(relay))][0][1].get("concurrent", 400))
+    print("| proxy | streams per round | failed | CPU µs per stream | ratio | target | judged |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    ng = statistics.median(r[0] for r in relay.get("nginx", [])) if "nginx" in relay else None
+    for name in ("nginx", "switchyard"):
+        if name not in relay:
+            continue
+        cpu = statistics.median(r[0] for r in relay[name])
+        streams = statistics.median(r[1]["streams"] for r in relay[name])
+        failed = sum(r[1]["failed"] for r in relay[name])
+        if name == "switchyard" and ng:
+            ratio = cpu / ng
+            print("| %s | %d | %d | %.1f | %.2f | ≤ 1.5 | %s |" % (name, streams, failed, cpu, ratio, "PASS" if ratio <= 1.5 and failed == 0 else "**FAIL**"))
+        else:
+            print("| %s | %d | %d | %.1f | 1.00 | | |" % (name, streams, failed, cpu))
+
 memory = json.load(open(os.path.join(out, "memory.json")))
 print("\n## Memory\n")
 print("| | RSS |")

@@ -19,7 +19,7 @@ out="$root/bench/results/$stamp"
 work=$(mktemp -d)
 mkdir -p "$out"
 
-UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 LITELLM_PORT=19206
+UPSTREAM=19200 PROXY=19201 SWITCHYARD=19202 SIM=19203 SIM_PROXY=19204 SLOW_SIM=19205 LITELLM_PORT=19206 RELAY_SIM=19207 RELAY_PROXY=19208
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -46,7 +46,7 @@ fi
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|$PROXY|g" \
         -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" -e "s|@SIM_PORT@|$SIM|g" -e "s|@SIM_PROXY_PORT@|$SIM_PROXY|g" \
-        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" "$1"
+        -e "s|@SLOW_SIM_PORT@|$SLOW_SIM|g" -e "s|@RELAY_SIM_PORT@|$RELAY_SIM|g" -e "s|@RELAY_PROXY_PORT@|$RELAY_PROXY|g" "$1"
 }
 fill bench/nginx.conf.template > "$work/nginx.conf"
 fill bench/routes.bench.yaml.template > "$work/routes.yaml"
@@ -133,6 +133,27 @@ echo "== streaming: time to first content event and to the end (20 events, 5 ms 
 python3 bench/stream_probe.py "http://127.0.0.1:$SIM" claude-sonnet-4-20250514 200 > "$out/stream-direct.json"
 python3 bench/stream_probe.py "http://127.0.0.1:$SIM_PROXY" claude-sonnet-4-20250514 200 > "$out/stream-nginx.json"
 python3 bench/stream_probe.py "http://127.0.0.1:$SWITCHYARD" stream 200 > "$out/stream-switchyard.json"
+
+echo "== streams relayed: CPU per stream, ${RELAY_CONNECTIONS:=400} concurrent, 100 content events 10 ms apart"
+# nginx in a process of its own in front of an upstream-sim of its own: its worker's CPU is the
+# proxy's alone, as the router's is. Rounds alternate the two; each relays CONNECTIONS × WAVES streams.
+"$bin" upstream-sim --listen 127.0.0.1:$RELAY_SIM --name relay --script "ok(events=100,interval=10ms)*" 2>/dev/null & pids+=($!)
+fill bench/nginx-relay.conf.template > "$work/nginx-relay.conf"
+nginx -c "$work/nginx-relay.conf" -p "$work" & pids+=($!)
+for _ in $(seq 1 50); do [ -s "$work/nginx-relay.pid" ] && break; sleep 0.1; done
+relay_worker=$(pgrep -P "$(cat "$work/nginx-relay.pid")" | head -1)
+python3 bench/relay_streams.py 127.0.0.1 $RELAY_PROXY claude-sonnet-4-20250514 50 1 >/dev/null
+python3 bench/relay_streams.py 127.0.0.1 $SWITCHYARD relaystream 50 1 >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
+    order="nginx switchyard"; [ $((round % 2)) = 0 ] && order="switchyard nginx"
+    for t in $order; do
+        if [ $t = nginx ]; then p=$relay_worker port=$RELAY_PROXY model=claude-sonnet-4-20250514; else p=$sy_pid port=$SWITCHYARD model=relaystream; fi
+        before=$(cpu_ticks $p)
+        result=$(python3 bench/relay_streams.py 127.0.0.1 $port $model "$RELAY_CONNECTIONS" "${RELAY_WAVES:-2}")
+        echo "{\"target\": \"$t\", \"ticks\": $(( $(cpu_ticks $p) - before )), \"clk_tck\": $clk_tck, \"result\": $result}" > "$out/relay-$t-r$round.json"
+        printf '   round %s %-10s %s\n' "$round" "$t" "$result"
+    done
+done
 
 echo "== memory: idle, and $STREAMS concurrent slow streams held open"
 python3 bench/hold_streams.py 127.0.0.1 $SWITCHYARD slowstream "$STREAMS" 30 > "$out/hold.txt" &

@@ -35,7 +35,7 @@ fi
 gcc -O2 -shared -fPIC bench/callgrind/sigsuspend_shim.c -o "$work/shim.so" -ldl
 fill() {
     sed -e "s|@WORK@|$work|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM|g" -e "s|@PROXY_PORT@|19301|g" -e "s|@SWITCHYARD_PORT@|$SWITCHYARD|g" \
-        -e "s|@SIM_PORT@|19303|g" -e "s|@SIM_PROXY_PORT@|19304|g" -e "s|@SLOW_SIM_PORT@|19305|g" "$1"
+        -e "s|@SIM_PORT@|19303|g" -e "s|@SIM_PROXY_PORT@|19304|g" -e "s|@SLOW_SIM_PORT@|19305|g" -e "s|@RELAY_SIM_PORT@|19307|g" "$1"
 }
 fill bench/nginx.conf.template > "$work/nginx.conf"
 fill bench/routes.bench.yaml.template > "$work/routes.yaml"

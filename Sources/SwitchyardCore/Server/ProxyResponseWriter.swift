@@ -56,20 +56,47 @@ struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
     consuming func writeHead(status: Int, headers: HTTPHeaders) async throws -> BodyWriter {
         let head = Self.head(status: status, headers: headers)
         try await Self.onLoop(context) { context in context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(head))) }
-        return BodyWriter(context: context)
+        // NIO's encoder frames a body in chunks unless the head has a length (it adds
+        // `transfer-encoding: chunked` itself); body parts past it must be framed the same way.
+        let chunked = headers.first(name: "content-length") == nil && ![204, 304].contains(status)
+        return BodyWriter(context: context, outlet: outlet, chunked: chunked)
     }
 
     private static func head(status: Int, headers: HTTPHeaders) -> HTTPResponseHead {
         HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
     }
 
+    /// A streamed answer's body. Its parts are written framed, as bytes, past NIO's encoder (as
+    /// whole answers are): a part through the encoder crossed four handlers as a generic
+    /// `HTTPServerResponsePart` and was framed in three writes, most of a relayed event's user
+    /// time. The head and the end still go through the encoder and the connection's handlers,
+    /// which count the answer; none of them looks at body parts.
     struct BodyWriter: ResponseBodyWriter, Sendable {
         let context: NIOLoopBound<ChannelHandlerContext>
+        let outlet: NIOLoopBound<ResponseOutlet>
+        let chunked: Bool
 
         mutating func write(_ buffer: ByteBuffer) async throws {
-            try await PipelineResponseWriter.onLoop(context) { context in
-                context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))))
+            // An empty chunk would end the body.
+            guard buffer.readableBytes > 0 else { return }
+            let outlet = self.outlet
+            let chunked = self.chunked
+            try await PipelineResponseWriter.onLoop(context) { _ in
+                let pastEncoder = outlet.value.pastEncoder
+                guard chunked else { return pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))) }
+                return pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(Self.chunk(buffer, allocator: pastEncoder.channel.allocator))))
             }
+        }
+
+        /// `buffer` as one HTTP/1.1 chunk: its size in hex, CRLF, the bytes, CRLF.
+        static func chunk(_ buffer: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+            let size = String(buffer.readableBytes, radix: 16)
+            var framed = allocator.buffer(capacity: size.utf8.count + buffer.readableBytes + 4)
+            framed.writeString(size)
+            framed.writeStaticString("\r\n")
+            framed.writeImmutableBuffer(buffer)
+            framed.writeStaticString("\r\n")
+            return framed
         }
 
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
