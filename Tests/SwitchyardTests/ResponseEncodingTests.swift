@@ -45,6 +45,30 @@ import Testing
         }
     }
 
+    /// A stream's body parts are framed by the fast path too (``PipelineResponseWriter/BodyWriter``):
+    /// each part must be the bytes NIO's encoder writes for it after a head without a length.
+    @Test(arguments: [1, 15, 16, 255, 4096, 70_000])
+    func aStreamedPartIsTheChunkNIOsEncoderWrites(size: Int) throws {
+        let part = ByteBuffer(string: String(repeating: "e", count: size))
+        let channel = EmbeddedChannel(handler: HTTPResponseEncoder())
+        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-type": "text/event-stream"])
+        try channel.writeOutbound(HTTPServerResponsePart.head(head))
+        while try channel.readOutbound(as: IOData.self) != nil {}
+        try channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(part)))
+        var nio = ByteBuffer()
+        while let written = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(var bytes) = written else {
+                Issue.record("NIO's encoder wrote a file region")
+                break
+            }
+            nio.writeBuffer(&bytes)
+        }
+        _ = try channel.finish()
+        let ours = PipelineResponseWriter.BodyWriter.chunk(part, allocator: ByteBufferAllocator())
+        #expect(ours == nio)
+        #expect(String(buffer: ours).hasPrefix(String(size, radix: 16) + "\r\n"))
+    }
+
     @Test func anEmptyBodyEndsAtTheBlankLine() throws {
         let headers: HTTPHeaders = ["content-length": "0", "x-request-id": "sy_1"]
         let ours = ResponseOutlet.encode(status: 200, headers: headers, body: ByteBuffer(), allocator: ByteBufferAllocator())
