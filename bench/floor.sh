@@ -80,7 +80,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for c in $CONCURRENCY; do
         for t in direct nginx nginx-apart floor-raw floor-lite floor floor-task ${TARGETS:-own-client httptypes hummingbird switchyard} $extra; do
             before=$(cpu_ticks "${pid[$t]}")
-            out=$(wrk -t2 -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}")
+            out=$(wrk -t$(( c < 2 ? 1 : 2 )) -c$c -d${DURATION}s --latency -s bench/post.lua "${url[$t]}")
             ticks=$(( $(cpu_ticks "${pid[$t]}") - before ))
             echo "$out" | awk -v t=$t -v c=$c -v ticks=$ticks -v hz=$(getconf CLK_TCK) '
                 function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
@@ -96,18 +96,21 @@ for line in open(sys.argv[1]):
     c, t, rps, p50, p99, cpu = line.split()
     rows.setdefault((int(c), t), []).append((float(rps), float(p50), float(p99), float(cpu)))
 med = lambda xs, i: st.median(x[i] for x in xs)
-print("| conc. | target | RPS | p50 ms | p99 ms | added p50 ms | added p50 / nginx's | CPU µs/request (proxy process) | added p50 / nginx-apart's |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| conc. | target | RPS | p50 ms | p99 ms | added p50 ms | added p50 / nginx's | CPU µs/request (proxy process) | CPU / nginx's proxy part | added p50 / nginx-apart's |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in sorted({c for c, _ in rows}):
     direct = med(rows[(c, "direct")], 1)
     nginx_added = med(rows[(c, "nginx")], 1) - direct
     apart_added = med(rows[(c, "nginx-apart")], 1) - direct
+    # nginx's proxy part as bench/run.sh judges CPU: its whole worker less the upstream's own work.
+    proxy_part = med(rows[(c, "nginx")], 3) - med(rows[(c, "direct")], 3)
     for t in ("direct", "nginx", "nginx-apart", "floor-raw", "floor-lite", "floor", "floor-task", "own-client", "httptypes", "hummingbird", "switchyard", "switchyard-b"):
         if (c, t) not in rows: continue
         r = rows[(c, t)]
         added = med(r, 1) - direct
         ratio = "" if t == "direct" else f"{added / nginx_added:.2f}"
-        cpu = "" if t == "direct" else f"{med(r, 3):.1f}" + (" (whole worker)" if t == "nginx" else "")
+        # direct's CPU is the fake upstream's own work per request; nginx's whole worker less it is its proxy part.
+        cpu = f"{med(r, 3):.1f}" + {"direct": " (upstream alone)", "nginx": f" (whole worker; proxy part {med(r, 3) - med(rows[(c, 'direct')], 3):.1f})"}.get(t, "")
         apart_ratio = "" if t == "direct" else f"{added / apart_added:.2f}"
-        print(f"| {c} | {t} | {med(r, 0):,.0f} | {med(r, 1):.3f} | {med(r, 2):.3f} | {'' if t == 'direct' else f'{added:.3f}'} | {ratio} | {cpu} | {apart_ratio} |")
+        print(f"| {c} | {t} | {med(r, 0):,.0f} | {med(r, 1):.3f} | {med(r, 2):.3f} | {'' if t == 'direct' else f'{added:.3f}'} | {ratio} | {cpu} | {'' if t == 'direct' else '1.00' if t == 'nginx' else f'{med(r, 3) / proxy_part:.2f}'} | {apart_ratio} |")
 PY

@@ -41,7 +41,7 @@ final class OwnClientHandler: ChannelInboundHandler {
             Task {
                 let answer: (HTTPResponseHead, ByteBuffer)
                 do {
-                    let response = try await client.execute(head, body: body, headDeadline: .now() + .seconds(10), on: loop)
+                    let response = try await client.execute(head, body: body, deadlines: HTTP1Deadlines(queueTimeout: .seconds(10), firstByte: .seconds(10)), on: loop)
                     let bytes = try await response.body.collect(upTo: 1 << 20)
                     answer = (HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers), bytes)
                 } catch {
@@ -97,7 +97,7 @@ final class HTTPTypesHandler: ChannelInboundHandler {
             Task {
                 var answer: (HTTPResponse, ByteBuffer)
                 do {
-                    let response = try await client.execute(head, body: body, headDeadline: .now() + .seconds(10), on: loop)
+                    let response = try await client.execute(head, body: body, deadlines: HTTP1Deadlines(queueTimeout: .seconds(10), firstByte: .seconds(10)), on: loop)
                     let bytes = try await response.body.collect(upTo: 1 << 20)
                     var fields = HTTPFields()
                     for header in response.headers {
@@ -164,7 +164,7 @@ if arguments[3] == "own" || arguments[3] == "httptypes" {
         }
         headers.replaceOrAdd(name: "host", value: upstreamHost)
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: request.uri.description, headers: headers)
-        let response = try await client.execute(head, body: body, headDeadline: .now() + .seconds(10), on: channel.eventLoop)
+        let response = try await client.execute(head, body: body, deadlines: HTTP1Deadlines(queueTimeout: .seconds(10), firstByte: .seconds(10)), on: channel.eventLoop)
         let bytes = try await response.body.collect(upTo: 1 << 20)
         var fields = HTTPFields()
         for header in response.headers {
