@@ -81,10 +81,17 @@ struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
             guard buffer.readableBytes > 0 else { return }
             let outlet = self.outlet
             let chunked = self.chunked
-            try await PipelineResponseWriter.onLoop(context) { _ in
+            @Sendable func write(_: ChannelHandlerContext) -> EventLoopFuture<Void> {
                 let pastEncoder = outlet.value.pastEncoder
                 guard chunked else { return pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(buffer))) }
                 return pastEncoder.writeAndFlush(NIOAny(IOData.byteBuffer(Self.chunk(buffer, allocator: pastEncoder.channel.allocator))))
+            }
+            // On the loop (the fast path's task always is), called directly: no closure to
+            // allocate for each part of a stream.
+            if context.eventLoop.inEventLoop {
+                try await PipelineResponseWriter.settle(write(context.value))
+            } else {
+                try await PipelineResponseWriter.onLoop(context, write)
             }
         }
 
@@ -121,7 +128,7 @@ struct PipelineResponseWriter: ProxyResponseWriter, Sendable {
     /// Waits for a write made on its loop. A connection with room takes the bytes while they are
     /// flushed, so the write is usually complete here: its result is taken without suspending
     /// the task.
-    nonisolated(nonsending) private static func settle(_ written: EventLoopFuture<Void>) async throws {
+    nonisolated(nonsending) fileprivate static func settle(_ written: EventLoopFuture<Void>) async throws {
         if let result = written.resultIfComplete { return try result.get() }
         try await written.get()
     }
