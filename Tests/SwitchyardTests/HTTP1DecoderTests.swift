@@ -239,12 +239,40 @@ struct UpstreamResponseDecoderTests {
         await CallerRequestDecoderTests.expectSameAtEveryCut(bytes, .responses(to: methods), from: start)
     }
 
+    /// A streamed answer as the Messages API sends one: chunked, an event a chunk.
+    static func chunkedAnswer(_ body: String) -> [UInt8] {
+        response(
+            """
+            HTTP/1.1 200 OK
+            Content-Type: text/event-stream
+            Transfer-Encoding: chunked
+            Connection: keep-alive
+            request-id: req_011CTestTestTest
+            """,
+            body: body
+        )
+    }
+
+    /// Each event as one chunk, sizes in lower and upper case hex.
+    static let stream = chunkedAnswer(
+        ["event: ping\ndata: {\"type\":\"ping\"}\n\n", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"]
+            .enumerated().map { index, event in
+                let size = String(event.utf8.count, radix: 16, uppercase: index == 1)
+                return size + "\r\n" + event + "\r\n"
+            }.joined() + "0\r\n\r\n"
+    )
+
     @Test func plainAnswersAreReadWithoutNIOsDecoderAndAlike() async {
         let plain: [([UInt8], [HTTPMethod])] = [
             (Self.answer, [.POST]),
             (Self.answer + Self.answer, [.POST, .GET]),
             (Self.response("HTTP/1.1 529 \ncontent-length: 2", body: "{}"), [.POST]),
             (Self.response("HTTP/1.1 500 Internal Server Error\nContent-Length: 0"), [.POST]),
+            (Self.stream, [.POST]),
+            (Self.stream + Self.answer + Self.stream, [.POST, .POST, .POST]),
+            (Self.chunkedAnswer("0003\r\nabc\r\n00\r\n\r\n"), [.POST]),
+            (Self.chunkedAnswer("0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\ntransfer-encoding: CHUNKED", body: "3\r\nabc\r\n0\r\n\r\n"), [.GET]),
         ]
         for (bytes, methods) in plain {
             #expect(await Self.expectSameAtEveryCut(bytes, answering: methods) == [false], "\(String(decoding: bytes, as: UTF8.self))")
@@ -259,7 +287,10 @@ struct UpstreamResponseDecoderTests {
     /// that one on): NIO's decoder takes over at that answer, knowing the requests still unanswered.
     @Test func otherShapesGoToNIOsDecoderAtTheirFirstByte() async {
         let other: [([UInt8], [HTTPMethod])] = [
-            (Self.response("HTTP/1.1 200 OK\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nContent-Length: 3\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nContent-Length: 3", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nTransfer-Encoding: gzip, chunked", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
+            (Self.response("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\nTransfer-Encoding: chunked", body: "3\r\nabc\r\n0\r\n\r\n"), [.POST]),
             (Self.response("HTTP/1.1 200 OK\nContent-Type: text/event-stream"), [.POST]),
             (Self.response("HTTP/1.1 200 OK\nContent-Length: 3\nContent-Length: 3", body: "abc"), [.POST]),
             (Self.response("HTTP/1.1 200 OK\nContent-Length: 3\nConnection: close", body: "abc"), [.POST]),
@@ -278,6 +309,59 @@ struct UpstreamResponseDecoderTests {
             #expect(await Self.expectSameAtEveryCut(bytes, answering: methods).contains(true), "\(String(decoding: bytes, as: UTF8.self))")
             #expect(await Self.expectSameAtEveryCut(Self.answer + bytes, answering: [.POST] + methods, from: Self.answer.count - 4).contains(true))
         }
+    }
+
+    /// Chunked bodies that leave the plain shape part-way (an extension, a trailer, a size NIO's
+    /// decoder reads otherwise, a framing error): NIO's decoder takes over from the byte the hand
+    /// reader declines, standing where it stood, and the parts and errors are NIO's own, however
+    /// the bytes are cut; the answer after is read as NIO reads it.
+    @Test func chunkedBodiesOffThePlainShapeGoToNIOsDecoderWhereTheyLeaveIt() async {
+        let bodies = [
+            "5;ext=1\r\nhello\r\n0\r\n\r\n",
+            "5\r\nhello\r\n0;last\r\n\r\n",
+            "5\r\nhello\r\n0\r\nX-Trailer: a\r\n\r\n",
+            "5\r\nhelloXX\r\n0\r\n\r\n",
+            "5\r\nhello\rX0\r\n\r\n",
+            "5\r\nhello\n0\r\n\r\n",
+            "5\nhello\r\n0\r\n\r\n",
+            "5\r\nhello\r\n00000000000000000000005\r\nworld\r\n0\r\n\r\n",
+            "5\r\nhello\r\nffffffffffffffffff\r\n",
+            "5\r\nhello\r\nzz\r\n",
+            "5 \r\nhello\r\n0\r\n\r\n",
+            " 5\r\nhello\r\n0\r\n\r\n",
+            "\r\n5\r\nhello\r\n0\r\n\r\n",
+            "5\r\nhello\r\n0\r\n\rX",
+            "5\r\nhello\r\n0\r\nX",
+        ]
+        for body in bodies {
+            let bytes = Self.chunkedAnswer(body)
+            #expect(await Self.expectSameAtEveryCut(bytes, answering: [.POST]).contains(true), "\(body.debugDescription)")
+            #expect(await Self.expectSameAtEveryCut(bytes + Self.answer, answering: [.POST, .POST], from: bytes.count - 30).contains(true))
+        }
+    }
+
+    /// The upstream closes inside a chunked body, anywhere: the same parts and error as NIO's.
+    @Test func aChunkedAnswerCutShortEndsAsWithNIOsDecoder() {
+        let whole = Self.stream
+        for end in 1..<whole.count {
+            let pieces = [Array(whole[..<end])]
+            let ours = DecoderDifferential.run(pieces, .responses(to: [.POST]), ours: true, limits: CallerRequestDecoderTests.limits).events
+            let nio = DecoderDifferential.run(pieces, .responses(to: [.POST]), ours: false, limits: CallerRequestDecoderTests.limits).events
+            #expect(ours == nio, "cut at \(end)")
+            #expect(ours.last == "inactive")
+        }
+    }
+
+    /// Mutated chunked answers (seeded, the same each run) read as NIO's decoder reads them.
+    @Test func mutatedChunkedAnswersAreReadAsNIOsDecoderReadsThem() async {
+        var handedOver = 0
+        for (bytes, cut) in CallerRequestDecoderTests.mutations(of: [Self.stream, Self.stream + Self.answer], seed: 0xC4_0A1E) {
+            if CallerRequestDecoderTests.expectSame(DecoderDifferential.pieces(bytes, cuts: [cut]), .responses(to: [.POST, .POST])) {
+                handedOver += 1
+            }
+            await Task.yield()
+        }
+        #expect(handedOver > 100 && handedOver < 1400)
     }
 
     /// An answer when no request waits for one: NIO's decoder refuses it once its head is read;

@@ -1,11 +1,13 @@
 import NIOCore
 import NIOHTTP1
 
-/// An HTTP/1 decoder that reads plain messages itself (``SimpleHTTPHead``) and hands the
-/// connection to NIO's decoder at the first message that is not, for good: NIO's decoder is added
-/// right after this handler and gets every byte from that message's first on. The hand-over is at
-/// a message boundary, so NIO's decoder starts where a message starts, as if it had read the
-/// connection from its first byte, and the handlers after see the same parts for the same bytes.
+/// An HTTP/1 decoder that reads plain messages itself (``SimpleHTTPHead``, and an answer's chunks
+/// with ``ChunkedBodyReader``) and hands the connection to NIO's decoder at the first byte that is
+/// not plain, for good: NIO's decoder is added right after this handler and gets every byte from
+/// there on. At a message boundary NIO's decoder starts where a message starts, as if it had read
+/// the connection from its first byte. Inside a chunked body it is first fed a stand-in head and
+/// the framing read so far (``ChunkedBodyReader/Replay``), whose parts are kept from the handlers
+/// after; either way they see the same parts and errors for the same bytes.
 ///
 /// One class for both sides; ``PlainHTTP1Side`` is what differs (``CallerRequestSide``,
 /// ``UpstreamResponseSide``). Not generic over it: NIO calls a handler through its protocol, and
@@ -22,6 +24,8 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
     private var arrived: ByteBuffer?
     /// Body bytes the current message still has to bring.
     private var bodyLeft = 0
+    /// The framing of the current message's chunked body, while one is read.
+    private var chunks: ChunkedBodyReader?
     private(set) var handedOver = false
     private var decoding = false
 
@@ -67,6 +71,22 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
                 if bodyLeft == 0 { context.fireChannelRead(side.end) }
                 continue
             }
+            if chunks != nil {
+                switch chunks!.next(&buffer) {
+                case .data(let bytes):
+                    context.fireChannelRead(side.body(bytes))
+                case .end:
+                    chunks = nil
+                    context.fireChannelRead(side.end)
+                case .needMore:
+                    return
+                case .declined:
+                    handOver(buffer, context: context, insideChunkedBody: chunks!.replay)
+                    buffer.clear()
+                    return
+                }
+                continue
+            }
             if let refusal = side.bytesArrived() {
                 // The message before ended and nothing else is due: these bytes are nobody's.
                 buffer.clear()
@@ -74,11 +94,15 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
                 return
             }
             switch side.head(buffer) {
-            case .head(let head, let length, let bodyLength):
+            case .head(let head, let length, .length(let bodyLength)):
                 buffer.moveReaderIndex(forwardBy: length)
                 bodyLeft = bodyLength
                 context.fireChannelRead(head)
                 if bodyLength == 0 { context.fireChannelRead(side.end) }
+            case .head(let head, let length, .chunked):
+                buffer.moveReaderIndex(forwardBy: length)
+                chunks = ChunkedBodyReader()
+                context.fireChannelRead(head)
             case .incomplete:
                 pending = buffer
                 buffer.clear()
@@ -91,17 +115,22 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
         }
     }
 
-    private func handOver(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+    /// Gives the connection to NIO's decoder from `buffer`'s first byte on. Inside a chunked body,
+    /// the decoder is first brought to where ``ChunkedBodyReader`` stopped (`replay`).
+    private func handOver(_ buffer: ByteBuffer, context: ChannelHandlerContext, insideChunkedBody replay: ChunkedBodyReader.Replay? = nil) {
         handedOver = true
         pending = nil
+        chunks = nil
+        let decoder = side.handOver(insideChunkedBody: replay)
         do {
-            try context.pipeline.syncOperations.addHandler(side.handOver(), position: .after(self))
+            try context.pipeline.syncOperations.addHandlers(decoder.handlers, position: .after(self))
         } catch {
             context.fireErrorCaught(error)
             context.close(promise: nil)
             return
         }
-        context.fireChannelRead(NIOAny(buffer))
+        if let standIn = decoder.standIn { context.fireChannelRead(NIOAny(standIn)) }
+        if buffer.readableBytes > 0 || decoder.standIn == nil { context.fireChannelRead(NIOAny(buffer)) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -121,6 +150,9 @@ final class PlainHTTP1Decoder: ChannelInboundHandler {
         guard !handedOver else { return }
         if let held = pending, held.readableBytes > 0 {
             handOver(held, context: context)
+        } else if let chunks {
+            // NIO's decoder, standing where the reader stood, says how a body cut short ends.
+            handOver(ByteBuffer(), context: context, insideChunkedBody: chunks.replay)
         } else if bodyLeft > 0 {
             bodyLeft = 0
             context.fireErrorCaught(HTTPParserError.invalidEOFState)
@@ -136,8 +168,9 @@ protocol PlainHTTP1Side: AnyObject {
     func head(_ buffer: ByteBuffer) -> SimpleHTTPHead.Parsed<NIOAny>
     func body(_ bytes: ByteBuffer) -> NIOAny
     var end: NIOAny { get }
-    /// NIO's decoder for the rest of the connection, told what it needs to know.
-    func handOver() -> any ChannelHandler
+    /// NIO's decoder for the rest of the connection, told what it needs to know; inside a chunked
+    /// body, with the bytes that bring it there (`standIn`), whose parts it must not pass on.
+    func handOver(insideChunkedBody replay: ChunkedBodyReader.Replay?) -> (handlers: [any ChannelHandler], standIn: ByteBuffer?)
     /// Bytes arrived; an error when none may now (they are not read).
     func bytesArrived() -> HTTP1ClientError?
 }
@@ -165,8 +198,10 @@ final class CallerRequestSide: PlainHTTP1Side {
     func body(_ bytes: ByteBuffer) -> NIOAny { NIOAny(HTTPServerRequestPart.body(bytes)) }
     var end: NIOAny { NIOAny(HTTPServerRequestPart.end(nil)) }
 
-    func handOver() -> any ChannelHandler {
-        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))
+    /// A request's chunked body is never read here (``SimpleHTTPHead`` declines its head), so there
+    /// is nothing to stand in for.
+    func handOver(insideChunkedBody _: ChunkedBodyReader.Replay?) -> (handlers: [any ChannelHandler], standIn: ByteBuffer?) {
+        ([ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits))], nil)
     }
 
     func bytesArrived() -> HTTP1ClientError? { nil }

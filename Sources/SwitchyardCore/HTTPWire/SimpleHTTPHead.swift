@@ -9,7 +9,8 @@ import NIOHTTP1
 /// The head of an HTTP/1.1 message when it has the plain shape nearly every API call and answer
 /// has, read straight from the bytes: HTTP/1.1, token header names, printable ASCII values, every
 /// line ended by CRLF, exactly one way to find the body's end (`content-length`, or none for a
-/// request), no `transfer-encoding`, `upgrade` or obs-fold, and `connection` absent or
+/// request), no `transfer-encoding` (but an answer's single `transfer-encoding: chunked`, whose
+/// framing ``ChunkedBodyReader`` reads), no `upgrade` or obs-fold, and `connection` absent or
 /// `keep-alive`. Such a head has one reading, and this one agrees with NIO's decoder (llhttp):
 /// the decoder tests and the fuzz target `FuzzHead` compare the two on the same bytes. Anything
 /// else is `declined`, and NIO's decoder reads the connection from there on, with its hardening
@@ -18,9 +19,17 @@ import NIOHTTP1
 /// Why it exists: llhttp through NIO's callbacks and `ByteToMessageHandler` cost ~5 µs of the
 /// router's ~51 µs per request, for two heads of a dozen lines (bench/README.md step 15).
 enum SimpleHTTPHead {
+    /// Where a message's body ends.
+    enum Body: Equatable {
+        /// After this many bytes.
+        case length(Int)
+        /// At its last chunk (answers only).
+        case chunked
+    }
+
     enum Parsed<Head> {
-        /// A whole head of `length` bytes, whose body is the next `bodyLength` bytes.
-        case head(Head, length: Int, bodyLength: Int)
+        /// A whole head of `length` bytes, followed by `body`.
+        case head(Head, length: Int, body: Body)
         /// No end of the head yet, and nothing declined so far.
         case incomplete
         /// Not the plain shape (or over a limit): NIO's decoder takes over.
@@ -29,7 +38,7 @@ enum SimpleHTTPHead {
         /// The same verdict with the head in another form (the part a decoder passes on).
         func map<Other>(_ transform: (Head) -> Other) -> Parsed<Other> {
             switch self {
-            case .head(let head, let length, let bodyLength): .head(transform(head), length: length, bodyLength: bodyLength)
+            case .head(let head, let length, let body): .head(transform(head), length: length, body: body)
             case .incomplete: .incomplete
             case .declined: .declined
             }
@@ -74,14 +83,16 @@ enum SimpleHTTPHead {
         switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
-        case .lines(let headers, let contentLength, let same):
+        case .lines(let headers, let contentLength, let chunked, let same):
+            // A chunked request is NIO's decoder's to read.
+            guard !chunked else { return .declined }
             let sameTarget = previous.map { equal(target, $0.uri) } ?? false
             if same, sameTarget, let previous, previous.method == method {
-                return .head(previous, length: reader.position, bodyLength: contentLength ?? 0)
+                return .head(previous, length: reader.position, body: .length(contentLength ?? 0))
             }
             let uri = sameTarget ? previous!.uri : string(target)
             let head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)
-            return .head(head, length: reader.position, bodyLength: contentLength ?? 0)
+            return .head(head, length: reader.position, body: .length(contentLength ?? 0))
         }
     }
 
@@ -107,22 +118,29 @@ enum SimpleHTTPHead {
         switch reader.headerLines(previous: previous?.headers) {
         case .incomplete: return reader.verdict(ifShort: .incomplete)
         case .declined: return .declined
-        case .lines(let headers, let contentLength, let same):
-            // Without a length the body runs to the connection's end: NIO's case.
-            guard let contentLength else { return .declined }
+        case .lines(let headers, let contentLength, let chunked, let same):
+            // Exactly one way to find the end: a length or chunks. Without either the body runs
+            // to the connection's end; with both the answer is malformed: NIO's cases.
+            let body: Body
+            switch (contentLength, chunked) {
+            case (let length?, false): body = .length(length)
+            case (nil, true): body = .chunked
+            default: return .declined
+            }
             if same, let previous, previous.status.code == status {
-                return .head(previous, length: reader.position, bodyLength: contentLength)
+                return .head(previous, length: reader.position, body: body)
             }
             let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
-            return .head(head, length: reader.position, bodyLength: contentLength)
+            return .head(head, length: reader.position, body: body)
         }
     }
 
     private enum Match { case matched, short, mismatched }
 
     private enum HeaderLines {
-        /// `same`: every line as in the previous head, whose headers these are.
-        case lines(HTTPHeaders, contentLength: Int?, same: Bool)
+        /// `chunked`: one `transfer-encoding: chunked` line. `same`: every line as in the previous
+        /// head, whose headers these are.
+        case lines(HTTPHeaders, contentLength: Int?, chunked: Bool, same: Bool)
         case incomplete
         case declined
     }
@@ -176,16 +194,17 @@ enum SimpleHTTPHead {
             var made: [(String, String)]?
             var count = 0
             var contentLength: Int?
+            var chunked = false
             while true {
                 guard position + 1 < end else { return .incomplete }
                 if bytes[position] == UInt8(ascii: "\r") {
                     guard bytes[position + 1] == UInt8(ascii: "\n") else { return .declined }
                     position += 2
                     if made == nil, let previous, previous.count == count {
-                        return .lines(previous, contentLength: contentLength, same: true)
+                        return .lines(previous, contentLength: contentLength, chunked: chunked, same: true)
                     }
                     let lines = made ?? previous.map { $0.prefix(count).map { ($0.name, $0.value) } } ?? []
-                    return .lines(HTTPHeaders(lines), contentLength: contentLength, same: false)
+                    return .lines(HTTPHeaders(lines), contentLength: contentLength, chunked: chunked, same: false)
                 }
                 guard count < limits.maxHeaderCount else { return .declined }
                 // name ":" SP* value CRLF, the value printable ASCII with no space at either end.
@@ -210,7 +229,10 @@ enum SimpleHTTPHead {
                         value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
                     else { return .declined }
                     contentLength = value.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-                case .framing:
+                case .transferEncoding:
+                    guard !chunked, value.count == 7, SimpleHTTPHead.matches(value, lowercased: "chunked") else { return .declined }
+                    chunked = true
+                case .upgrade:
                     return .declined
                 case .connection:
                     // Keep-alive is the default; anything else (close, upgrade) is NIO's to act on.
@@ -273,15 +295,15 @@ enum SimpleHTTPHead {
         }
     }
 
-    private enum Special { case contentLength, framing, connection }
+    private enum Special { case contentLength, transferEncoding, upgrade, connection }
 
     /// `name` is a token, so setting bit 0x20 lowercases its letters and changes nothing else
     /// that could match these names.
     private static func special(_ name: Slice<UnsafeRawBufferPointer>) -> Special? {
         switch name.count {
         case 14 where SimpleHTTPHead.matches(name, lowercased: "content-length"): .contentLength
-        case 17 where SimpleHTTPHead.matches(name, lowercased: "transfer-encoding"): .framing
-        case 7 where SimpleHTTPHead.matches(name, lowercased: "upgrade"): .framing
+        case 17 where SimpleHTTPHead.matches(name, lowercased: "transfer-encoding"): .transferEncoding
+        case 7 where SimpleHTTPHead.matches(name, lowercased: "upgrade"): .upgrade
         case 10 where SimpleHTTPHead.matches(name, lowercased: "connection"): .connection
         default: nil
         }

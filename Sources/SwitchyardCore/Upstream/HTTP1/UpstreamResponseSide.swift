@@ -53,13 +53,26 @@ final class UpstreamResponseSide: PlainHTTP1Side {
     func body(_ bytes: ByteBuffer) -> NIOAny { NIOAny(HTTPClientResponsePart.body(bytes)) }
     var end: NIOAny { NIOAny(HTTPClientResponsePart.end(nil)) }
 
-    func handOver() -> any ChannelHandler {
+    func handOver(insideChunkedBody replay: ChunkedBodyReader.Replay?) -> (handlers: [any ChannelHandler], standIn: ByteBuffer?) {
         let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)
+        var standIn: ByteBuffer?
+        if let replay {
+            // The answer being read was paired with its request here; the stand-in head the
+            // decoder reads first pairs with a stand-in request.
+            decoder.write(data: .head(HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")))
+            standIn = ByteBuffer(string: Self.chunkedStandInHead + replay.bytes)
+            lastAnswerChunked = true
+        }
         for request in awaiting { decoder.write(data: .head(request)) }
         awaiting.removeAll()
         self.decoder = decoder
-        return ByteToMessageHandler(HeldBytesWatch(decoder: decoder, side: self))
+        let watch = ByteToMessageHandler(HeldBytesWatch(decoder: decoder, side: self))
+        guard let replay else { return ([watch], nil) }
+        return ([watch, StandInFilter(bodyBytes: replay.bodyBytes)], standIn)
     }
+
+    /// What NIO's decoder reads before the replay of a chunked body it takes over in the middle.
+    static let chunkedStandInHead = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
 
     /// The connection read an answer's head (from either decoder).
     func headArrived(_ head: HTTPResponseHead) {
@@ -129,5 +142,34 @@ private struct HeldBytesWatch: ByteToMessageDecoder {
         guard view.count >= 4 else { return false }
         let end = view.endIndex
         return view[end - 4] == 13 && view[end - 3] == 10 && view[end - 2] == 13 && view[end - 1] == 10
+    }
+}
+
+/// Keeps the stand-in parts of a hand-over inside a chunked body (``ChunkedBodyReader/Replay``)
+/// from the connection: the stand-in head, and the stand-in body bytes. Everything after passes.
+private final class StandInFilter: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundOut = HTTPClientResponsePart
+
+    private var headLeft = true
+    private var bodyBytesLeft: Int
+
+    init(bodyBytes: Int) {
+        bodyBytesLeft = bodyBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard headLeft || bodyBytesLeft > 0 else { return context.fireChannelRead(data) }
+        switch unwrapInboundIn(data) {
+        case .head where headLeft:
+            headLeft = false
+        case .body(var bytes) where !headLeft && bodyBytesLeft > 0:
+            let dropped = min(bodyBytesLeft, bytes.readableBytes)
+            bodyBytesLeft -= dropped
+            bytes.moveReaderIndex(forwardBy: dropped)
+            if bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(bytes))) }
+        default:
+            context.fireChannelRead(data)
+        }
     }
 }
