@@ -84,19 +84,18 @@ struct ChunkedBodyReader {
                 }
             case .data:
                 return (index, nil)
-            case .dataCR:
-                guard byte == UInt8(ascii: "\r") else { return (index, .declined) }
-                state = .dataLF
-            case .dataLF:
-                guard byte == UInt8(ascii: "\n") else { return (index, .declined) }
-                state = .size(value: 0, digits: 0)
-            case .lastCR:
-                guard byte == UInt8(ascii: "\r") else { return (index, .declined) }
-                state = .lastLF
-            case .lastLF:
-                guard byte == UInt8(ascii: "\n") else { return (index, .declined) }
-                state = .size(value: 0, digits: 0)
-                return (index + 1, .end)
+            case .dataCR, .dataLF, .lastCR, .lastLF:
+                // The CRLF after a chunk's bytes, or the empty line that ends the body.
+                let expected = state == .dataCR || state == .lastCR ? UInt8(ascii: "\r") : UInt8(ascii: "\n")
+                guard byte == expected else { return (index, .declined) }
+                let ended = state == .lastLF
+                state =
+                    switch state {
+                    case .dataCR: .dataLF
+                    case .lastCR: .lastLF
+                    default: .size(value: 0, digits: 0)
+                    }
+                if ended { return (index + 1, .end) }
             }
             index += 1
         }
