@@ -9,7 +9,7 @@ import Testing
 struct ChatTranslationStreamTests {
     /// One Anthropic SSE event as a test writes it.
     static func anthropic(_ name: String, _ data: String) -> (SSEEventName, ByteBuffer) {
-        (SSEEventName(ByteBuffer(string: name).readableBytesView), ByteBuffer(string: data))
+        (ByteBuffer(string: name).withUnsafeReadableBytes { SSEEventName($0) }, ByteBuffer(string: data))
     }
 
     static let textEvents = [

@@ -288,13 +288,6 @@ enum SimpleHTTPHead {
         }
     }
 
-    @inline(__always)
-    private static func matches(_ bytes: Slice<UnsafeRawBufferPointer>, exactly expected: StaticString) -> Bool {
-        expected.withUTF8Buffer { expected in
-            expected.count == bytes.count && memcmp(expected.baseAddress!, bytes.base.baseAddress! + bytes.startIndex, bytes.count) == 0
-        }
-    }
-
     private enum Special { case contentLength, transferEncoding, upgrade, connection }
 
     /// `name` is a token, so setting bit 0x20 lowercases its letters and changes nothing else
@@ -313,13 +306,13 @@ enum SimpleHTTPHead {
 
     private static func method(_ bytes: Slice<UnsafeRawBufferPointer>) -> HTTPMethod? {
         switch bytes.count {
-        case 3 where matches(bytes, exactly: "GET"): .GET
-        case 3 where matches(bytes, exactly: "PUT"): .PUT
-        case 4 where matches(bytes, exactly: "POST"): .POST
-        case 4 where matches(bytes, exactly: "HEAD"): .HEAD
-        case 5 where matches(bytes, exactly: "PATCH"): .PATCH
-        case 6 where matches(bytes, exactly: "DELETE"): .DELETE
-        case 7 where matches(bytes, exactly: "OPTIONS"): .OPTIONS
+        case 3 where UnsafeRawBufferPointer(rebasing: bytes).equals("GET"): .GET
+        case 3 where UnsafeRawBufferPointer(rebasing: bytes).equals("PUT"): .PUT
+        case 4 where UnsafeRawBufferPointer(rebasing: bytes).equals("POST"): .POST
+        case 4 where UnsafeRawBufferPointer(rebasing: bytes).equals("HEAD"): .HEAD
+        case 5 where UnsafeRawBufferPointer(rebasing: bytes).equals("PATCH"): .PATCH
+        case 6 where UnsafeRawBufferPointer(rebasing: bytes).equals("DELETE"): .DELETE
+        case 7 where UnsafeRawBufferPointer(rebasing: bytes).equals("OPTIONS"): .OPTIONS
         default: nil
         }
     }
@@ -334,4 +327,14 @@ enum SimpleHTTPHead {
 
     @inline(__always)
     private static func isTargetByte(_ c: UInt8) -> Bool { targetBytes.contains(c) }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Whether these bytes are exactly `literal`'s UTF-8 (a method name, an SSE event name).
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        literal.withUTF8Buffer { expected in
+            expected.count == count && (count == 0 || memcmp(expected.baseAddress!, baseAddress!, count) == 0)
+        }
+    }
 }

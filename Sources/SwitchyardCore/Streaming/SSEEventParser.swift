@@ -28,10 +28,6 @@ public enum SSEEventName: Sendable, Equatable {
         }
     }
 
-    init(_ bytes: ByteBufferView) {
-        self = bytes.withContiguousStorageIfAvailable { SSEEventName(UnsafeRawBufferPointer($0)) } ?? .other
-    }
-
     init(_ bytes: UnsafeRawBufferPointer) {
         switch bytes.count {
         case 4 where bytes.equals("ping"): self = .ping
@@ -43,17 +39,6 @@ public enum SSEEventName: Sendable, Equatable {
         case 19 where bytes.equals("content_block_start"): self = .contentBlockStart
         case 19 where bytes.equals("content_block_delta"): self = .contentBlockDelta
         default: self = .other
-        }
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    /// Whether these bytes are `literal`'s UTF-8.
-    fileprivate func equals(_ literal: StaticString) -> Bool {
-        literal.withUTF8Buffer { expected in
-            guard expected.count == count else { return false }
-            for index in 0..<count where self[index] != expected[index] { return false }
-            return true
         }
     }
 }
